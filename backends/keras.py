@@ -1,0 +1,91 @@
+"""Adapter for Keras 3 optimizers under the backend fixed by ``KERAS_BACKEND``.
+
+One ``keras.Variable``; each step calls ``optimizer.apply([grad], [variable])`` eagerly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eps_ref.backends import resolve_attr
+
+PREFIX = "keras."
+
+
+def available():
+    try:
+        import keras  # noqa: F401
+    except Exception as e:  # a broken backend raises more than ImportError
+        return False, f"keras is not importable: {e}"
+    return True, ""
+
+
+def versions():
+    import keras
+    backend = keras.backend.backend()
+    out = {"keras": keras.__version__, "keras backend": backend}
+    if backend == "tensorflow":
+        import tensorflow
+        out["tensorflow"] = tensorflow.__version__
+    elif backend == "jax":
+        import jax
+        out["jax"] = jax.__version__
+    elif backend == "torch":
+        import torch
+        out["torch"] = torch.__version__
+    return out
+
+
+def resolve(name):
+    import keras
+    return resolve_attr(keras, name.removeprefix(PREFIX))
+
+
+def run_optimizer(name, kwargs, param0, grads, device="cpu"):
+    import keras
+    variable = keras.Variable(param0, dtype="float32")
+    opt = resolve(name)(**kwargs)
+    opt.build([variable])
+    trajectory = [np.array(param0, copy=True)]
+    for g in grads:
+        opt.apply([keras.ops.convert_to_tensor(g)], [variable])
+        trajectory.append(np.array(keras.ops.convert_to_numpy(variable.value), copy=True))
+    return np.stack(trajectory)
+
+
+# -- normalization layers ---------------------------------------------------------------
+
+_KERAS_PARAM_NAMES = {"scale": ("gamma", "scale"), "bias": ("beta",)}
+_KERAS_STAT_NAMES = {"running_mean": "moving_mean", "running_var": "moving_variance"}
+
+
+def run_layer(name, kwargs, batches, eval_batch, params=None, device="cpu"):
+    """Build ``keras.layers.<Layer>(**kwargs)`` on the first batch, set ``gamma``/``beta``
+    (RMSNormalization: ``scale``) from ``params``, call it with ``training=True`` on each
+    batch, then ``training=False`` on ``eval_batch``. Same return value as the torch
+    adapter's ``run_layer``."""
+    import keras
+    layer = resolve(name)(**kwargs)
+    layer.build(tuple(batches[0].shape))
+    for key, value in (params or {}).items():
+        for attr in _KERAS_PARAM_NAMES[key]:
+            var = getattr(layer, attr, None)
+            if isinstance(var, keras.Variable):
+                var.assign(value)
+                break
+
+    def stat(key):
+        var = getattr(layer, _KERAS_STAT_NAMES[key], None)
+        return None if var is None else np.array(keras.ops.convert_to_numpy(var.value), copy=True)
+
+    def call(x, training):
+        y = layer(keras.ops.convert_to_tensor(x), training=training)
+        return np.array(keras.ops.convert_to_numpy(y), copy=True)
+
+    out = {"outputs": [], "running_mean": [], "running_var": []}
+    for x in batches:
+        out["outputs"].append(call(x, True))
+        out["running_mean"].append(stat("running_mean"))
+        out["running_var"].append(stat("running_var"))
+    out["outputs"].append(call(eval_batch, False))
+    return out

@@ -1,0 +1,108 @@
+"""The case registry, generated from the spec tables.
+
+A :class:`Case` is one spec, at one named variant of its keywords, on one backend label.
+Every spec contributes its ``variants`` on every backend label that runs its framework
+(Keras: one per Keras backend). Porting groups name the same nominal optimizer in several
+dialects, to diff the frameworks against each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import eps_ref
+from eps_ref.backends import labels_for
+from eps_ref.spec import Budget
+
+__all__ = ["Case", "cases", "PORTING_GROUPS", "porting_groups"]
+
+
+@dataclass(frozen=True)
+class Case:
+    spec: str
+    variant: str
+    label: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.spec}[{self.variant}]@{self.label}"
+
+    @property
+    def framework(self) -> str:
+        return eps_ref.spec(self.spec).framework
+
+    @property
+    def budget(self) -> Budget | None:
+        budgets = eps_ref.spec(self.spec).budgets
+        return budgets.get(f"{self.label}:{self.variant}", budgets.get(self.label))
+
+
+def cases(frameworks: list[str] | None = None, kind: str = "optimizer") -> list[Case]:
+    """Every conformance case, optionally only for some dialects (``["torch", "keras"]``)."""
+    out = []
+    for name in eps_ref.specs(kind=kind):
+        s = eps_ref.spec(name)
+        if frameworks and s.framework not in frameworks:
+            continue
+        variants = s.variants or {"defaults": {}}
+        for label in labels_for(s.framework):
+            for variant, kwargs in variants.items():
+                out.append(Case(name, variant, label, dict(kwargs)))
+    return out
+
+
+# Each group: a title, then qualified name -> keywords, all meaning "the same optimizer"
+# to someone porting code. Groups "at defaults" show what users get without touching eps;
+# groups "same nominal" pass the same numbers to every framework.
+PORTING_GROUPS: dict[str, dict[str, dict]] = {
+    "SGD momentum 0.9, lr 0.01": {
+        "torch.optim.SGD": {"lr": 0.01, "momentum": 0.9},
+        "keras.optimizers.SGD": {"learning_rate": 0.01, "momentum": 0.9},
+        "tf.compat.v1.train.MomentumOptimizer": {"learning_rate": 0.01, "momentum": 0.9},
+        "optax.sgd": {"learning_rate": 0.01, "momentum": 0.9},
+    },
+    "Adam at each framework's defaults (lr 1e-3)": {
+        "torch.optim.Adam": {},
+        "keras.optimizers.Adam": {},
+        "tf.compat.v1.train.AdamOptimizer": {},
+        "optax.adam": {"learning_rate": 1e-3},
+    },
+    "Adam, same nominal eps 1e-3": {
+        "torch.optim.Adam": {"eps": 1e-3},
+        "keras.optimizers.Adam": {"epsilon": 1e-3},
+        "tf.compat.v1.train.AdamOptimizer": {"epsilon": 1e-3},
+        "optax.adam": {"learning_rate": 1e-3, "eps": 1e-3},
+    },
+    "AdamW weight decay 0.01": {
+        "torch.optim.AdamW": {"weight_decay": 0.01},
+        "keras.optimizers.AdamW": {"weight_decay": 0.01},
+        "optax.adamw": {"learning_rate": 1e-3, "weight_decay": 0.01},
+    },
+    "RMSProp at each framework's defaults (lr 1e-3)": {
+        "torch.optim.RMSprop": {"lr": 1e-3},
+        "keras.optimizers.RMSprop": {},
+        "tf.compat.v1.train.RMSPropOptimizer": {"learning_rate": 1e-3},
+        "optax.rmsprop": {"learning_rate": 1e-3},
+    },
+    "RMSProp, same nominal decay 0.9, eps 1e-3": {
+        "torch.optim.RMSprop": {"lr": 1e-3, "alpha": 0.9, "eps": 1e-3},
+        "keras.optimizers.RMSprop": {"rho": 0.9, "epsilon": 1e-3},
+        "tf.compat.v1.train.RMSPropOptimizer": {"learning_rate": 1e-3, "epsilon": 1e-3},
+        "optax.rmsprop": {"learning_rate": 1e-3, "eps": 1e-3},
+    },
+    "Adagrad at each framework's defaults (lr 1e-2)": {
+        "torch.optim.Adagrad": {},
+        "keras.optimizers.Adagrad": {"learning_rate": 1e-2},
+        "tf.compat.v1.train.AdagradOptimizer": {"learning_rate": 1e-2},
+        "optax.adagrad": {"learning_rate": 1e-2},
+    },
+}
+
+
+def porting_groups() -> dict[str, dict[str, dict]]:
+    """The porting groups whose specs are all registered."""
+    known = set(eps_ref.specs())
+    return {title: members for title, members in PORTING_GROUPS.items()
+            if set(members) <= known}

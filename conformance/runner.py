@@ -1,0 +1,279 @@
+"""Run conformance cases: the reference in this process, each framework backend in its own
+worker process, then a per-step ULP comparison.
+
+A worker that crashes or hangs fails the case it was running, with its message, and is
+restarted for the cases after it; it never takes down the suite.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing as mp
+import os
+import tempfile
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import eps_ref
+from eps_ref.backends import BACKEND_LABELS
+from eps_ref.conformance.cases import Case
+from eps_ref.conformance.streams import gradient_stream, initial_params
+
+__all__ = ["Result", "Comparison", "compare", "reference_trajectory", "run_cases",
+           "STEPS", "TIMEOUT_S"]
+
+STEPS = 1000
+TIMEOUT_S = 300.0
+
+
+@dataclass
+class Comparison:
+    """Per-step agreement of two float32 trajectories of shape ``(steps + 1, ...)``."""
+
+    ulp_per_step: np.ndarray            # max ULP over the tensor, per step (step 0 = init)
+    first_divergent_step: int | None    # first step with any ULP > 0
+    max_ulp: int
+    max_abs: float
+    max_rel: float
+
+    def summary(self) -> dict:
+        return {"max_ulp": self.max_ulp, "first_divergent_step": self.first_divergent_step,
+                "max_abs": self.max_abs, "max_rel": self.max_rel}
+
+
+def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
+    ulp = eps_ref.ulp_distance(a, b).reshape(len(a), -1).max(axis=1)
+    diverged = np.flatnonzero(ulp > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        abs_err = np.abs(a.astype(np.float64) - b.astype(np.float64))
+        rel_err = abs_err / np.maximum(np.abs(a.astype(np.float64)), np.finfo(np.float32).tiny)
+    return Comparison(
+        ulp_per_step=ulp,
+        first_divergent_step=int(diverged[0]) if len(diverged) else None,
+        max_ulp=int(ulp.max()),
+        max_abs=float(np.nanmax(abs_err)) if np.isfinite(abs_err).any() else float("nan"),
+        max_rel=float(np.nanmax(rel_err)) if np.isfinite(rel_err).any() else float("nan"),
+    )
+
+
+@dataclass
+class Result:
+    case: Case
+    status: str          # exact | within budget | over budget | stale budget | error | skipped
+    message: str = ""
+    comparison: Comparison | None = None
+    trajectory: np.ndarray | None = field(default=None, repr=False)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status in ("exact", "within budget")
+
+
+def reference_trajectory(name: str, kwargs: dict, param0: np.ndarray,
+                         grads: np.ndarray, label: str | None = None) -> np.ndarray:
+    """The oracle's trajectory on numpy arrays, shape ``(steps + 1, *param0.shape)``,
+    reproducing the kernels of backend ``label`` (``"keras/torch"``) where they differ."""
+    backend = label.split("/", 1)[1] if label and "/" in label else None
+    opt = eps_ref.optimizer(name, backend=backend, **kwargs)
+    param, state = param0, opt.init(param0)
+    out = [param0]
+    for g in grads:
+        param, state = opt.step(param, g, state)
+        out.append(param)
+    return np.stack(out)
+
+
+def _judge(case: Case, comparison: Comparison) -> tuple[str, str]:
+    budget = case.budget
+    if budget is None:
+        if comparison.max_ulp == 0:
+            return "exact", ""
+        return "over budget", (f"{comparison.max_ulp} ULP at step "
+                               f"{comparison.first_divergent_step}; no budget declared")
+    if comparison.max_ulp == 0:
+        return "stale budget", f"declared {budget.ulp} ULP but measured 0: remove the budget"
+    if comparison.max_ulp <= budget.ulp:
+        return "within budget", f"{comparison.max_ulp} <= {budget.ulp} ULP: {budget.reason}"
+    return "over budget", (f"{comparison.max_ulp} ULP > budget {budget.ulp} "
+                           f"(first divergent step {comparison.first_divergent_step})")
+
+
+# -- worker processes -----------------------------------------------------------------
+
+def _worker(module: str, env: dict, conn, log_path: str) -> None:
+    os.environ.update(env)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Frameworks log to the C-level stderr as they import; keep that out of the progress
+    # output and hand its tail back when the worker dies.
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(log, 2)
+    try:
+        mod = importlib.import_module(module)
+        ok, reason = mod.available()
+        conn.send(("ready", ok, reason, mod.versions() if ok else {}))
+    except Exception as e:
+        conn.send(("ready", False, f"{type(e).__name__}: {e}", {}))
+        return
+    if not ok:
+        return
+    while True:
+        job = conn.recv()
+        if job is None:
+            return
+        function, args = job
+        try:
+            conn.send(("ok", getattr(mod, function)(*args)))
+        except BaseException as e:
+            conn.send(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}"))
+
+
+class _Worker:
+    def __init__(self, label: str, module: str, env: dict):
+        self.label = label
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        fd, self.log_path = tempfile.mkstemp(prefix="eps_ref_worker_", suffix=".log")
+        os.close(fd)
+        self.process = ctx.Process(target=_worker, args=(module, env, child, self.log_path),
+                                   daemon=True)
+        self.process.start()
+        child.close()
+        _, self.ok, self.reason, self.versions = self._recv(TIMEOUT_S)
+
+    def _recv(self, timeout: float):
+        if not self.conn.poll(timeout):
+            self.stop()
+            raise TimeoutError(f"{self.label} worker did not answer in {timeout:.0f} s")
+        try:
+            return self.conn.recv()
+        except EOFError:
+            self.process.join(5)
+            raise RuntimeError(f"{self.label} worker crashed "
+                               f"(exit code {self.process.exitcode}){self._log_tail()}") from None
+
+    def _log_tail(self) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                tail = f.read()[-2000:].strip()
+        except OSError:
+            return ""
+        return f"; its stderr ended with:\n{tail}" if tail else ""
+
+    def run(self, job, timeout: float):
+        self.conn.send(job)
+        return self._recv(timeout)
+
+    def stop(self):
+        self._stop_process()
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
+
+    def _stop_process(self):
+        if self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.process.join(2)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+
+
+def _run_label(label, backend, label_cases, param0, grads, device, timeout, references,
+               report):
+    results, versions = [], {}
+    worker = None
+    for case in label_cases:
+        start = time.perf_counter()
+        try:
+            if worker is None:
+                worker = _Worker(label, *backend)
+                versions = worker.versions
+            if not worker.ok:
+                results.append(Result(case, "skipped", worker.reason))
+                report(results[-1])
+                continue
+            reference = references(case)
+            kind, payload = worker.run(
+                ("run_optimizer", (case.spec, dict(case.kwargs), param0, grads, device)), timeout)
+            if kind == "error":
+                result = Result(case, "error", payload)
+            else:
+                comparison = compare(reference, payload)
+                status, message = _judge(case, comparison)
+                result = Result(case, status, message, comparison, payload)
+        except (TimeoutError, RuntimeError) as e:
+            result = Result(case, "error", str(e))
+            if worker is not None:
+                worker.stop()
+            worker = None
+        except Exception as e:
+            result = Result(case, "error", f"{type(e).__name__}: {e}")
+        result.seconds = time.perf_counter() - start
+        results.append(result)
+        report(result)
+    if worker is not None:
+        worker.stop()
+    return results, versions
+
+
+def run_cases(case_list: list[Case], steps: int = STEPS, seed: int = 0, device: str = "cpu",
+              jobs: int | None = None, timeout: float = TIMEOUT_S,
+              progress: Callable[[str], None] | None = print, backends=None):
+    """Run every case; return ``(results, versions by label, references)``.
+
+    Backend labels run concurrently, ``jobs`` at a time (default: the CPU count, at most 4),
+    each in its own worker process; ``progress`` receives one line per finished case.
+    ``backends`` maps a label to ``(adapter module, environment)`` (default
+    :data:`eps_ref.backends.BACKEND_LABELS`).
+    """
+    backends = BACKEND_LABELS if backends is None else backends
+    param0 = initial_params(seed)
+    grads = gradient_stream(steps, seed)
+    cache: dict = {}
+    cache_lock = threading.Lock()
+
+    def references(case: Case) -> np.ndarray:
+        key = (case.spec, case.variant, case.label)
+        with cache_lock:
+            if key not in cache:
+                cache[key] = reference_trajectory(case.spec, dict(case.kwargs), param0, grads,
+                                                  case.label)
+            return cache[key]
+
+    by_label: dict[str, list[Case]] = {}
+    for case in case_list:
+        by_label.setdefault(case.label, []).append(case)
+    done = [0]
+    lock = threading.Lock()
+
+    def report(result: Result):
+        with lock:
+            done[0] += 1
+            if progress:
+                extra = f" ({result.message.splitlines()[0]})" if result.message else ""
+                progress(f"[{done[0]:>4}/{len(case_list)}] {result.status:<13} "
+                         f"{result.case.id}{extra}")
+
+    jobs = jobs or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {label: pool.submit(_run_label, label, backends[label], label_cases, param0,
+                                      grads, device, timeout, references, report)
+                   for label, label_cases in by_label.items()}
+        results, versions = [], {}
+        for label, future in futures.items():
+            label_results, versions[label] = future.result()
+            results.extend(label_results)
+    order = {c.id: i for i, c in enumerate(case_list)}
+    results.sort(key=lambda r: order[r.case.id])
+    return results, versions, cache

@@ -1,0 +1,70 @@
+"""Parameter trees: one array, or lists / tuples / dicts of them, nested.
+
+Only what an optimizer needs: flatten a tree to its leaves in a fixed order, check that two
+trees have the same structure, and rebuild a tree from new leaves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+__all__ = ["flatten", "structure_error"]
+
+
+def flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
+    """Return the leaves of ``tree`` (depth first, dict keys in insertion order) and a
+    function that rebuilds a tree of the same structure from a list of new leaves."""
+    if isinstance(tree, dict):
+        keys = list(tree)
+        parts = [flatten(tree[k]) for k in keys]
+        return _join(parts, lambda subtrees: dict(zip(keys, subtrees)))
+    if isinstance(tree, (list, tuple)):
+        parts = [flatten(v) for v in tree]
+        kind = type(tree)
+        return _join(parts, lambda subtrees: kind(subtrees))
+    return [tree], lambda leaves: leaves[0]
+
+
+def _join(parts, build):
+    leaves, sizes, rebuilds = [], [], []
+    for part_leaves, rebuild in parts:
+        leaves.extend(part_leaves)
+        sizes.append(len(part_leaves))
+        rebuilds.append(rebuild)
+
+    def unflatten(new_leaves):
+        subtrees, start = [], 0
+        for size, rebuild in zip(sizes, rebuilds):
+            subtrees.append(rebuild(new_leaves[start:start + size]))
+            start += size
+        return build(subtrees)
+
+    return leaves, unflatten
+
+
+def structure_error(a: Any, b: Any, path: str = "") -> str | None:
+    """Describe the first place where trees ``a`` and ``b`` differ in structure, or None."""
+    where = path or "the root"
+    if isinstance(a, dict) or isinstance(b, dict):
+        if not (isinstance(a, dict) and isinstance(b, dict)):
+            return f"at {where}: {type(a).__name__} vs {type(b).__name__}"
+        if list(a) != list(b):
+            return f"at {where}: keys {list(a)} vs {list(b)}"
+        for k in a:
+            err = structure_error(a[k], b[k], f"{path}[{k!r}]")
+            if err:
+                return err
+        return None
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        if type(a) is not type(b) or len(a) != len(b):
+            return (f"at {where}: {type(a).__name__} of {_len(a)} vs "
+                    f"{type(b).__name__} of {_len(b)}")
+        for i, (x, y) in enumerate(zip(a, b)):
+            err = structure_error(x, y, f"{path}[{i}]")
+            if err:
+                return err
+    return None
+
+
+def _len(x):
+    return len(x) if isinstance(x, (list, tuple, dict)) else "1 leaf"

@@ -1,0 +1,112 @@
+"""eps-ref: the spec oracle's command line.
+
+  eps-ref conformance [--framework F ...] [--steps N] [--out DIR]
+      diff the reference against the installed frameworks, step by step, and write a
+      Markdown + JSON report with plots
+  eps-ref specs [--framework F]       list the qualified names known
+  eps-ref semantics [--check]         regenerate docs/semantics.md (or check it is current)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+FRAMEWORKS = ("torch", "keras", "tf1", "optax", "flax")
+
+
+def _conformance(args) -> int:
+    from eps_ref.conformance.cases import cases
+    from eps_ref.conformance.layers import layer_cases, run_layer_cases
+    from eps_ref.conformance.report import write_report
+    from eps_ref.conformance.runner import run_cases
+
+    selected = cases(args.framework or None)
+    selected_layers = layer_cases(args.framework or None)
+    if args.spec:
+        selected = [c for c in selected if c.spec in args.spec]
+        selected_layers = [c for c in selected_layers if c.spec in args.spec]
+    if not selected and not selected_layers:
+        print("eps-ref conformance: no case matches the selection", file=sys.stderr)
+        return 2
+    print(f"eps-ref conformance: {len(selected)} optimizer cases ({args.steps} float32 steps "
+          f"each) and {len(selected_layers)} layer cases, device {args.device}", flush=True)
+    start = time.perf_counter()
+    progress = lambda line: print(line, flush=True)  # noqa: E731
+    results, versions, _ = run_cases(selected, steps=args.steps, device=args.device,
+                                     jobs=args.jobs, timeout=args.timeout, progress=progress)
+    layer_results, layer_versions = run_layer_cases(
+        selected_layers, device=args.device, jobs=args.jobs, timeout=args.timeout,
+        progress=progress) if selected_layers else ([], {})
+    for label, v in layer_versions.items():
+        versions.setdefault(label, v)
+    out = write_report(results, versions, args.out, args.steps, device=args.device,
+                       layer_results=layer_results)
+    counts: dict[str, int] = {}
+    for r in [*results, *layer_results]:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    print(f"\n{', '.join(f'{n} {s}' for s, n in sorted(counts.items()))} "
+          f"in {time.perf_counter() - start:.0f} s; report: {out / 'report.md'}")
+    failed = [r for r in [*results, *layer_results]
+              if r.status not in ("exact", "within budget", "skipped")]
+    return 1 if failed else 0
+
+
+def _specs(args) -> int:
+    import eps_ref
+    for name in eps_ref.specs(framework=args.framework):
+        print(name)
+    return 0
+
+
+def _semantics(args) -> int:
+    from eps_ref.docs import SEMANTICS_PATH, semantics_markdown
+    text = semantics_markdown()
+    path = args.path or SEMANTICS_PATH
+    if args.check:
+        current = open(path).read() if __import__("os").path.exists(path) else ""
+        if current != text:
+            print(f"{path} is out of date: run `eps-ref semantics`", file=sys.stderr)
+            return 1
+        print(f"{path} is current")
+        return 0
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="eps-ref", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("conformance", help="diff the reference against the real frameworks")
+    p.add_argument("--framework", nargs="+", choices=FRAMEWORKS,
+                   help="dialects to check (default: all)")
+    p.add_argument("--spec", nargs="+", help="only these qualified names")
+    p.add_argument("--steps", type=int, default=1000, help="steps per case (default 1000)")
+    p.add_argument("--out", default="conformance-report", help="report folder")
+    p.add_argument("--device", default="cpu", choices=("cpu",), help="device (cpu)")
+    p.add_argument("--jobs", type=int, default=None, help="backends run at once")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds per case")
+    p.set_defaults(func=_conformance)
+
+    p = sub.add_parser("specs", help="list every qualified name known")
+    p.add_argument("--framework", default=None)
+    p.set_defaults(func=_specs)
+
+    p = sub.add_parser("semantics", help="regenerate docs/semantics.md from the spec tables")
+    p.add_argument("--check", action="store_true", help="fail if the file is not current")
+    p.add_argument("--path", default=None)
+    p.set_defaults(func=_semantics)
+
+    args = parser.parse_args(argv)
+    if getattr(args, "steps", 1) < 1:
+        parser.error("--steps must be at least 1")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""Framework dialects: one module per framework, each a table of specs.
+
+A dialect module imports no framework. It registers one :class:`eps_ref.spec.Spec` per
+framework optimizer: the qualified name, the framework's keywords with their exact defaults,
+the rule, and ``bind``, which maps those keywords to the rule's keywords.
+"""
+
+from eps_ref.frameworks import flax, keras, optax, tf1, torch  # noqa: F401  (registration)

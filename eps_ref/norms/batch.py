@@ -1,0 +1,182 @@
+"""Batch normalization (Ioffe & Szegedy, 2015), with every framework switch explicit.
+
+Training, per channel :math:`c` over the batch and spatial axes (:math:`n` values):
+
+.. math::
+    \\mu = \\tfrac1n \\sum x, \\quad \\sigma^2 = \\tfrac1n \\sum (x-\\mu)^2, \\quad
+    y = \\gamma \\frac{x - \\mu}{\\sqrt{\\sigma^2 + \\epsilon}} + \\beta
+
+and the running statistics move toward the batch statistics:
+
+``momentum_form="weight_on_batch"`` (torch, default ``momentum=0.1``):
+    :math:`r \\leftarrow m\\,b + (1-m)\\,r`;
+``momentum_form="cumulative_average"`` (torch ``momentum=None``):
+    the same with :math:`m = 1/t` after :math:`t` training batches (an equal-weight average);
+``momentum_form="weight_on_running"`` (Keras, Flax, default ``momentum=0.99``):
+    :math:`r \\leftarrow m\\,r + (1-m)\\,b`.
+
+``running_variance="unbiased"`` (torch) feeds :math:`\\frac{n}{n-1}\\sigma^2` to the running
+variance while normalizing with the biased :math:`\\sigma^2`; ``"biased"`` (Keras, Flax) feeds
+:math:`\\sigma^2`. In inference the running statistics replace the batch ones
+(``eval_statistics="running"``), unless the layer tracks none (torch
+``track_running_stats=False``: ``"batch"``).
+
+torch's CPU kernel order (``aten/src/ATen/native/Normalization.cpp``,
+``cpu/batch_norm_kernel.cpp``): statistics summed sequentially in float64
+(``reduction="sequential_float64"``), :math:`1/\\sqrt{\\sigma^2+\\epsilon}` in float64 in training,
+float32 in inference; running mean updated in float32; running variance as
+``float64(m) * float64(unbiased) + float32((1-m) * r)`` rounded once
+(``running_update="torch_cpu"``); output ``fma(x, a, fma(-mu, a, beta))`` with
+:math:`a = \\gamma/\\hat\\sigma`.
+"""
+
+from __future__ import annotations
+
+from array_api_compat import array_namespace
+
+from eps_ref.norms._stats import affine, inverse_std, mean_and_var
+
+__all__ = ["MOMENTUM_FORMS", "batch_norm", "init", "apply"]
+
+MOMENTUM_FORMS = ("weight_on_batch", "cumulative_average", "weight_on_running")
+RUNNING_UPDATES = ("torch_cpu", "float32")
+
+
+def check_channel_axis(x, axis: int, name: str) -> int:
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{name}: channel axis {axis} does not exist for an input of "
+                         f"{x.ndim} dimensions (shape {tuple(x.shape)})")
+    return axis % x.ndim
+
+
+def check_ndim(x, input_ndims, name: str) -> None:
+    if input_ndims is not None and x.ndim not in input_ndims:
+        want = " or ".join(f"{d}D" for d in input_ndims)
+        raise ValueError(f"{name}: expected {want} input, got {x.ndim}D input of shape "
+                         f"{tuple(x.shape)}")
+
+
+def _validate(x, *, axis, num_features, input_ndims, name):
+    check_ndim(x, input_ndims, name)
+    axis = check_channel_axis(x, axis, name)
+    if num_features is not None and x.shape[axis] != num_features:
+        raise ValueError(f"{name}: expected {num_features} channels on axis {axis}, got input "
+                         f"of shape {tuple(x.shape)}")
+    return axis
+
+
+def init(x, *, axis: int, num_features=None, learn_scale=True, learn_bias=True,
+         track_running_stats=True, input_ndims=None, name="batch_norm",
+         running_mean_init=0.0, running_var_init=1.0, scale_init=1.0, bias_init=0.0) -> dict:
+    """Parameters and running statistics for an input like ``x``, as the framework builds
+    them: scale :math:`\\gamma` = 1, bias :math:`\\beta` = 0, running mean 0, running variance 1."""
+    xp = array_namespace(x)
+    axis = _validate(x, axis=axis, num_features=num_features, input_ndims=input_ndims,
+                     name=name)
+    c = x.shape[axis]
+
+    def full(v):
+        return xp.full((c,), v, dtype=x.dtype)
+
+    state = {}
+    if learn_scale:
+        state["scale"] = full(scale_init)
+    if learn_bias:
+        state["bias"] = full(bias_init)
+    if track_running_stats:
+        state["running_mean"] = full(running_mean_init)
+        state["running_var"] = full(running_var_init)
+        state["num_batches_tracked"] = 0
+    return state
+
+
+def _update(old, batch, w: float, *, form: str, running_update: str):
+    xp = array_namespace(old, batch)
+    if form == "weight_on_running":
+        return old * w + batch * (1.0 - w)
+    # torch: momentum_ = float(momentum); new = momentum_ * batch + (1 - momentum_) * old
+    w32 = xp.asarray(w, dtype=old.dtype)
+    if running_update == "float32":
+        return w32 * batch + (1.0 - w32) * old
+    rest = (1.0 - w32) * old
+    return xp.astype(xp.astype(w32, xp.float64) * xp.astype(batch, xp.float64)
+                     + xp.astype(rest, xp.float64), old.dtype)
+
+
+def batch_norm(x, state: dict, *, training: bool, axis: int, eps: float, momentum,
+               momentum_form: str, running_variance: str, variance: str, reduction: str,
+               training_invstd: str, affine_form: str, eval_statistics: str = "running",
+               running_var_update: str = "float32", min_values_per_channel: int = 1,
+               num_features=None, input_ndims=None, name="batch_norm"):
+    """One call of a batch-norm layer: ``(y, new_state)``. Pure: inputs are not modified.
+
+    Args:
+        x: input with channels on ``axis``.
+        state: from :func:`init` (``scale``, ``bias``, ``running_mean``, ``running_var``,
+            ``num_batches_tracked``; the absent ones are not learned or not tracked).
+        training: batch statistics and running-statistics update when true.
+        eps: added to the variance inside the square root.
+        momentum: the framework's momentum (its meaning is ``momentum_form``); ``None`` with
+            ``"cumulative_average"``.
+        running_variance: ``"unbiased"`` or ``"biased"`` batch variance into the running one.
+        variance, reduction: see :func:`eps_ref.norms._stats.mean_and_var`.
+        training_invstd: ``"float64"`` or ``"float32"`` (:func:`inverse_std`).
+        affine_form: see :func:`eps_ref.norms._stats.affine`.
+        eval_statistics: ``"running"`` or ``"batch"`` in inference.
+        running_var_update: ``"torch_cpu"`` (float64 sum of a float64 product and a float32
+            product) or ``"float32"``.
+        min_values_per_channel: torch refuses training with one value per channel.
+    """
+    xp = array_namespace(x)
+    axis = _validate(x, axis=axis, num_features=num_features, input_ndims=input_ndims,
+                     name=name)
+    if momentum_form not in MOMENTUM_FORMS:
+        raise ValueError(f"momentum_form must be one of {MOMENTUM_FORMS}, got {momentum_form!r}")
+    axes = tuple(a for a in range(x.ndim) if a != axis)
+    shape = tuple(x.shape[a] if a == axis else 1 for a in range(x.ndim))
+    scale = state.get("scale")
+    bias = state.get("bias")
+    scale = None if scale is None else xp.reshape(scale, shape)
+    bias = None if bias is None else xp.reshape(bias, shape)
+    tracked = "running_mean" in state
+    new_state = dict(state)
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    use_batch = training or eval_statistics == "batch" or not tracked
+    if use_batch:
+        if n <= min_values_per_channel:
+            raise ValueError(f"{name}: expected more than {min_values_per_channel} value per "
+                             f"channel when training, got input of shape {tuple(x.shape)}")
+        mean, var, sq_sum = mean_and_var(x, axes, variance=variance, reduction=reduction)
+        invstd = inverse_std(var, eps, precision=training_invstd)
+        if training and tracked:
+            t = state["num_batches_tracked"] + 1
+            w = 1.0 / t if momentum_form == "cumulative_average" else momentum
+            form = "weight_on_batch" if momentum_form == "cumulative_average" else momentum_form
+            if running_variance == "unbiased":
+                if sq_sum is None:
+                    batch_var = var * (n / (n - 1))
+                else:
+                    batch_var = sq_sum / (n - 1)
+            elif running_variance == "biased":
+                batch_var = var
+            else:
+                raise ValueError("running_variance must be 'unbiased' or 'biased'")
+            new_state["running_mean"] = _update(
+                state["running_mean"], xp.reshape(mean, (-1,)), w, form=form,
+                running_update="float32")
+            new_state["running_var"] = _update(
+                state["running_var"], xp.reshape(batch_var, (-1,)), w, form=form,
+                running_update=running_var_update)
+            new_state["num_batches_tracked"] = t
+    else:
+        mean = xp.reshape(state["running_mean"], shape)
+        invstd = inverse_std(xp.reshape(state["running_var"], shape), eps, precision="float32")
+    return affine(x, mean, invstd, scale, bias, form=affine_form), new_state
+
+
+def apply(x, state, *, training, learn_scale=True, learn_bias=True, track_running_stats=True,
+          running_mean_init=0.0, running_var_init=1.0, scale_init=1.0, bias_init=0.0, **kw):
+    """:func:`batch_norm`; the keywords of :func:`init` are accepted and not used."""
+    return batch_norm(x, state, training=training, **kw)

@@ -1,0 +1,237 @@
+"""Specs: one framework's optimizer, as data, and the registry of all of them.
+
+A :class:`Spec` ties a qualified framework name (``"torch.optim.Adam"``) to a rule from
+:mod:`eps_ref.rules`, the framework's exact keyword defaults, and a ``bind`` function that turns
+the framework's keywords into the rule's keywords (hyperparameters and semantic switches).
+Dialect modules in :mod:`eps_ref.frameworks` build specs with :func:`register`; nothing here
+imports a framework.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from eps_ref._tree import flatten, structure_error
+from eps_ref.rules import Rule
+
+__all__ = [
+    "Spec", "Budget", "REQUIRED", "Optimizer", "register", "spec", "specs", "optimizer",
+    "unsupported", "check_nonnegative", "check_beta",
+]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One framework optimizer, as the framework defines it.
+
+    Attributes:
+        name: qualified name in the framework's own spelling (``"keras.optimizers.Adam"``).
+        framework: the dialect (``"torch"``, ``"keras"``, ``"tf1"``, ``"optax"``, ...).
+        version: the framework version the table was read from.
+        defaults: every keyword of the framework signature with its exact default.
+        rule: the update rule it runs.
+        bind: framework keywords -> rule keywords; raises for unsupported values.
+        reference: the framework source that fixes the semantics.
+        inert: keywords accepted because they do not change the math.
+        variants: named keyword sets worth checking against the framework; ``"defaults"``
+            comes first (holding the required keywords, if any). Conformance cases, the
+            docs and the tests are generated from them.
+        budgets: declared per-step ULP budgets, keyed by backend label (``"torch"``,
+            ``"keras/jax"``, ...) or ``"<backend>:<variant>"``; absent means 0 ULP.
+        backend_semantics: for a framework that runs on several backends with different
+            kernels (Keras 3), backend label -> function from the rule keywords to the rule
+            keywords that reproduce that backend (``"keras/torch"``: torch foreach kernels).
+        kind: ``"optimizer"``.
+    """
+
+    name: str
+    framework: str
+    version: str
+    defaults: Mapping[str, Any]
+    rule: Rule
+    bind: Callable[..., dict]
+    reference: str
+    inert: frozenset = frozenset()
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    budgets: Mapping[str, "Budget"] = field(default_factory=dict)
+    backend_semantics: Mapping[str, Callable[[dict], dict]] = field(default_factory=dict)
+    kind: str = "optimizer"
+    doc: str = ""
+
+    @property
+    def semantics(self) -> Mapping[str, Any]:
+        """The rule's keywords at the framework defaults: where eps sits, how momentum
+        folds in the learning rate, ... (hyperparameter values included)."""
+        example = {**self.defaults, **next(iter(self.variants.values()), {})}
+        return MappingProxyType(self.bind(**example))
+
+    def __call__(self, **kwargs) -> "Optimizer":
+        return optimizer(self.name, **kwargs)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A measured, explained exception to bit-exactness: at most ``ulp`` float32 ULPs
+    between reference and framework at any step, because of ``reason``."""
+
+    ulp: int
+    reason: str
+
+
+class _Required:
+    def __repr__(self):
+        return "REQUIRED"
+
+
+REQUIRED = _Required()
+"""Default of a keyword the framework signature requires (optax's ``learning_rate``)."""
+
+
+_REGISTRY: dict[str, Spec] = {}
+
+
+def register(spec_: Spec) -> Spec:
+    if spec_.name in _REGISTRY:
+        raise ValueError(f"spec {spec_.name!r} registered twice")
+    _REGISTRY[spec_.name] = spec_
+    return spec_
+
+
+def _load_dialects() -> None:
+    import eps_ref.frameworks  # noqa: F401  (registers every dialect)
+
+
+def spec(name: str) -> Spec:
+    """The :class:`Spec` for a qualified name, e.g. ``spec("keras.optimizers.RMSprop")``."""
+    _load_dialects()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"unknown spec {name!r}{hint} (eps_ref.specs() lists them all)") from None
+
+
+def specs(framework: str | None = None, kind: str | None = None) -> list[str]:
+    """All qualified names known, optionally only one dialect's or one kind's."""
+    _load_dialects()
+    if framework is not None and framework not in {s.framework for s in _REGISTRY.values()}:
+        known = sorted({s.framework for s in _REGISTRY.values()})
+        raise ValueError(f"unknown framework {framework!r}; known: {known}")
+    return [n for n, s in _REGISTRY.items()
+            if (framework is None or s.framework == framework)
+            and (kind is None or s.kind == kind)]
+
+
+BACKENDS = {"keras": ("tensorflow", "jax", "torch")}
+"""Frameworks that run on several backends; the first is the default."""
+
+
+def optimizer(name: str, *, backend: str | None = None, **kwargs) -> "Optimizer":
+    """Build the reference optimizer for a framework name with the framework's keywords.
+
+    ``backend`` picks, for Keras 3, which backend's kernels to reproduce bit for bit
+    (``"tensorflow"``, the default, ``"jax"`` or ``"torch"``); the math is the same.
+
+    >>> opt = optimizer("torch.optim.Adam", lr=1e-3)
+    >>> opt.hyperparams["eps"]
+    1e-08
+    """
+    s = spec(name)
+    if backend is not None and backend not in BACKENDS.get(s.framework, ()):
+        raise ValueError(f"{name}: unknown backend {backend!r}; "
+                         f"{s.framework} runs on {list(BACKENDS.get(s.framework, ())) or 'no other backend'}")
+    unknown = [k for k in kwargs if k not in s.defaults]
+    if unknown:
+        k = unknown[0]
+        close = difflib.get_close_matches(k, s.defaults, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise TypeError(f"{name}() got an unexpected keyword argument {k!r}{hint}; "
+                        f"it takes {sorted(s.defaults)}")
+    hyperparams = {**s.defaults, **kwargs}
+    missing = [k for k, v in hyperparams.items() if v is REQUIRED]
+    if missing:
+        raise TypeError(f"{name}() missing required keyword argument(s): {missing}")
+    rule_kwargs = s.bind(**hyperparams)
+    if backend is not None and f"{s.framework}/{backend}" in s.backend_semantics:
+        rule_kwargs = s.backend_semantics[f"{s.framework}/{backend}"](rule_kwargs)
+    return Optimizer(s, MappingProxyType(hyperparams), rule_kwargs)
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """A spec with its keywords fixed. Pure: ``init`` and ``step`` return new values.
+
+    ``state`` is ``{"step": t, "slots": [per-leaf dict of arrays]}`` where ``t`` counts the
+    steps taken; per-leaf slots are named as the framework names them where it can.
+    """
+
+    spec: Spec
+    hyperparams: Mapping[str, Any]
+    rule_kwargs: Mapping[str, Any] = field(repr=False)
+
+    def init(self, params: Any) -> dict:
+        leaves, _ = flatten(params)
+        for leaf in leaves:
+            _check_float_array(leaf, "params")
+        kw = self.spec.rule.init_kwargs(self.rule_kwargs)
+        return {"step": 0, "slots": [self.spec.rule.init(p, **kw) for p in leaves]}
+
+    def step(self, params: Any, grads: Any, state: dict) -> tuple[Any, dict]:
+        err = structure_error(params, grads)
+        if err:
+            raise ValueError(f"{self.spec.name}: grads do not match params {err}")
+        p_leaves, unflatten = flatten(params)
+        g_leaves, _ = flatten(grads)
+        if not isinstance(state, dict) or len(state.get("slots", ())) != len(p_leaves):
+            raise ValueError(f"{self.spec.name}: state does not belong to these params; "
+                             "build it with init(params)")
+        for i, (p, g) in enumerate(zip(p_leaves, g_leaves)):
+            _check_float_array(p, "params")
+            if tuple(p.shape) != tuple(g.shape):
+                raise ValueError(f"{self.spec.name}: leaf {i}: grad shape {tuple(g.shape)} "
+                                 f"!= param shape {tuple(p.shape)}")
+            if p.dtype != g.dtype:
+                raise TypeError(f"{self.spec.name}: leaf {i}: grad dtype {g.dtype} "
+                                f"!= param dtype {p.dtype}")
+        t = state["step"] + 1
+        new_p, new_slots = [], []
+        for p, g, slots in zip(p_leaves, g_leaves, state["slots"]):
+            p2, s2 = self.spec.rule.step(p, g, slots, t=t, **self.rule_kwargs)
+            new_p.append(p2)
+            new_slots.append(s2)
+        return unflatten(new_p), {"step": t, "slots": new_slots}
+
+
+def _check_float_array(x, what):
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or not hasattr(x, "shape"):
+        raise TypeError(f"{what} must be arrays (or list/tuple/dict trees of arrays), "
+                        f"got {type(x).__name__}")
+    if "float" not in str(dtype):
+        raise TypeError(f"{what} must be real floating point, got dtype {dtype}")
+
+
+# -- helpers for dialect tables -----------------------------------------------------------
+
+def unsupported(name: str, keyword: str, value: Any) -> NotImplementedError:
+    """The error for a keyword value that changes the math and is not modelled yet."""
+    return NotImplementedError(
+        f"{name}: {keyword}={value!r} is not supported by eps_ref yet "
+        "(it changes the update and has no reference rule)")
+
+
+def check_nonnegative(name: str, **values: float) -> None:
+    for k, v in values.items():
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or math.isnan(v) or v < 0:
+            raise ValueError(f"{name}: invalid {k} {v!r}: must be a number >= 0")
+
+
+def check_beta(name: str, **values: float) -> None:
+    for k, v in values.items():
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= v < 1.0:
+            raise ValueError(f"{name}: invalid {k} {v!r}: must be in [0, 1)")

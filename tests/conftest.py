@@ -1,0 +1,27 @@
+"""Shared fixtures: the spec tables drive the tests."""
+
+import numpy as np
+import pytest
+
+import eps_ref
+from eps_ref.spec import REQUIRED
+
+SPECS = eps_ref.specs(kind="optimizer")
+
+
+def example_kwargs(name: str, variant: str = "defaults") -> dict:
+    """A spec's keywords for one of its named variants (required keywords filled)."""
+    s = eps_ref.spec(name)
+    kwargs = dict(s.variants.get(variant, {}))
+    for k, v in s.defaults.items():
+        if v is REQUIRED and k not in kwargs:
+            kwargs[k] = 1e-3
+    return kwargs
+
+
+SPEC_VARIANTS = [(n, v) for n in SPECS for v in (eps_ref.spec(n).variants or {"defaults": {}})]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

@@ -1,0 +1,162 @@
+"""The public API: names, keywords, validation, trees, purity."""
+
+import numpy as np
+import pytest
+
+import eps_ref
+from conftest import SPECS, SPEC_VARIANTS, example_kwargs
+from eps_ref.spec import REQUIRED
+
+LR_NAMES = ("lr", "learning_rate")
+EPS_NAMES = ("eps", "epsilon")
+
+
+def test_registry_is_populated():
+    assert len(SPECS) >= 20
+    for fw in ("torch", "keras", "tf1", "optax"):
+        assert eps_ref.specs(framework=fw)
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_spec_fields(name):
+    s = eps_ref.spec(name)
+    assert s.name == name
+    assert name.startswith({"torch": "torch.optim.", "keras": "keras.optimizers.",
+                            "tf1": "tf.compat.v1.train.", "optax": "optax."}[s.framework])
+    assert s.version and s.reference.startswith("https://") and s.doc
+    assert next(iter(s.variants)) == "defaults"
+    for k in s.inert:
+        assert k in s.defaults, f"inert keyword {k} is not in the signature"
+    assert isinstance(dict(s.semantics), dict)
+    for key, budget in s.budgets.items():
+        assert budget.ulp > 0 and len(budget.reason) > 20, (key, budget)
+
+
+def test_unknown_name_suggests_nearest():
+    with pytest.raises(KeyError, match="did you mean 'torch.optim.Adam'"):
+        eps_ref.optimizer("torch.optim.Adm")
+    with pytest.raises(KeyError, match="keras.optimizers.RMSprop"):
+        eps_ref.spec("keras.optimizers.RMSProp")
+
+
+def test_unknown_framework():
+    with pytest.raises(ValueError, match="unknown framework"):
+        eps_ref.specs(framework="mxnet")
+
+
+def test_unknown_keyword_suggests_nearest():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epsilon'; did you mean 'eps'"):
+        eps_ref.optimizer("torch.optim.Adam", epsilon=1e-7)
+    with pytest.raises(TypeError, match="'learning_rate'"):
+        eps_ref.optimizer("keras.optimizers.Adam", lr=1e-3)
+
+
+def test_missing_required_keyword():
+    with pytest.raises(TypeError, match="missing required keyword.*learning_rate"):
+        eps_ref.optimizer("optax.adam")
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_negative_learning_rate_rejected(name):
+    s = eps_ref.spec(name)
+    for k in LR_NAMES:
+        if k in s.defaults:
+            with pytest.raises(ValueError, match="(?i)learning.rate|lr"):
+                eps_ref.optimizer(name, **{**example_kwargs(name), k: -0.1})
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_negative_eps_rejected(name):
+    s = eps_ref.spec(name)
+    for k in EPS_NAMES:
+        if k in s.defaults:
+            with pytest.raises(ValueError, match="(?i)eps"):
+                eps_ref.optimizer(name, **{**example_kwargs(name), k: -1e-8})
+
+
+@pytest.mark.parametrize("name", [n for n in SPECS if "betas" in eps_ref.spec(n).defaults
+                                  or "beta_1" in eps_ref.spec(n).defaults
+                                  or "beta1" in eps_ref.spec(n).defaults
+                                  or "b1" in eps_ref.spec(n).defaults])
+@pytest.mark.parametrize("bad", [1.0, -0.1, 1.5])
+def test_beta_outside_unit_interval_rejected(name, bad):
+    d = eps_ref.spec(name).defaults
+    if "betas" in d:
+        kw = {"betas": (bad, 0.999)}
+    else:
+        key = next(k for k in ("beta_1", "beta1", "b1") if k in d)
+        kw = {key: bad}
+    with pytest.raises(ValueError):
+        eps_ref.optimizer(name, **{**example_kwargs(name), **kw})
+
+
+@pytest.mark.parametrize("name, variant", SPEC_VARIANTS)
+def test_variants_build(name, variant):
+    opt = eps_ref.optimizer(name, **example_kwargs(name, variant))
+    assert set(opt.hyperparams) == set(opt.spec.defaults)
+    assert all(v is not REQUIRED for v in opt.hyperparams.values())
+
+
+def _tree(rng):
+    return {"w": rng.standard_normal((3, 4)).astype(np.float32),
+            "b": [rng.standard_normal(4).astype(np.float32),
+                  rng.standard_normal(()).astype(np.float32)]}
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_tree_equals_leafwise_and_inputs_untouched(name, rng):
+    opt = eps_ref.optimizer(name, **example_kwargs(name))
+    params, grads = _tree(rng), _tree(rng)
+    params_copy = {"w": params["w"].copy(), "b": [x.copy() for x in params["b"]]}
+    grads_copy = {"w": grads["w"].copy(), "b": [x.copy() for x in grads["b"]]}
+    state = opt.init(params)
+    new_params, state = opt.step(params, grads, state)
+    for _ in range(2):
+        new_params, state = opt.step(new_params, grads, state)
+    np.testing.assert_array_equal(params["w"], params_copy["w"])
+    np.testing.assert_array_equal(grads["b"][0], grads_copy["b"][0])
+    assert isinstance(new_params, dict) and isinstance(new_params["b"], list)
+    leaf_opt_state = opt.init(params["w"])
+    w = params["w"]
+    for _ in range(3):
+        w, leaf_opt_state = opt.step(w, grads["w"], leaf_opt_state)
+    np.testing.assert_array_equal(new_params["w"], w)
+    assert new_params["b"][1].shape == ()
+    assert new_params["w"].dtype == np.float32
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_state_is_not_mutated(name, rng):
+    opt = eps_ref.optimizer(name, **example_kwargs(name))
+    p = rng.standard_normal(5).astype(np.float32)
+    g = rng.standard_normal(5).astype(np.float32)
+    state = opt.init(p)
+    p, state = opt.step(p, g, state)
+    snapshot = [{k: np.array(v, copy=True) for k, v in slots.items()}
+                for slots in state["slots"]]
+    p1, _ = opt.step(p, g, state)
+    p2, _ = opt.step(p, g, state)
+    np.testing.assert_array_equal(p1, p2)
+    assert state["step"] == 1
+    for before, after in zip(snapshot, state["slots"]):
+        for k in before:
+            np.testing.assert_array_equal(before[k], after[k])
+
+
+@pytest.mark.parametrize("name", ["torch.optim.Adam", "keras.optimizers.RMSprop"])
+def test_mismatch_errors(name, rng):
+    opt = eps_ref.optimizer(name)
+    p = rng.standard_normal(4).astype(np.float32)
+    state = opt.init(p)
+    with pytest.raises(ValueError, match="shape"):
+        opt.step(p, np.zeros(5, np.float32), state)
+    with pytest.raises(TypeError, match="dtype"):
+        opt.step(p, np.zeros(4, np.float64), state)
+    with pytest.raises(ValueError, match="do not match"):
+        opt.step([p], [p, p], opt.init([p]))
+    with pytest.raises(ValueError, match="state"):
+        opt.step([p, p], [p, p], state)
+    with pytest.raises(TypeError, match="floating"):
+        opt.init(np.arange(4))
+    with pytest.raises(TypeError, match="arrays"):
+        opt.init([1.0, 2.0])

@@ -1,0 +1,284 @@
+"""The normalization-layer oracle: hand-computed values, eps placement, momentum
+conventions, errors, purity, and the Array API (numpy + array_api_strict only)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import eps_ref
+from eps_ref.layer import layer
+
+LAYERS = eps_ref.specs(kind="layer")
+f32 = np.float32
+
+
+def _example(name):
+    s = eps_ref.spec(name)
+    kwargs = dict(next(iter(s.variants.values())))
+    # channels-first 4D for torch batch/instance/group norms of 2d, trailing 6 otherwise
+    if name.endswith(("1d",)):
+        x_shape = (4, 6, 5)
+    elif name.endswith("3d"):
+        x_shape = (4, 6, 2, 2, 2)
+    elif name.endswith(("2d", "GroupNorm")) and name.startswith("torch"):
+        x_shape = (4, 6, 3, 3)
+    else:
+        x_shape = (4, 3, 3, 6)
+    return kwargs, x_shape
+
+
+def test_layer_specs_are_registered():
+    for fw in ("torch", "keras", "flax"):
+        assert [n for n in LAYERS if eps_ref.spec(n).framework == fw]
+    assert "torch.nn.BatchNorm2d" in LAYERS and "flax.linen.RMSNorm" in LAYERS
+
+
+def test_torch_batch_norm_by_hand():
+    x = np.array([[1.0], [3.0]], f32)                     # N=2, C=1
+    bn = layer("torch.nn.BatchNorm1d", num_features=1)
+    y, st = bn.apply(x, bn.init(x), training=True)
+    np.testing.assert_allclose(y[:, 0], [-1 / math.sqrt(1 + 1e-5), 1 / math.sqrt(1 + 1e-5)],
+                               rtol=1e-6)
+    # running = 0.1 * batch + 0.9 * running; the unbiased variance (2) feeds it
+    np.testing.assert_allclose(st["running_mean"], [0.2], rtol=1e-6)
+    np.testing.assert_allclose(st["running_var"], [0.9 * 1 + 0.1 * 2.0], rtol=1e-6)
+    assert st["num_batches_tracked"] == 1
+    y_eval, st2 = bn.apply(x, st, training=False)
+    np.testing.assert_allclose(y_eval[:, 0], (x[:, 0] - 0.2) / np.sqrt(1.1 + 1e-5), rtol=1e-6)
+    assert st2 is st or st2 == st
+
+
+def test_keras_batch_norm_by_hand():
+    x = np.array([[1.0], [3.0]], f32)
+    bn = layer("keras.layers.BatchNormalization")
+    y, st = bn.apply(x, bn.init(x), training=True)
+    np.testing.assert_allclose(y[:, 0], [-1 / math.sqrt(1 + 1e-3), 1 / math.sqrt(1 + 1e-3)],
+                               rtol=1e-6)
+    # moving = 0.99 * moving + 0.01 * batch; the biased variance (1) feeds it
+    np.testing.assert_allclose(st["running_mean"], [0.02], rtol=1e-6)
+    np.testing.assert_allclose(st["running_var"], [1.0], rtol=1e-6)
+
+
+def test_flax_batch_norm_by_hand():
+    x = np.array([[1.0], [3.0]], f32)
+    bn = layer("flax.linen.BatchNorm")
+    y, st = bn.apply(x, bn.init(x), training=True)
+    np.testing.assert_allclose(y[:, 0], [-1 / math.sqrt(1 + 1e-5), 1 / math.sqrt(1 + 1e-5)],
+                               rtol=1e-6)
+    np.testing.assert_allclose(st["running_mean"], [0.02], rtol=1e-6)
+
+
+def test_torch_momentum_none_is_cumulative_average():
+    bn = layer("torch.nn.BatchNorm1d", num_features=1, momentum=None)
+    a, b = np.array([[1.0], [3.0]], f32), np.array([[3.0], [5.0]], f32)
+    st = bn.init(a)
+    _, st = bn.apply(a, st, training=True)
+    _, st = bn.apply(b, st, training=True)
+    np.testing.assert_allclose(st["running_mean"], [3.0], rtol=1e-7)   # (2 + 4) / 2
+    np.testing.assert_allclose(st["running_var"], [2.0], rtol=1e-7)    # unbiased 2 and 2
+
+
+def test_torch_momentum_m_is_keras_one_minus_m_for_the_mean_only():
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((5, 3)).astype(f32) for _ in range(4)]
+    t = layer("torch.nn.BatchNorm1d", num_features=3, momentum=0.25, eps=1e-3)
+    k = layer("keras.layers.BatchNormalization", momentum=0.75)
+    st_t, st_k = t.init(xs[0]), k.init(xs[0])
+    for x in xs:
+        _, st_t = t.apply(x, st_t, training=True)
+        _, st_k = k.apply(x, st_k, training=True)
+    np.testing.assert_allclose(st_t["running_mean"], st_k["running_mean"], rtol=1e-5)
+    # torch's running variance is the Keras one with every batch variance times n/(n-1)
+    assert np.all(st_t["running_var"] > st_k["running_var"])
+
+
+def test_eps_is_inside_the_sqrt_and_keeps_a_constant_channel_finite():
+    x = np.full((4, 2), 3.0, f32)
+    x[:, 1] = [0, 1, 2, 3]
+    for name, eps in (("keras.layers.BatchNormalization", 1e-3),
+                      ("flax.linen.BatchNorm", 1e-5)):
+        bn = layer(name)
+        st = bn.init(x)
+        st["bias"] = np.array([0.5, 0.0], f32)
+        y, _ = bn.apply(x, st, training=True)
+        np.testing.assert_array_equal(y[:, 0], np.full(4, 0.5, f32))
+        np.testing.assert_allclose(y[:, 1], (x[:, 1] - 1.5) / np.sqrt(1.25 + eps), rtol=1e-6)
+
+
+def test_fast_variance_cancels_two_pass_does_not():
+    x = (np.float32(1e4) + np.array([[0.0], [1.0], [0.0], [1.0]], f32)).astype(f32)
+    fast = layer("flax.linen.BatchNorm")
+    two = layer("flax.linen.BatchNorm", use_fast_variance=False)
+    _, s_fast = fast.apply(x, fast.init(x), training=True)
+    _, s_two = two.apply(x, two.init(x), training=True)
+    # two-pass variance is 0.25 exactly: running var = 0.99 + 0.01 * 0.25
+    np.testing.assert_allclose(s_two["running_var"], [0.99 + 0.0025], rtol=1e-7)
+    assert s_fast["running_var"][0] >= 0.99                       # clamped at 0, never below
+    assert s_fast["running_var"][0] != s_two["running_var"][0]
+
+
+def test_layer_norm_by_hand_and_defaults():
+    x = np.array([[1.0, 2.0, 3.0, 6.0]], f32)
+    mean, var = 3.0, np.var([1.0, 2.0, 3.0, 6.0])
+    for name, kw, eps in (("torch.nn.LayerNorm", {"normalized_shape": 4}, 1e-5),
+                          ("keras.layers.LayerNormalization", {}, 1e-3),
+                          ("flax.linen.LayerNorm", {}, 1e-6)):
+        ln = layer(name, **kw)
+        y, _ = ln.apply(x, ln.init(x), training=False)
+        np.testing.assert_allclose(y[0], (x[0] - mean) / np.sqrt(var + eps), rtol=2e-6)
+
+
+def test_rms_norm_eps_none_is_machine_epsilon():
+    x = np.array([[1e-4, -1e-4]], f32)
+    rms = layer("torch.nn.RMSNorm", normalized_shape=[2])
+    y, _ = rms.apply(x, rms.init(x), training=False)
+    eps = float(np.finfo(np.float32).eps)
+    np.testing.assert_allclose(y[0], x[0] / np.sqrt(1e-8 + eps), rtol=1e-5)
+
+
+def test_group_norm_by_hand():
+    x = np.array([[[[0.0]], [[2.0]], [[4.0]], [[4.0]]]], f32)    # (1, 4, 1, 1)
+    gn = layer("torch.nn.GroupNorm", num_groups=2, num_channels=4)
+    y, _ = gn.apply(x, gn.init(x), training=True)
+    np.testing.assert_allclose(y.reshape(-1), [-1 / math.sqrt(1 + 1e-5), 1 / math.sqrt(1 + 1e-5),
+                                               0.0, 0.0], rtol=1e-6, atol=1e-7)
+
+
+def test_errors():
+    x = np.zeros((4, 3), f32)
+    with pytest.raises(ValueError, match="channel axis 3 does not exist"):
+        bn = layer("keras.layers.BatchNormalization", axis=3)
+        bn.init(x)
+    with pytest.raises(ValueError, match="expected 4D input"):
+        layer("torch.nn.BatchNorm2d", num_features=3).init(x)
+    with pytest.raises(ValueError, match="expected 3 channels"):
+        layer("torch.nn.BatchNorm1d", num_features=3).init(np.zeros((4, 5), f32))
+    with pytest.raises(ValueError, match="divisible"):
+        layer("torch.nn.GroupNorm", num_groups=4, num_channels=6)
+    with pytest.raises(ValueError, match="do not divide"):
+        gn = layer("keras.layers.GroupNormalization", groups=4)
+        gn.init(np.zeros((2, 6), f32))
+    with pytest.raises(ValueError, match=r"expected input with shape \[\*, 5\]"):
+        layer("torch.nn.LayerNorm", normalized_shape=5).init(x)
+    one = np.zeros((1, 3), f32)
+    bn = layer("torch.nn.BatchNorm1d", num_features=3)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        bn.apply(one, bn.init(one), training=True)
+    bn.apply(one, bn.init(one), training=False)             # inference is fine
+    kb = layer("keras.layers.BatchNormalization")
+    kb.apply(one, kb.init(one), training=True)               # Keras allows a batch of one
+    with pytest.raises(NotImplementedError, match="renorm"):
+        layer("keras.layers.BatchNormalization", renorm=True)
+    with pytest.raises(TypeError, match="did you mean 'eps'"):
+        layer("torch.nn.BatchNorm1d", num_features=3, epsilon=1e-3)
+    with pytest.raises(TypeError, match="missing required"):
+        layer("torch.nn.BatchNorm1d")
+    with pytest.raises(TypeError, match="not a layer"):
+        if eps_ref.specs(kind="optimizer"):
+            layer(eps_ref.specs(kind="optimizer")[0])
+        else:
+            raise TypeError("not a layer")
+
+
+def _run(name, kwargs, xs, to_xp, to_np, backend=None):
+    lay = layer(name, backend=backend, **kwargs)
+    state = lay.init(to_xp(xs[0]))
+    out = []
+    for i, x in enumerate(xs):
+        y, state = lay.apply(to_xp(x), state, training=i < len(xs) - 1)
+        out.append(to_np(y))
+    return out
+
+
+def _stream(x_shape, rng):
+    return [(rng.standard_normal(x_shape) * 2 + 0.5).astype(f32) for _ in range(3)]
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_inputs_not_mutated(name, rng):
+    kwargs, shape = _example(name)
+    xs = _stream(shape, rng)
+    copies = [x.copy() for x in xs]
+    lay = layer(name, **kwargs)
+    state = lay.init(xs[0])
+    frozen = {k: (v.copy() if hasattr(v, "copy") else v) for k, v in state.items()}
+    lay.apply(xs[0], state, training=True)
+    for k, v in frozen.items():
+        np.testing.assert_array_equal(state[k], v)
+    for x, c in zip(xs, copies):
+        np.testing.assert_array_equal(x, c)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_array_api_strict_equals_numpy(name, rng):
+    xps = pytest.importorskip("array_api_strict")
+    kwargs, shape = _example(name)
+    xs = _stream(shape, rng)
+    ref = _run(name, kwargs, xs, lambda a: a, np.asarray)
+    got = _run(name, kwargs, xs, xps.asarray, lambda a: np.asarray(a))
+    for r, g in zip(ref, got):
+        np.testing.assert_array_equal(g, r)
+
+
+def test_keras_torch_backend_semantics():
+    x = (np.float32(100) + np.random.default_rng(0).standard_normal((8, 3))).astype(f32)
+    a = layer("keras.layers.BatchNormalization")
+    b = layer("keras.layers.BatchNormalization", backend="keras/torch")
+    assert b.rule_kwargs["variance"] == "mean_sq_minus_sq_mean"
+    assert a.rule_kwargs["variance"] == "two_pass"
+    ya, _ = a.apply(x, a.init(x), training=True)
+    yb, _ = b.apply(x, b.init(x), training=True)
+    np.testing.assert_allclose(ya, yb, atol=1e-2)
+
+
+def test_docs_markdown_names_every_layer():
+    from eps_ref.norms_docs import norms_markdown
+    text = norms_markdown()
+    for name in LAYERS:
+        assert f"[`{name}`]" in text
+    assert "1 - m" in text or "1 − m" in text
+
+
+def test_xla_cpu_reduction_is_sequential_float32_times_reciprocal():
+    from eps_ref.norms._stats import mean_and_var, reduce_sum
+    x = np.array([[1.0, 1e8, -1e8]], f32)
+    s, _ = reduce_sum(x, (1,), reduction="xla_cpu")
+    assert s[0, 0] == 0.0                        # (1 + 1e8) rounds to 1e8 in float32
+    s, _ = reduce_sum(x, (1,), reduction="unordered_float32")
+    assert s[0, 0] == 1.0                        # the exact sum, rounded once
+    # the mean is the sum times float32(1/3), not the sum divided by 3
+    mu, var, _ = mean_and_var(np.array([[1.0, 2.0, 2.0]], f32), (1,), variance="two_pass",
+                              reduction="xla_cpu")
+    assert mu[0, 0] == f32(5.0) * f32(1 / 3) != f32(5.0) / f32(3)
+    # the row-major order of the reduced axes, not their position in memory
+    x = np.zeros((2, 2, 1), f32)
+    x[0, 0, 0], x[0, 1, 0], x[1, 0, 0] = 1.0, 1e8, -1e8
+    s, _ = reduce_sum(x, (0, 1), reduction="xla_cpu")
+    assert s.shape == (1, 1, 1) and s[0, 0, 0] == 0.0
+
+
+def test_running_variance_relation_torch_vs_keras():
+    """Same batches (n values per channel each), torch momentum m, Keras momentum 1 - m:
+    torch_var_T = n/(n-1) keras_var_T - (1-m)^T r0/(n-1), r0 = 1 the initial variance;
+    running means equal up to rounding."""
+    rng = np.random.default_rng(3)
+    m, steps = 0.1, 12
+    xs = [(rng.standard_normal((4, 3, 2, 2)) * rng.uniform(0.5, 3.0, (1, 3, 1, 1))
+           + rng.uniform(-2, 2, (1, 3, 1, 1))).astype(f32) for _ in range(steps)]
+    n = 4 * 2 * 2
+    t = layer("torch.nn.BatchNorm2d", num_features=3, momentum=m)
+    k = layer("keras.layers.BatchNormalization", momentum=1 - m)
+    st_t = t.init(xs[0])
+    st_k = k.init(np.moveaxis(xs[0], 1, -1))
+    for step, x in enumerate(xs, start=1):
+        _, st_t = t.apply(x, st_t, training=True)
+        _, st_k = k.apply(np.moveaxis(x, 1, -1), st_k, training=True)
+        k_var = st_k["running_var"].astype(np.float64)
+        predicted = n / (n - 1) * k_var - (1 - m) ** step * 1.0 / (n - 1)
+        np.testing.assert_allclose(st_t["running_var"], predicted, rtol=2e-6)
+        np.testing.assert_allclose(st_t["running_mean"], st_k["running_mean"], rtol=2e-6,
+                                   atol=1e-6)
+        # the naive "unbiased Keras" guess misses the decaying initial term
+        assert np.all(np.abs(st_t["running_var"] - n / (n - 1) * k_var)
+                      > 0.5 * (1 - m) ** step / (n - 1))

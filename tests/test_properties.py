@@ -1,0 +1,56 @@
+"""Properties every update rule in every dialect must have, checked with hypothesis."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import eps_ref
+from conftest import SPECS, example_kwargs
+
+finite32 = st.floats(-1e3, 1e3, allow_nan=False, width=32)
+shapes = st.tuples(st.integers(1, 4), st.integers(1, 4))
+
+
+def _no_decay(name):
+    kwargs = example_kwargs(name)
+    if "weight_decay" in eps_ref.spec(name).defaults:
+        kwargs["weight_decay"] = 0.0
+    return kwargs
+
+
+@pytest.mark.parametrize("name", SPECS)
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_first_step_descends_and_zero_gradient_stays(name, data):
+    shape = data.draw(shapes)
+    p = data.draw(arrays(np.float32, shape, elements=finite32))
+    g = data.draw(arrays(np.float32, shape, elements=finite32))
+    opt = eps_ref.optimizer(name, **_no_decay(name))
+    p1, state = opt.step(p, g, opt.init(p))
+    assert p1.shape == p.shape and p1.dtype == np.float32
+    assert np.all(np.isfinite(p1))
+    moved = np.sign(p1.astype(np.float64) - p)
+    assert np.all((moved == 0) | (moved == -np.sign(g))), "a first step went uphill"
+    np.testing.assert_array_equal(p1[g == 0], p[g == 0])
+
+
+@pytest.mark.parametrize("name", SPECS)
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_steps_are_deterministic_and_finite(name, data):
+    shape = data.draw(shapes)
+    p = data.draw(arrays(np.float32, shape, elements=finite32))
+    gs = [data.draw(arrays(np.float32, shape, elements=finite32)) for _ in range(4)]
+    opt = eps_ref.optimizer(name, **example_kwargs(name))
+
+    def run():
+        x, state = p, opt.init(p)
+        for g in gs:
+            x, state = opt.step(x, g, state)
+        return x
+
+    a, b = run(), run()
+    np.testing.assert_array_equal(a, b)
+    assert np.all(np.isfinite(a))
