@@ -22,7 +22,8 @@ def test_spec_fields(name):
     s = eps_ref.spec(name)
     assert s.name == name
     assert name.startswith({"torch": "torch.optim.", "keras": "keras.optimizers.",
-                            "tf1": "tf.compat.v1.train.", "optax": "optax."}[s.framework])
+                            "tf1": "tf.compat.v1.train.", "optax": "optax.",
+                            "tf_keras": "tf_keras.optimizers.", "paper": "paper."}[s.framework])
     assert s.version and s.reference.startswith("https://") and s.doc
     assert next(iter(s.variants)) == "defaults"
     for k in s.inert:

@@ -26,6 +26,8 @@ def _signature_defaults(obj) -> dict:
 @pytest.mark.parametrize("name", eps_ref.specs(kind="optimizer"))
 def test_defaults_match_installed_framework(name):
     s = eps_ref.spec(name)
+    if not labels_for(s.framework):
+        pytest.skip(f"{s.framework} has no framework to read a signature from")
     mod = adapter(labels_for(s.framework)[0])
     ok, reason = mod.available()
     if not ok:

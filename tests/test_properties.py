@@ -15,8 +15,11 @@ shapes = st.tuples(st.integers(1, 4), st.integers(1, 4))
 
 def _no_decay(name):
     kwargs = example_kwargs(name)
-    if "weight_decay" in eps_ref.spec(name).defaults:
+    defaults = eps_ref.spec(name).defaults
+    if "weight_decay" in defaults:
         kwargs["weight_decay"] = 0.0
+    if "lambd" in defaults:  # ASGD's decay term shrinks p even with a zero gradient
+        kwargs["lambd"] = 0.0
     return kwargs
 
 

@@ -66,7 +66,7 @@ def test_first_step_at_defaults(name, lr, rho, eps):
 
 
 def test_defaults_differ_per_framework():
-    lrs = {n: eps_ref.spec(n).semantics["lr"] for n in NAMES}
+    lrs = {n: eps_ref.optimizer(n).rule_kwargs["lr"] for n in NAMES}
     assert lrs == {TORCH: 1.0, KERAS: 1e-3, TF1: 1e-3, OPTAX: None}
     assert {n: eps_ref.spec(n).semantics["eps"] for n in NAMES} == \
         {TORCH: 1e-6, KERAS: 1e-7, TF1: 1e-8, OPTAX: 1e-6}

@@ -4,20 +4,15 @@ the fused multiply-adds, purity, and array_api_strict."""
 import numpy as np
 import pytest
 
-from types import MappingProxyType
-
-from eps_ref.frameworks.torch import ASGD
+import eps_ref
 from eps_ref.rules._numerics import fma
 from eps_ref.rules.asgd import asgd, schedule
-from eps_ref.spec import Optimizer
 
 f32 = np.float32
 
 
 def _optimizer(**kwargs):
-    """torch.optim.ASGD with these keywords (the spec is not in the registry yet)."""
-    hyperparams = {**ASGD.defaults, **kwargs}
-    return Optimizer(ASGD, MappingProxyType(hyperparams), ASGD.bind(**hyperparams))
+    return eps_ref.optimizer("torch.optim.ASGD", **kwargs)
 
 
 def test_schedule_rounds_to_float32():

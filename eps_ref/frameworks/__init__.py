@@ -5,4 +5,5 @@ framework optimizer: the qualified name, the framework's keywords with their exa
 the rule, and ``bind``, which maps those keywords to the rule's keywords.
 """
 
-from eps_ref.frameworks import flax, keras, optax, tf1, torch  # noqa: F401  (registration)
+from eps_ref.frameworks import (  # noqa: F401  (registration)
+    flax, keras, optax, paper, tf1, tf_keras, torch)

@@ -320,12 +320,15 @@ register(Spec(
               "weight_decay_mask": None},
     rule=_adadelta_rule, bind=_bind_adadelta, reference=SOURCE + "_src/transform.py",
     inert=INERT,
+    # optax's own default, learning_rate=None, ascends (see doc); the "defaults" case
+    # descends with the same magnitude, and the ascent is checked as its own case.
     variants={
-        "defaults": {},
-        "eps=1e-3": {"eps": 1e-3},
-        "eps=1": {"eps": 1.0},
-        "rho=0.5": {"rho": 0.5},
-        "weight_decay=0.01": {"weight_decay": 0.01},
+        "defaults": {"learning_rate": 1.0},
+        "learning_rate=None": {"learning_rate": None},
+        "eps=1e-3": {"learning_rate": 1.0, "eps": 1e-3},
+        "eps=1": {"learning_rate": 1.0, "eps": 1.0},
+        "rho=0.5": {"learning_rate": 1.0, "rho": 0.5},
+        "weight_decay=0.01": {"learning_rate": 1.0, "weight_decay": 0.01},
         "learning_rate=1e-2": {"learning_rate": 1e-2},
     },
     doc="eps INSIDE both roots: v = (1-rho)*g^2 + rho*v, d = sqrt(u + eps)/sqrt(v + eps)*g, "

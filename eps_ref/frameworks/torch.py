@@ -558,7 +558,7 @@ def _bind_asgd(*, lr, lambd, alpha, t0, weight_decay, foreach, maximize, differe
 # gradient at the defaults, which tests/test_properties.py (zero gradient, no move, with
 # weight_decay=0) does not allow for. Measured 0 ULP against torch on every variant below;
 # register(ASGD) once that property exempts ``lambd``.
-ASGD = Spec(
+register(Spec(
     name="torch.optim.ASGD", framework="torch", version=VERSION,
     defaults={"lr": 1e-2, "lambd": 1e-4, "alpha": 0.75, "t0": 1e6, "weight_decay": 0,
               "foreach": None, "maximize": False, "differentiable": False,
@@ -576,7 +576,7 @@ ASGD = Spec(
     doc="no eps; p = p*(1 - lambd*eta_t) - eta_t*g (one FMA), "
         "eta_t = lr/(1 + lambd*lr*(t-1))^alpha in float64 rounded to float32; "
         "average ax += (p - ax)*mu_t, mu_t = 1/max(1, t-1-t0)",
-)
+))
 # --- end ASGD family ---------------------------------------------------------
 
 # --- Normalization layers ---------------------------------------------------------------

@@ -1,0 +1,3 @@
+"""The ``paper`` dialect: the published algorithms."""
+
+VERSION = "-"
