@@ -98,6 +98,30 @@ PORTING_GROUPS: dict[str, dict[str, dict]] = {
         "tf.compat.v1.train.AdagradOptimizer": {"learning_rate": 1e-2},
         "optax.adagrad": {"learning_rate": 1e-2},
     },
+    "Adadelta at each framework's defaults (torch and optax lr 1.0, Keras and TF1 1e-3)": {
+        "torch.optim.Adadelta": {},
+        "keras.optimizers.Adadelta": {},
+        "tf.compat.v1.train.AdadeltaOptimizer": {},
+        "optax.adadelta": {"learning_rate": 1.0},
+    },
+    "Adamax, same nominal lr 1e-3": {
+        "torch.optim.Adamax": {"lr": 1e-3},
+        "keras.optimizers.Adamax": {},
+        "optax.adamax": {"learning_rate": 1e-3},
+    },
+    "NAdam, same nominal lr 1e-3": {
+        "torch.optim.NAdam": {"lr": 1e-3},
+        "keras.optimizers.Nadam": {},
+        "optax.nadam": {"learning_rate": 1e-3},
+    },
+    "RAdam at defaults (lr 1e-3)": {
+        "torch.optim.RAdam": {},
+        "optax.radam": {"learning_rate": 1e-3},
+    },
+    "Lion at defaults (lr 1e-3; optax decays weights by 1e-3, Keras not)": {
+        "keras.optimizers.Lion": {},
+        "optax.lion": {"learning_rate": 1e-3},
+    },
 }
 
 

@@ -140,8 +140,7 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
         "eps_ref": eps_ref.__version__, "python": platform.python_version(),
         "machine": platform.machine(), "device": device, "steps": steps, "seed": seed,
         "versions": versions,
-        "dialect_tables": {fw: _dialect_version(fw)
-                           for fw in ("torch", "keras", "tf1", "optax", "flax")},
+        "dialect_tables": {s.framework: s.version for s in map(eps_ref.spec, eps_ref.specs())},
         "counts": counts,
     }
     doc = {
@@ -172,11 +171,6 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
     (out / "report.json").write_text(json.dumps(_jsonable(doc), indent=1))
     (out / "report.md").write_text(markdown)
     return out
-
-
-def _dialect_version(framework: str) -> str:
-    import importlib
-    return importlib.import_module(f"eps_ref.frameworks.{framework}").VERSION
 
 
 def _jsonable(x):

@@ -77,9 +77,10 @@ def _adam_common(qualified, *, learning_rate, b1, b2, eps, eps_root, mu_dtype):
     if mu_dtype is None:
         mu_name = None
     else:
+        # "float16", np.float16, np.dtype("float16") or jnp.float16
         mu_name = mu_dtype if isinstance(mu_dtype, str) else (
             getattr(getattr(mu_dtype, "dtype", None), "name", None)
-            or getattr(mu_dtype, "__name__", None))
+            or getattr(mu_dtype, "name", None) or getattr(mu_dtype, "__name__", None))
         if mu_name not in _MU_DTYPES:
             # bfloat16 is outside the Array API; float64 depends on jax_enable_x64.
             raise unsupported(qualified, "mu_dtype", mu_dtype)

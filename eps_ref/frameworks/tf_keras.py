@@ -1,3 +1,553 @@
-"""The ``tf_keras`` dialect: legacy Keras 2 from the ``tf-keras`` package."""
+"""The ``tf_keras`` dialect: legacy Keras 2 from the ``tf-keras`` package, read from 2.21.0.
+
+Two generations of optimizers live in that package:
+
+``tf_keras.optimizers.legacy.*`` (``OptimizerV2``)
+    The Keras 2.0-2.10 optimizers, behind most TensorFlow results since 2019. Most of them
+    call TensorFlow's C++ training kernels (``ResourceApplyAdam``,
+    ``ResourceApplyKerasMomentum``, ``ResourceApplyRMSProp``, ``ResourceApplyAdagradV2``,
+    ``ResourceApplyAdadelta``, ``ResourceApplyAdaMax`` in
+    ``tensorflow/core/kernels/training_ops.cc``), so they share the TF1 dialect's kernel
+    arithmetic, with Keras' own defaults (epsilon 1e-7, RMSprop's ``rms`` slot at zeros).
+    RMSprop takes two paths: with ``momentum > 0`` the ``ApplyRMSProp`` kernel puts eps
+    INSIDE the root; with ``momentum == 0`` Python ops put it OUTSIDE. A falsy ``epsilon``
+    (0 or None) becomes ``backend.epsilon()`` = 1e-7, as in the framework.
+``tf_keras.optimizers.*`` (the Keras 2.11+ ``Optimizer``)
+    Python ``update_step`` methods, close to Keras 3's (and bit-identical to them for SGD,
+    Adam, AdamW, Adagrad, Adamax, Lion). ``jit_compile=True`` is the default, but
+    ``Optimizer.__init__`` keeps it only when a GPU is visible: on a CPU-only host the step
+    runs op by op, so ``jit_compile`` does not change the CPU arithmetic this dialect
+    certifies (it is listed as inert; measured: identical trajectories with True and False).
+
+Not modelled yet: ``legacy.Nadam`` (its schedule ``0.96 ** (0.004 t)`` is a non-integer
+float32 ``pow`` and its step divides the gradient by ``1 - prod(mu)`` before the moments
+meet; a rule form for it is still to be written), ``Ftrl`` and ``Adafactor`` (both
+generations; the project has no Ftrl or Adafactor rule yet). Keyword names and defaults are
+the framework's own.
+"""
+
+from eps_ref.spec import Budget, Spec, check_beta, check_nonnegative, register, unsupported  # noqa: F401
+from eps_ref.spec import spec as _spec
 
 VERSION = "2.21.0"
+SOURCE = "https://github.com/keras-team/tf-keras/blob/v2.21.0/tf_keras/src/optimizers/"
+KERNELS = ("https://github.com/tensorflow/tensorflow/blob/v2.21.0/"
+           "tensorflow/core/kernels/training_ops.cc")
+INERT = frozenset({"name"})
+NEW_INERT = INERT | {"jit_compile"}
+LEGACY_EPSILON = 1e-7
+"""``tf_keras.backend.epsilon()``: what a legacy optimizer uses when ``epsilon`` is falsy."""
+
+# Keywords every ``tf_keras.optimizers.*`` optimizer takes after its own (``Optimizer``).
+NEW_BASE_DEFAULTS = {
+    "weight_decay": None,
+    "clipnorm": None,
+    "clipvalue": None,
+    "global_clipnorm": None,
+    "use_ema": False,
+    "ema_momentum": 0.99,
+    "ema_overwrite_frequency": None,
+    "jit_compile": True,
+}
+
+
+def _number(qualified, **values):
+    """Python numbers only: tensors, schedules and callables are not modelled."""
+    for keyword, value in values.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise unsupported(qualified, keyword, value)
+
+
+def _via_keras3(keras_name, qualified, *, jit_compile, ema_overwrite_frequency, use_ema,
+                **kwargs):
+    """The rule keywords of the Keras 3 spec whose ``update_step`` this one shares.
+
+    ``jit_compile`` is dropped (XLA is off without a GPU); ``ema_overwrite_frequency`` only
+    acts with ``use_ema``, which is refused by the Keras base check.
+    """
+    if not isinstance(jit_compile, bool):
+        raise ValueError(f"{qualified}: jit_compile must be a bool: {jit_compile!r}")
+    kwargs.update(use_ema=use_ema,
+                  ema_overwrite_frequency=ema_overwrite_frequency if use_ema else None,
+                  loss_scale_factor=None, gradient_accumulation_steps=None)
+    try:
+        return _spec(keras_name).bind(**kwargs)
+    except (ValueError, NotImplementedError) as error:
+        raise type(error)(str(error).replace(keras_name, qualified)) from None
+
+
+def _legacy_epsilon(epsilon):
+    return LEGACY_EPSILON if not epsilon else epsilon
+
+
+# --- SGD family -------------------------------------------------------------------------
+from eps_ref.rules.sgd import sgd as _sgd_rule  # noqa: E402
+
+
+def _bind_legacy_sgd(*, learning_rate, momentum, nesterov, name):
+    qualified = "tf_keras.optimizers.legacy.SGD"
+    _number(qualified, learning_rate=learning_rate, momentum=momentum)
+    check_nonnegative(qualified, learning_rate=learning_rate)
+    if momentum < 0 or momentum > 1:
+        raise ValueError("`momentum` must be between [0, 1].")
+    with_momentum = momentum > 0
+    return {"lr": float(learning_rate), "momentum": float(momentum), "dampening": 0.0,
+            "weight_decay": 0.0, "momentum_form": "keras" if with_momentum else "none",
+            "lookahead": "nesterov" if with_momentum and nesterov else "none",
+            "weight_decay_form": "coupled", "multiply_add": "separate",
+            "objective": "minimize"}
+
+
+register(Spec(
+    name="tf_keras.optimizers.legacy.SGD", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.01, "momentum": 0.0, "nesterov": False, "name": "SGD"},
+    rule=_sgd_rule, bind=_bind_legacy_sgd, reference=SOURCE + "legacy/gradient_descent.py",
+    inert=INERT,
+    variants={
+        "defaults": {},
+        "learning_rate=1e-3": {"learning_rate": 1e-3},
+        "momentum=0.9": {"momentum": 0.9},
+        "nesterov": {"momentum": 0.9, "nesterov": True},
+    },
+    doc="no eps; ResourceApplyKerasMomentum: accum = accum*mu - g*lr, var += accum "
+        "(Nesterov: var += accum*mu - g*lr); without momentum var -= g*lr",
+))
+
+
+def _bind_sgd(*, learning_rate, momentum, nesterov, name, **base):
+    qualified = "tf_keras.optimizers.SGD"
+    _number(qualified, momentum=momentum)
+    if momentum < 0 or momentum > 1:
+        raise ValueError("`momentum` must be between [0, 1].")
+    return _via_keras3("keras.optimizers.SGD", qualified, learning_rate=learning_rate,
+                       momentum=float(momentum), nesterov=nesterov, name=name, **base)
+
+
+register(Spec(
+    name="tf_keras.optimizers.SGD", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.01, "momentum": 0.0, "nesterov": False,
+              **NEW_BASE_DEFAULTS, "name": "SGD"},
+    rule=_sgd_rule, bind=_bind_sgd, reference=SOURCE + "sgd.py", inert=NEW_INERT,
+    variants={
+        "defaults": {},
+        "momentum=0.9": {"momentum": 0.9},
+        "nesterov": {"momentum": 0.9, "nesterov": True},
+        "weight_decay=4e-3": {"weight_decay": 4e-3},
+        "momentum,weight_decay": {"momentum": 0.9, "weight_decay": 4e-3},
+        "jit_compile=False": {"momentum": 0.9, "jit_compile": False},
+    },
+    doc="no eps; v = mu*v - lr*g, p += v (Nesterov: p += mu*v - lr*g); weight decay "
+        "p -= p*wd*lr first",
+))
+# --- end SGD family ---------------------------------------------------------------------
+
+# --- Adam family ------------------------------------------------------------------------
+from eps_ref.rules.adam import adam as _adam_rule  # noqa: E402
+
+
+def _bind_legacy_adam(*, learning_rate, beta_1, beta_2, epsilon, amsgrad, name):
+    qualified = "tf_keras.optimizers.legacy.Adam"
+    epsilon = _legacy_epsilon(epsilon)
+    _number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon)
+    check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
+    check_beta(qualified, beta_1=beta_1, beta_2=beta_2)
+    return dict(lr=float(learning_rate), beta1=float(beta_1), beta2=float(beta_2),
+                eps=float(epsilon), eps_root=0.0, weight_decay=0.0, weight_decay_mode="none",
+                eps_placement="eps_hat", amsgrad="max_of_raw" if amsgrad else "none",
+                moment_update="difference", one_minus_beta="param_dtype",
+                bias_correction="pow_param_dtype", corrected_moments="both",
+                momentum_estimate="bias_corrected", objective="minimize",
+                first_moment_dtype=None, sqrt_method="correctly_rounded",
+                correction_op="divide")
+
+
+register(Spec(
+    name="tf_keras.optimizers.legacy.Adam", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
+              "amsgrad": False, "name": "Adam"},
+    rule=_adam_rule, bind=_bind_legacy_adam, reference=SOURCE + "legacy/adam.py",
+    inert=INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "amsgrad": {"amsgrad": True},
+        "beta_1=0.4,beta_2=0.99": {"beta_1": 0.4, "beta_2": 0.99},
+        "learning_rate=1e-2,amsgrad": {"learning_rate": 1e-2, "amsgrad": True},
+    },
+    doc="eps-hat on the RAW root (ResourceApplyAdam / ResourceApplyAdamWithAmsgrad): "
+        "alpha = lr*sqrt(1-b2^t)/(1-b1^t) from float32 tf.pow, m += (g-m)*(1-b1), "
+        "v += (g^2-v)*(1-b2) with 1-b in float32, p -= m*alpha / (sqrt(v) + eps)",
+))
+
+
+def _bind_adam(*, learning_rate, beta_1, beta_2, epsilon, adaptive_epsilon, amsgrad, name,
+               **base):
+    qualified = "tf_keras.optimizers.Adam"
+    if adaptive_epsilon:
+        raise unsupported(qualified, "adaptive_epsilon", adaptive_epsilon)
+    return _via_keras3("keras.optimizers.Adam", qualified, learning_rate=learning_rate,
+                       beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad,
+                       name=name, **base)
+
+
+def _bind_adamw(*, learning_rate, weight_decay, beta_1, beta_2, epsilon, amsgrad, name,
+                **base):
+    return _via_keras3("keras.optimizers.AdamW", "tf_keras.optimizers.AdamW",
+                       learning_rate=learning_rate, weight_decay=weight_decay, beta_1=beta_1,
+                       beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad, name=name, **base)
+
+
+_ADAM_DOC = ("eps-hat on the RAW root: alpha = lr*sqrt(1-b2^t)/(1-b1^t) in float32 (tf.pow), "
+             "m += (g-m)*(1-b1), v += (g^2-v)*(1-b2), p -= m*alpha / (sqrt(v) + eps)")
+
+register(Spec(
+    name="tf_keras.optimizers.Adam", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
+              "adaptive_epsilon": False, "amsgrad": False, **NEW_BASE_DEFAULTS,
+              "name": "Adam"},
+    rule=_adam_rule, bind=_bind_adam, reference=SOURCE + "adam.py", inert=NEW_INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "amsgrad": {"amsgrad": True},
+        "weight_decay=0.01": {"weight_decay": 0.01},
+        "beta_1=0.4,beta_2=0.99": {"beta_1": 0.4, "beta_2": 0.99},
+        "jit_compile=False": {"jit_compile": False},
+    },
+    doc=_ADAM_DOC + " (adaptive_epsilon=True, Algorithm 1's eps, is not modelled)",
+))
+
+_ADAMW_DEFAULTS = {"learning_rate": 0.001, "weight_decay": 0.004, "beta_1": 0.9,
+                   "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False}
+_ADAMW_DEFAULTS.update({k: v for k, v in NEW_BASE_DEFAULTS.items() if k != "weight_decay"})
+_ADAMW_DEFAULTS["name"] = "AdamW"
+
+register(Spec(
+    name="tf_keras.optimizers.AdamW", framework="tf_keras", version=VERSION,
+    defaults=_ADAMW_DEFAULTS,
+    rule=_adam_rule, bind=_bind_adamw, reference=SOURCE + "adamw.py", inert=NEW_INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "amsgrad": {"amsgrad": True},
+        "weight_decay=0.1": {"weight_decay": 0.1},
+        "jit_compile=False": {"jit_compile": False},
+    },
+    doc=_ADAM_DOC + "; weight decay p -= p*wd*lr before the step",
+))
+# --- end Adam family --------------------------------------------------------------------
+
+# --- RMSProp family ---------------------------------------------------------------------
+from eps_ref.rules.rmsprop import rmsprop as _rmsprop_rule  # noqa: E402
+
+
+def _bind_legacy_rmsprop(*, learning_rate, rho, momentum, epsilon, centered, name):
+    qualified = "tf_keras.optimizers.legacy.RMSprop"
+    epsilon = _legacy_epsilon(epsilon)
+    _number(qualified, learning_rate=learning_rate, rho=rho, momentum=momentum,
+            epsilon=epsilon)
+    check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
+    if momentum < 0 or momentum > 1:
+        raise ValueError("`momentum` must be between [0, 1].")
+    common = dict(lr=float(learning_rate), decay=float(rho), eps=float(epsilon),
+                  initial_square_avg=0.0, centered=bool(centered), momentum=float(momentum),
+                  bias_correction="none", weight_decay=0.0, weight_decay_form="coupled",
+                  maximize=False, sqrt_method="correctly_rounded",
+                  rsqrt_method="one_over_sqrt")
+    if momentum > 0:      # ResourceApply(Centered)RMSProp: eps inside the root
+        return dict(common, eps_placement="inside_sqrt", momentum_form="lr_inside_buffer",
+                    arithmetic="tf1_kernel")
+    return dict(common, eps_placement="outside_sqrt", momentum_form="none",
+                arithmetic="tf_keras_legacy_ops")
+
+
+register(Spec(
+    name="tf_keras.optimizers.legacy.RMSprop", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7,
+              "centered": False, "name": "RMSprop"},
+    rule=_rmsprop_rule, bind=_bind_legacy_rmsprop, reference=SOURCE + "legacy/rmsprop.py",
+    inert=INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "centered": {"centered": True},
+        "momentum=0.9": {"momentum": 0.9},
+        "momentum=0.9,epsilon=1e-3": {"momentum": 0.9, "epsilon": 1e-3},
+        "centered+momentum=0.9": {"centered": True, "momentum": 0.9},
+        "learning_rate=1e-2,rho=0.99": {"learning_rate": 1e-2, "rho": 0.99},
+    },
+    doc="eps OUTSIDE the root without momentum (Python ops: ms = rho*ms + (1-rho)*g^2, "
+        "p -= lr*g / (sqrt(ms) + eps)) but INSIDE it with momentum > 0 (ApplyRMSProp: "
+        "ms += (g^2-ms)*(1-rho), mom = mu*mom + g*lr / sqrt(ms + eps), p -= mom); ms starts "
+        "at zeros",
+))
+
+
+def _bind_rmsprop(*, learning_rate, rho, momentum, epsilon, centered, name, **base):
+    qualified = "tf_keras.optimizers.RMSprop"
+    _number(qualified, momentum=momentum)
+    out = _via_keras3("keras.optimizers.RMSprop", qualified, learning_rate=learning_rate,
+                      rho=rho, momentum=momentum, epsilon=epsilon, centered=centered,
+                      name=name, **base)
+    return dict(out, arithmetic="tf_keras_rsqrt", rsqrt_method="eigen_rsqrtps_newton")
+
+
+register(Spec(
+    name="tf_keras.optimizers.RMSprop", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7,
+              "centered": False, **NEW_BASE_DEFAULTS, "ema_overwrite_frequency": 100,
+              "jit_compile": True, "name": "RMSprop"},
+    rule=_rmsprop_rule, bind=_bind_rmsprop, reference=SOURCE + "rmsprop.py", inert=NEW_INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "centered": {"centered": True},
+        "momentum=0.9": {"momentum": 0.9},
+        "centered+momentum=0.9": {"centered": True, "momentum": 0.9},
+        "weight_decay=0.01": {"weight_decay": 0.01},
+        "jit_compile=False": {"jit_compile": False},
+    },
+    doc="eps INSIDE the root, through tf.math.rsqrt (RSQRTPS + one Newton step on CPU): "
+        "v = rho*v + (1-rho)*g^2, inc = lr*g * rsqrt(v + eps), mom = mu*mom + inc, p -= mom",
+))
+# --- end RMSProp family -----------------------------------------------------------------
+
+# --- Adagrad family ---------------------------------------------------------------------
+from eps_ref.rules.adagrad import adagrad as _adagrad_rule  # noqa: E402
+
+
+def _bind_legacy_adagrad(*, learning_rate, initial_accumulator_value, epsilon, name):
+    qualified = "tf_keras.optimizers.legacy.Adagrad"
+    epsilon = _legacy_epsilon(epsilon)
+    _number(qualified, learning_rate=learning_rate, epsilon=epsilon,
+            initial_accumulator_value=initial_accumulator_value)
+    if initial_accumulator_value < 0.0:
+        raise ValueError("initial_accumulator_value must be non-negative: "
+                         f"{initial_accumulator_value}")
+    check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
+    return dict(lr=float(learning_rate), lr_decay=0.0, eps=float(epsilon),
+                eps_placement="outside_sqrt", update_order="lr_grad_over_root",
+                sqrt_method="correctly_rounded", rsqrt_method="one_over_sqrt",
+                accumulate="multiply_then_add",
+                initial_accumulator_value=float(initial_accumulator_value),
+                weight_decay=0.0, weight_decay_mode="none", direction="minimize")
+
+
+register(Spec(
+    name="tf_keras.optimizers.legacy.Adagrad", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7,
+              "name": "Adagrad"},
+    rule=_adagrad_rule, bind=_bind_legacy_adagrad, reference=SOURCE + "legacy/adagrad.py",
+    inert=INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "initial_accumulator_value=0": {"initial_accumulator_value": 0.0},
+        "learning_rate=1e-2": {"learning_rate": 1e-2},
+    },
+    doc="eps OUTSIDE the root (ResourceApplyAdagradV2): G += g^2, "
+        "p -= g*lr / (sqrt(G) + eps), G0 = 0.1",
+))
+
+
+def _bind_adagrad(*, learning_rate, initial_accumulator_value, epsilon, name, **base):
+    return _via_keras3("keras.optimizers.Adagrad", "tf_keras.optimizers.Adagrad",
+                       learning_rate=learning_rate,
+                       initial_accumulator_value=initial_accumulator_value,
+                       epsilon=epsilon, name=name, **base)
+
+
+register(Spec(
+    name="tf_keras.optimizers.Adagrad", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7,
+              **NEW_BASE_DEFAULTS, "name": "Adagrad"},
+    rule=_adagrad_rule, bind=_bind_adagrad, reference=SOURCE + "adagrad.py", inert=NEW_INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "initial_accumulator_value=0": {"initial_accumulator_value": 0.0},
+        "weight_decay=0.01": {"weight_decay": 0.01},
+        "jit_compile=False": {"jit_compile": False},
+    },
+    doc="eps INSIDE the root: G += g^2, p -= lr*g / sqrt(G + eps), G0 = 0.1",
+))
+# --- end Adagrad family -----------------------------------------------------------------
+
+# --- Adadelta family --------------------------------------------------------------------
+from eps_ref.rules.adadelta import adadelta as _adadelta_rule  # noqa: E402
+
+
+def _bind_legacy_adadelta(*, learning_rate, rho, epsilon, name):
+    qualified = "tf_keras.optimizers.legacy.Adadelta"
+    epsilon = _legacy_epsilon(epsilon)
+    _number(qualified, learning_rate=learning_rate, rho=rho, epsilon=epsilon)
+    check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
+    if not 0.0 <= rho <= 1.0:
+        raise ValueError(f"{qualified}: invalid rho {rho!r}: must be in [0, 1]")
+    return dict(lr=float(learning_rate), rho=float(rho), eps=float(epsilon),
+                eps_placement="inside_both_roots", weight_decay=0.0,
+                weight_decay_form="none", maximize=False, arithmetic="tf1_kernel",
+                sqrt_method="correctly_rounded", rsqrt_method="eigen_rsqrtps_newton")
+
+
+register(Spec(
+    name="tf_keras.optimizers.legacy.Adadelta", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "rho": 0.95, "epsilon": 1e-7, "name": "Adadelta"},
+    rule=_adadelta_rule, bind=_bind_legacy_adadelta, reference=SOURCE + "legacy/adadelta.py",
+    inert=INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "rho=0.5": {"rho": 0.5},
+        "learning_rate=1.0": {"learning_rate": 1.0},
+    },
+    doc="eps INSIDE both roots (ResourceApplyAdadelta): v = v*rho + g^2*(1-rho), "
+        "d = sqrt(u + eps) * rsqrt(v + eps) * g, p -= d*lr, u = u*rho + d^2*(1-rho)",
+))
+
+
+def _bind_adadelta(*, learning_rate, rho, epsilon, name, **base):
+    out = _via_keras3("keras.optimizers.Adadelta", "tf_keras.optimizers.Adadelta",
+                      learning_rate=learning_rate, rho=rho, epsilon=epsilon, name=name,
+                      **base)
+    return dict(out, arithmetic="tf_keras")
+
+
+register(Spec(
+    name="tf_keras.optimizers.Adadelta", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "rho": 0.95, "epsilon": 1e-7, **NEW_BASE_DEFAULTS,
+              "name": "Adadelta"},
+    rule=_adadelta_rule, bind=_bind_adadelta, reference=SOURCE + "adadelta.py",
+    inert=NEW_INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "rho=0.5": {"rho": 0.5},
+        "weight_decay=0.01": {"weight_decay": 0.01},
+        "jit_compile=False": {"jit_compile": False},
+    },
+    doc="eps INSIDE both roots: v = rho*v + (1-rho)*g*g, d = -sqrt(u + eps)*g / "
+        "sqrt(v + eps), u = rho*u + (1-rho)*d*d, p += lr*d",
+))
+# --- end Adadelta family ----------------------------------------------------------------
+
+# --- Adamax family ----------------------------------------------------------------------
+from eps_ref.rules.adamax import adamax as _adamax_rule  # noqa: E402
+
+
+def _bind_legacy_adamax(*, learning_rate, beta_1, beta_2, epsilon, name):
+    qualified = "tf_keras.optimizers.legacy.Adamax"
+    epsilon = _legacy_epsilon(epsilon)
+    _number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon)
+    check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
+    check_beta(qualified, beta_1=beta_1, beta_2=beta_2)
+    return dict(lr=float(learning_rate), beta1=float(beta_1), beta2=float(beta_2),
+                eps=float(epsilon), eps_placement="added_to_denominator", weight_decay=0.0,
+                weight_decay_form="none", maximize=False, arithmetic="tf_kernel")
+
+
+register(Spec(
+    name="tf_keras.optimizers.legacy.Adamax", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
+              "name": "Adamax"},
+    rule=_adamax_rule, bind=_bind_legacy_adamax, reference=SOURCE + "legacy/adamax.py",
+    inert=INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "beta_1=0.4,beta_2=0.99": {"beta_1": 0.4, "beta_2": 0.99},
+    },
+    doc="eps added to the denominator (ResourceApplyAdaMax): m += (g-m)*(1-b1), "
+        "u = max(b2*u, |g|), p -= lr/(1-b1^t) * (m / (u + eps))",
+))
+
+
+def _bind_adamax(*, learning_rate, beta_1, beta_2, epsilon, name, **base):
+    return _via_keras3("keras.optimizers.Adamax", "tf_keras.optimizers.Adamax",
+                       learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                       epsilon=epsilon, name=name, **base)
+
+
+register(Spec(
+    name="tf_keras.optimizers.Adamax", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
+              **NEW_BASE_DEFAULTS, "name": "Adamax"},
+    rule=_adamax_rule, bind=_bind_adamax, reference=SOURCE + "adamax.py", inert=NEW_INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "weight_decay=0.01": {"weight_decay": 0.01},
+        "jit_compile=False": {"jit_compile": False},
+    },
+    doc="eps added to the denominator: m += (g-m)*(1-b1), u = max(b2*u, |g|), "
+        "p -= lr*m / ((1-b1^t) * (u + eps))",
+))
+# --- end Adamax family ------------------------------------------------------------------
+
+# --- NAdam family -----------------------------------------------------------------------
+from eps_ref.rules.nadam import nadam as _nadam_rule  # noqa: E402
+
+
+def _bind_nadam(*, learning_rate, beta_1, beta_2, epsilon, name, **base):
+    out = _via_keras3("keras.optimizers.Nadam", "tf_keras.optimizers.Nadam",
+                      learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                      epsilon=epsilon, name=name, **base)
+    return dict(out, mu_product_update="times_mu")
+
+
+register(Spec(
+    name="tf_keras.optimizers.Nadam", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
+              **NEW_BASE_DEFAULTS, "name": "Nadam"},
+    rule=_nadam_rule, bind=_bind_nadam, reference=SOURCE + "nadam.py", inert=NEW_INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "weight_decay=0.01": {"weight_decay": 0.01},
+        "jit_compile=False": {"jit_compile": False},
+    },
+    doc="eps OUTSIDE the corrected root: mu_t = b1*(1 - 0.5*0.96^t), prod *= mu_t, "
+        "m_hat = mu_{t+1} m/(1-prod*mu_{t+1}) + (1-mu_t) g/(1-prod), "
+        "p -= m_hat*lr / (sqrt(v/(1-b2^t)) + eps), all in float32",
+))
+# --- end NAdam family -------------------------------------------------------------------
+
+# --- Lion family ------------------------------------------------------------------------
+from eps_ref.rules.lion import lion as _lion_rule  # noqa: E402
+
+
+def _bind_lion(*, learning_rate, beta_1, beta_2, name, **base):
+    return _via_keras3("keras.optimizers.Lion", "tf_keras.optimizers.Lion",
+                       learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                       name=name, **base)
+
+
+register(Spec(
+    name="tf_keras.optimizers.Lion", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.0001, "beta_1": 0.9, "beta_2": 0.99, **NEW_BASE_DEFAULTS,
+              "name": "Lion"},
+    rule=_lion_rule, bind=_bind_lion, reference=SOURCE + "lion.py", inert=NEW_INERT,
+    variants={
+        "defaults": {},
+        "learning_rate=1e-3": {"learning_rate": 1e-3},
+        "beta_1=0.5": {"beta_1": 0.5},
+        "weight_decay=0.01": {"weight_decay": 0.01},
+        "jit_compile=False": {"jit_compile": False},
+    },
+    doc="no eps: p -= lr*sign(m*b1 + g*(1-b1)), m = m*b2 + g*(1-b2), 1-b in float32",
+))
+# --- end Lion family --------------------------------------------------------------------

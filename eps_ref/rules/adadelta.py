@@ -56,6 +56,9 @@ Arithmetic switch (where each framework rounds; bit-exactness depends on it):
         :math:`v\rho + (g\cdot g)(1-\rho)` with :math:`1-\rho` in float32, the ratio as
         :math:`(\sqrt{u+\epsilon}\cdot \mathrm{rsqrt}(v+\epsilon))\cdot g`, then
         :math:`\theta - \Delta\eta` (its :math:`\Delta` has the opposite sign).
+    ``"tf_keras"``
+        Keras 2's ``tf_keras.optimizers.Adadelta`` ``update_step``: as ``"keras"`` but
+        the averages multiply left to right, :math:`\rho v + ((1-\rho) g) g`.
     ``"optax"``
         ``optax.scale_by_adadelta`` then ``scale_by_learning_rate``:
         :math:`(1-\rho)(g\cdot g) + \rho v`, :math:`(\sqrt{u+\epsilon}/\sqrt{v+\epsilon})\, g`,
@@ -80,12 +83,13 @@ from array_api_compat import array_namespace, device
 from eps_ref.rules import Rule
 from eps_ref.rules._numerics import fma
 from eps_ref.rules._roots import RSQRT_METHODS, SQRT_METHODS, rsqrt, sqrt
-from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras
+from eps_ref.rules.weight_decay import (
+    coupled_fma, decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch)
 
 __all__ = ["adadelta", "init", "step", "EPS_PLACEMENTS", "ARITHMETIC", "WEIGHT_DECAY_FORMS"]
 
 EPS_PLACEMENTS = ("inside_both_roots",)
-ARITHMETIC = ("torch_cpu", "keras", "keras_torch_foreach", "tf1_kernel", "optax")
+ARITHMETIC = ("torch_cpu", "keras", "keras_torch_foreach", "tf1_kernel", "optax", "tf_keras")
 WEIGHT_DECAY_FORMS = ("none", "coupled", "decoupled_before_step")
 
 
@@ -110,6 +114,8 @@ def _average(xp, avg, x, rho, arithmetic):
         return avg * rho + (x * x) * one_minus
     if arithmetic == "keras":
         return rho * avg + (1 - rho) * (x * x)
+    if arithmetic == "tf_keras":
+        return rho * avg + ((1 - rho) * x) * x         # Keras 2: (1 - rho) * g * g
     return (1 - rho) * (x * x) + rho * avg          # optax tree_update_moment, order 2
 
 
@@ -138,12 +144,12 @@ def step(param, grad, slots, *, t, lr, rho, eps, eps_placement, weight_decay,
     g = -grad if maximize else grad
     if weight_decay != 0 and weight_decay_form == "coupled":
         if arithmetic == "torch_cpu":
-            g = fma(param, _scalar(xp, weight_decay, param), g)
+            g = coupled_fma(g, param, weight_decay)
         else:
             g = g + weight_decay * param
     if weight_decay != 0 and weight_decay_form == "decoupled_before_step":
         if arithmetic == "keras_torch_foreach":
-            param = param * (1 - _scalar(xp, weight_decay, param) * _scalar(xp, lr, param))
+            param = decoupled_lr_scaled_keras_torch(param, weight_decay, lr)
         else:
             param = decoupled_lr_scaled_keras(param, weight_decay, lr)
 

@@ -41,12 +41,13 @@ rounded root).
 
 from __future__ import annotations
 
-from array_api_compat import array_namespace, device
+from array_api_compat import array_namespace
 
 from eps_ref.rules import Rule
 from eps_ref.rules._numerics import fma
 from eps_ref.rules._roots import RSQRT_METHODS, SQRT_METHODS, rsqrt, sqrt
-from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras
+from eps_ref.rules.weight_decay import (
+    coupled_fma, decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch)
 
 __all__ = ["adagrad", "init", "step", "EPS_PLACEMENTS", "UPDATE_ORDERS", "ACCUMULATES",
            "WEIGHT_DECAY_MODES", "DIRECTIONS"]
@@ -63,15 +64,6 @@ def init(param, *, initial_accumulator_value: float) -> dict:
     parameter dtype (every framework rounds the Python float once)."""
     xp = array_namespace(param)
     return {"accumulator": xp.full_like(param, initial_accumulator_value)}
-
-
-def coupled_weight_decay_fma(grad, param, weight_decay: float):
-    r""":math:`g + \lambda\theta` rounded once: torch's ``grad.add(param, alpha=wd)`` runs
-    ATen's vectorized ``add``, which is ``fmadd(param, alpha, grad)`` on CPU."""
-    if weight_decay == 0:
-        return grad
-    xp = array_namespace(grad, param)
-    return fma(xp.full_like(param, weight_decay), param, grad)
 
 
 def learning_rate_at(lr: float, lr_decay: float, t: int) -> float:
@@ -125,13 +117,11 @@ def step(param, grad, slots, *, t: int, lr: float, lr_decay: float, eps: float,
     if direction == "maximize":
         grad = -grad
     if weight_decay_mode == "coupled_fma":
-        grad = coupled_weight_decay_fma(grad, param, weight_decay)
+        grad = coupled_fma(grad, param, weight_decay)
     elif weight_decay_mode == "decoupled_keras":
         param = decoupled_lr_scaled_keras(param, weight_decay, lr)
     elif weight_decay_mode == "decoupled_keras_torch" and weight_decay != 0:
-        shrink = 1 - (xp.asarray(weight_decay, dtype=param.dtype, device=device(param))
-                      * xp.asarray(lr, dtype=param.dtype, device=device(param)))
-        param = param * shrink
+        param = decoupled_lr_scaled_keras_torch(param, weight_decay, lr)
 
     if accumulate == "fma":
         accumulator = fma(grad, grad, slots["accumulator"])

@@ -89,6 +89,7 @@ from fractions import Fraction
 
 from array_api_compat import array_namespace
 
+from eps_ref.rules.weight_decay import coupled_fma, decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch, decoupled_lr_scaled_torch
 from eps_ref.rules import Rule, _roots
 from eps_ref.rules._numerics import fma
 
@@ -302,13 +303,13 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0, weight_d
     p = param
     if weight_decay != 0:
         if weight_decay_mode == "coupled_fma":
-            g = fma(p, xp.full_like(p, weight_decay), g)
+            g = coupled_fma(g, p, weight_decay)
         elif weight_decay_mode == "decoupled_torch":
-            p = p * (1 - lr * weight_decay)
+            p = decoupled_lr_scaled_torch(p, weight_decay, lr)
         elif weight_decay_mode == "decoupled_keras":
-            p = p - p * weight_decay * lr
+            p = decoupled_lr_scaled_keras(p, weight_decay, lr)
         elif weight_decay_mode == "decoupled_keras_torch":
-            p = p * (1 - _scalar(xp, weight_decay, dtype, dev) * _scalar(xp, lr, dtype, dev))
+            p = decoupled_lr_scaled_keras_torch(p, weight_decay, lr)
         elif weight_decay_mode == "none":
             raise ValueError("adam: weight_decay != 0 needs a weight_decay_mode")
 

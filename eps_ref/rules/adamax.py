@@ -52,6 +52,11 @@ Arithmetic switch (where each framework rounds; bit-exactness depends on it):
         :math:`m \leftarrow \mathrm{fma}(g, 1-\beta_1, \beta_1 m)`, the same norm, and
         :math:`\theta - (m\eta) / ((u + \epsilon)(1 - \beta_1^t))`; weight decay
         :math:`\theta(1 - \lambda\eta)` in float32.
+    ``"tf_kernel"``
+        ``ApplyAdaMax`` in ``tensorflow/core/kernels/training_ops.cc`` (Keras 2's
+        ``tf_keras.optimizers.legacy.Adamax``): :math:`m + (g - m)(1-\beta_1)` with
+        :math:`1-\beta_1` in float32, :math:`\max(\beta_2 u, |g|)`, then
+        :math:`\theta - (\eta / (1 - \beta_1^t)) (m / (u + \epsilon))`, the scalar in float32.
     ``"optax"``
         ``optax.scale_by_adamax`` then ``scale_by_learning_rate``:
         :math:`(1-\beta_1) g + \beta_1 m`, :math:`\max(|g| + \epsilon, \beta_2 u)`, the bias
@@ -67,12 +72,13 @@ from array_api_compat import array_namespace, device
 from eps_ref.rules import Rule
 from eps_ref.rules._numerics import fma
 from eps_ref.rules.adam import rounded_power
-from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras
+from eps_ref.rules.weight_decay import (
+    coupled_fma, decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch)
 
 __all__ = ["adamax", "init", "step", "EPS_PLACEMENTS", "ARITHMETIC", "WEIGHT_DECAY_FORMS"]
 
 EPS_PLACEMENTS = ("inside_max", "added_to_denominator")
-ARITHMETIC = ("torch_cpu", "keras", "keras_torch_foreach", "optax")
+ARITHMETIC = ("torch_cpu", "keras", "keras_torch_foreach", "optax", "tf_kernel")
 WEIGHT_DECAY_FORMS = ("none", "coupled", "decoupled_before_step", "decoupled_added_to_update")
 
 
@@ -102,6 +108,8 @@ def _first_moment(xp, m, g, beta1, arithmetic):
         return fma(g, _scalar(xp, c, m), m * beta1)
     if arithmetic == "keras":
         return m + (g - m) * c
+    if arithmetic == "tf_kernel":                    # T(1) - beta1() in the param dtype
+        return m + (g - m) * (_scalar(xp, 1.0, m) - _scalar(xp, beta1, m))
     return c * g + beta1 * m                         # optax tree_update_moment, order 1
 
 
@@ -122,12 +130,12 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_placement, weight_
     g = -grad if maximize else grad
     if weight_decay != 0 and weight_decay_form == "coupled":
         if arithmetic == "torch_cpu":
-            g = fma(param, _scalar(xp, weight_decay, param), g)
+            g = coupled_fma(g, param, weight_decay)
         else:
             g = g + weight_decay * param
     if weight_decay != 0 and weight_decay_form == "decoupled_before_step":
         if arithmetic == "keras_torch_foreach":
-            param = param * (1 - _scalar(xp, weight_decay, param) * _scalar(xp, lr, param))
+            param = decoupled_lr_scaled_keras_torch(param, weight_decay, lr)
         else:
             param = decoupled_lr_scaled_keras(param, weight_decay, lr)
 
@@ -150,6 +158,8 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_placement, weight_
         return param - (lr * m) / (correction * denom), new_slots
     if arithmetic == "keras_torch_foreach":
         return param - (m * lr) / (denom * correction), new_slots
+    if arithmetic == "tf_kernel":
+        return param - (_scalar(xp, lr, param) / correction) * (m / denom), new_slots
     update = (m * (one / correction)) / denom                     # optax
     if weight_decay != 0 and weight_decay_form == "decoupled_added_to_update":
         update = update + weight_decay * param

@@ -67,8 +67,8 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
+from eps_ref.rules.weight_decay import coupled_fma, decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch, decoupled_lr_scaled_torch
 from eps_ref.rules import Rule
-from eps_ref.rules._numerics import fma
 from eps_ref.rules.adam import _itemsize, _round, _scalar, _sqrt, _update_moments, rounded_power
 
 __all__ = ["nadam", "init", "step", "SCHEDULE_DECAY"]
@@ -117,7 +117,7 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, momentum_decay=0.004,
     ``eps``, ``momentum_decay`` (:math:`\\psi`), ``weight_decay`` are Python floats; the
     switches are described in the module docstring."""
     xp = array_namespace(param, grad)
-    dtype, dev = param.dtype, getattr(param, "device", None)
+    dtype = param.dtype
     size = _itemsize(xp, dtype)
     for name, value, allowed in (
         ("schedule_arithmetic", schedule_arithmetic, SCHEDULE_ARITHMETICS),
@@ -139,13 +139,13 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, momentum_decay=0.004,
     p = param
     if weight_decay != 0:
         if weight_decay_mode == "coupled_fma":
-            g = fma(p, xp.full_like(p, weight_decay), g)
+            g = coupled_fma(g, p, weight_decay)
         elif weight_decay_mode == "decoupled_torch":
-            p = p * (1 - lr * weight_decay)
+            p = decoupled_lr_scaled_torch(p, weight_decay, lr)
         elif weight_decay_mode == "decoupled_keras":
-            p = p - p * weight_decay * lr
+            p = decoupled_lr_scaled_keras(p, weight_decay, lr)
         elif weight_decay_mode == "decoupled_keras_torch":
-            p = p * (1 - _scalar(xp, weight_decay, dtype, dev) * _scalar(xp, lr, dtype, dev))
+            p = decoupled_lr_scaled_keras_torch(p, weight_decay, lr)
         else:
             raise ValueError("nadam: weight_decay != 0 needs a weight_decay_mode")
 

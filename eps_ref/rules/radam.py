@@ -51,8 +51,8 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
+from eps_ref.rules.weight_decay import coupled_fma, decoupled_lr_scaled_torch
 from eps_ref.rules import Rule
-from eps_ref.rules._numerics import fma
 from eps_ref.rules.adam import (_corrected, _itemsize, _round, _sqrt, _update_moments,
                                 rounded_power)
 
@@ -146,9 +146,9 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0, threshol
     p = param
     if weight_decay != 0:
         if weight_decay_mode == "coupled_fma":
-            g = fma(p, xp.full_like(p, weight_decay), g)
+            g = coupled_fma(g, p, weight_decay)
         elif weight_decay_mode == "decoupled_torch":
-            p = p * (1 - lr * weight_decay)
+            p = decoupled_lr_scaled_torch(p, weight_decay, lr)
         else:
             raise ValueError("radam: weight_decay != 0 needs a weight_decay_mode")
 

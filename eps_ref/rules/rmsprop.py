@@ -82,6 +82,15 @@ Arithmetic switch (where each framework rounds; bit-exactness depends on it):
         multiplies the gradient, :math:`-\eta\,(g \cdot r)` with
         :math:`r = \mathrm{rsqrt}(s + \epsilon)` or :math:`1/(\sqrt{s} + \epsilon)`, and the
         bias correction divides by :math:`1 - \rho^t` computed in float32.
+    ``"tf_keras_rsqrt"``
+        Keras 2's ``tf_keras.optimizers.RMSprop`` ``update_step``: the ``"keras"`` averages,
+        then the increment :math:`(\eta g)\cdot\mathrm{rsqrt}(s + \epsilon)` (TensorFlow's
+        ``tf.math.rsqrt``, ``rsqrt_method``), :math:`b = \mu b + \text{increment}`.
+    ``"tf_keras_legacy_ops"``
+        Keras 2's ``tf_keras.optimizers.legacy.RMSprop`` without momentum (Python ops):
+        :math:`\rho v + c\,(g\cdot g)` and :math:`\rho m + c\,g` with
+        :math:`c = 1 - \rho` in float32 from the cast :math:`\rho`, then
+        :math:`\theta - (\eta g)/(\sqrt{s} + \epsilon)`.
 
 Root switches (how each kernel takes the root; :mod:`eps_ref.rules._roots`):
 
@@ -104,14 +113,16 @@ from array_api_compat import array_namespace, device
 from eps_ref.rules import Rule
 from eps_ref.rules._numerics import fma
 from eps_ref.rules._roots import RSQRT_METHODS, SQRT_METHODS, rsqrt, sqrt
-from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras
+from eps_ref.rules.weight_decay import (
+    coupled_fma, decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch)
 
 __all__ = ["rmsprop", "init", "step", "EPS_PLACEMENTS", "MOMENTUM_FORMS", "ARITHMETIC",
            "BIAS_CORRECTIONS", "WEIGHT_DECAY_FORMS"]
 
 EPS_PLACEMENTS = ("outside_sqrt", "inside_sqrt")
 MOMENTUM_FORMS = ("none", "lr_outside_buffer", "lr_inside_buffer", "lr_inside_buffer_nesterov")
-ARITHMETIC = ("torch_cpu", "keras", "keras_torch_foreach", "tf1_kernel", "optax")
+ARITHMETIC = ("torch_cpu", "keras", "keras_torch_foreach", "tf1_kernel", "optax",
+              "tf_keras_rsqrt", "tf_keras_legacy_ops")
 BIAS_CORRECTIONS = ("none", "divide_by_one_minus_decay_power")
 WEIGHT_DECAY_FORMS = ("coupled", "decoupled_before_step")
 
@@ -132,7 +143,7 @@ def _scalar(xp, value, like):
 def _one_minus(xp, decay, like, arithmetic):
     """:math:`1 - \\rho`: in Python float64 then cast (torch, Keras, optax), or in the
     parameter dtype from the cast decay (TF1's kernel: ``static_cast<T>(1) - rho()``)."""
-    if arithmetic == "tf1_kernel":
+    if arithmetic in ("tf1_kernel", "tf_keras_legacy_ops"):
         return _scalar(xp, 1.0, like) - _scalar(xp, decay, like)
     return 1 - decay
 
@@ -240,13 +251,12 @@ def step(param, grad, slots, *, t, lr, decay, eps, eps_placement, initial_square
     g = -grad if maximize else grad
     if weight_decay != 0 and weight_decay_form == "coupled":
         if arithmetic == "torch_cpu":
-            g = fma(param, _scalar(xp, weight_decay, param), g)
+            g = coupled_fma(g, param, weight_decay)
         else:
             g = g + weight_decay * param
     if weight_decay != 0 and weight_decay_form == "decoupled_before_step":
         if arithmetic == "keras_torch_foreach":
-            shrink = 1 - _scalar(xp, weight_decay, param) * _scalar(xp, lr, param)
-            param = param * shrink
+            param = decoupled_lr_scaled_keras_torch(param, weight_decay, lr)
         else:
             param = decoupled_lr_scaled_keras(param, weight_decay, lr)
 
@@ -273,6 +283,18 @@ def step(param, grad, slots, *, t, lr, decay, eps, eps_placement, initial_square
         if momentum_form == "lr_inside_buffer_nesterov":
             return param + (update + momentum * buf), new
         return param + buf, new
+
+    if arithmetic == "tf_keras_rsqrt":
+        if eps_placement != "inside_sqrt" or momentum_form not in ("none", "lr_inside_buffer"):
+            raise ValueError("rmsprop: arithmetic='tf_keras_rsqrt' has eps inside the root "
+                             "and the learning rate inside the buffer")
+        s = v if m is None else v - m * m
+        increment = (lr * g) * rsqrt(s + eps, rsqrt_method)
+        if momentum_form == "none":
+            return param - increment, new
+        buf = momentum * slots["momentum_buffer"] + increment
+        new["momentum_buffer"] = buf
+        return param - buf, new
 
     denom = _denominator(v, m, eps, eps_placement, arithmetic, sqrt_method)
     if momentum_form == "none":

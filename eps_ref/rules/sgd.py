@@ -50,7 +50,8 @@ from array_api_compat import array_namespace, device
 
 from eps_ref.rules import Rule
 from eps_ref.rules._numerics import fma
-from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras
+from eps_ref.rules.weight_decay import (
+    decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch)
 
 __all__ = ["sgd", "init", "step", "MOMENTUM_FORMS", "LOOKAHEADS", "WEIGHT_DECAY_FORMS",
            "MULTIPLY_ADDS", "OBJECTIVES"]
@@ -79,17 +80,6 @@ def _madd(x, a, y, multiply_add):
     if isinstance(a, (int, float)):
         a = xp.asarray(a, dtype=y.dtype, device=device(y))
     return fma(y, a, x)
-
-
-def _decoupled_keras_torch_backend(param, weight_decay, lr):
-    """:math:`\\theta (1 - \\lambda\\eta)` with :math:`\\lambda\\eta` and the subtraction in
-    the parameter dtype: Keras 3's torch backend ``TorchOptimizer._apply_weight_decay``
-    (``torch._foreach_mul_(vars, 1 - weight_decay * learning_rate_variable)``)."""
-    xp = array_namespace(param)
-    dev = device(param)
-    decay = (xp.asarray(weight_decay, dtype=param.dtype, device=dev)
-             * xp.asarray(lr, dtype=param.dtype, device=dev))
-    return param * (1.0 - decay)
 
 
 def init(param, *, momentum_form="none"):
@@ -147,7 +137,7 @@ def step(param, grad, slots, *, t, lr, momentum=0.0, dampening=0.0, weight_decay
         elif weight_decay_form == "decoupled_keras":
             param = decoupled_lr_scaled_keras(param, weight_decay, lr)
         else:
-            param = _decoupled_keras_torch_backend(param, weight_decay, lr)
+            param = decoupled_lr_scaled_keras_torch(param, weight_decay, lr)
 
     nesterov = lookahead == "nesterov"
     if momentum_form == "none":
