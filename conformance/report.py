@@ -151,8 +151,9 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
                    "budget": None if r.case.budget is None else
                    {"ulp": r.case.budget.ulp, "reason": r.case.budget.reason},
                    **(r.comparison.summary() if r.comparison else {}),
-                   "ulp_per_step": None if r.comparison is None else
-                   r.comparison.ulp_per_step.tolist()}
+                   # all zeros for an exact case: left out
+                   "ulp_per_step": None if r.comparison is None or r.comparison.max_ulp == 0
+                   else r.comparison.ulp_per_step.tolist()}
                   for r in results],
         "keras_backend_agreement": agreement,
         "porting_gaps": [{**g, "members": [{k: v for k, v in m.items()
@@ -160,6 +161,11 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
                          for g in gaps],
     }
     markdown = _markdown(meta, results, agreement, gaps, ulp_plot)
+    from eps_ref.conformance.paper import paper_distance, paper_markdown
+    paper_rows = paper_distance(steps=steps, seed=seed)
+    doc["paper_distance"] = [{k: v for k, v in row.items() if not isinstance(v, np.ndarray)}
+                             for row in paper_rows]
+    markdown += "\n" + paper_markdown(paper_rows, out)
     if layer_results:
         from eps_ref.conformance.layers import layer_markdown
         doc["layer_cases"] = [{"id": r.case.id, "spec": r.case.spec, "variant": r.case.variant,

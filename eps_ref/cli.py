@@ -13,7 +13,7 @@ import argparse
 import sys
 import time
 
-FRAMEWORKS = ("torch", "keras", "tf1", "optax", "flax")
+FRAMEWORKS = ("torch", "keras", "tf1", "optax", "flax", "tf_keras")
 
 
 def _conformance(args) -> int:

@@ -12,7 +12,8 @@ __all__ = ["SEMANTICS_PATH", "semantics_markdown"]
 SEMANTICS_PATH = str(Path(__file__).resolve().parents[1] / "docs" / "semantics.md")
 
 FRAMEWORK_TITLES = {"torch": "PyTorch", "keras": "Keras 3", "tf1": "tf.compat.v1.train",
-                    "optax": "optax", "flax": "Flax"}
+                    "optax": "optax", "flax": "Flax", "tf_keras": "tf-keras (Keras 2)",
+                    "paper": "the papers"}
 
 
 def _value(v) -> str:

@@ -168,8 +168,8 @@ def test_errors():
     bn.apply(one, bn.init(one), training=False)             # inference is fine
     kb = layer("keras.layers.BatchNormalization")
     kb.apply(one, kb.init(one), training=True)               # Keras allows a batch of one
-    with pytest.raises(NotImplementedError, match="renorm"):
-        layer("keras.layers.BatchNormalization", renorm=True)
+    with pytest.raises(NotImplementedError, match="synchronized"):
+        layer("keras.layers.BatchNormalization", synchronized=True)
     with pytest.raises(TypeError, match="did you mean 'eps'"):
         layer("torch.nn.BatchNorm1d", num_features=3, epsilon=1e-3)
     with pytest.raises(TypeError, match="missing required"):
@@ -282,3 +282,100 @@ def test_running_variance_relation_torch_vs_keras():
         # the naive "unbiased Keras" guess misses the decaying initial term
         assert np.all(np.abs(st_t["running_var"] - n / (n - 1) * k_var)
                       > 0.5 * (1 - m) ** step / (n - 1))
+
+
+def _keras_renorm_stats(x):
+    x64 = x.astype(np.float64)
+    mean, var = x64.mean(axis=0), x64.var(axis=0)
+    return mean, var, np.sqrt(var + f32(1e-3))
+
+
+def test_keras_renorm_by_hand():
+    """First renorm step from the initial state (renorm mean 0, stddev 1): r = s, d = mean,
+    so y = (x - mean)/s * s + mean = x; then the renorm and moving statistics move."""
+    x = np.array([[1.0, -2.0], [3.0, 0.5], [2.5, 1.0]], f32)
+    bn = layer("keras.layers.BatchNormalization", renorm=True)
+    st0 = bn.init(x)
+    for k in ("renorm_mean", "renorm_stddev", "moving_stddev"):
+        assert st0[k].dtype == x.dtype and st0[k].shape == (2,)
+    np.testing.assert_array_equal(st0["renorm_stddev"], [1.0, 1.0])
+    y, st = bn.apply(x, st0, training=True)
+    np.testing.assert_allclose(y, x, rtol=1e-5, atol=1e-6)
+    mean, var, s = _keras_renorm_stats(x)
+    np.testing.assert_allclose(st["renorm_mean"], 0.01 * mean, rtol=1e-5)
+    np.testing.assert_allclose(st["renorm_stddev"], 0.99 + 0.01 * s, rtol=1e-6)
+    np.testing.assert_allclose(st["running_mean"], 0.01 * mean, rtol=1e-5)
+    ms = 0.99 + 0.01 * s
+    np.testing.assert_allclose(st["moving_stddev"], ms, rtol=1e-6)
+    # the running variance is derived from the moving stddev: max(s_m^2 - eps, 0)
+    np.testing.assert_allclose(st["running_var"], ms * ms - 1e-3, rtol=1e-5)
+    # renorm_momentum weighs only the renorm statistics
+    bn9 = layer("keras.layers.BatchNormalization", renorm=True, renorm_momentum=0.9)
+    _, st9 = bn9.apply(x, bn9.init(x), training=True)
+    np.testing.assert_allclose(st9["renorm_mean"], 0.1 * mean, rtol=1e-5)
+    np.testing.assert_allclose(st9["renorm_stddev"], 0.9 + 0.1 * s, rtol=1e-6)
+    np.testing.assert_array_equal(st9["running_mean"], st["running_mean"])
+    # inference is unchanged: the running mean and variance
+    ye, _ = bn.apply(x, st, training=False)
+    want = (x - st["running_mean"]) / np.sqrt(st["running_var"] + f32(1e-3))
+    np.testing.assert_allclose(ye, want, rtol=1e-5)
+
+
+def test_keras_renorm_clipping():
+    """r is clipped to [rmin, rmax], d to [-dmax, dmax]; y = x_hat * r*gamma + d*gamma + beta."""
+    x = np.array([[10.0, 0.0], [30.0, 0.001], [20.0, 0.002]], f32)
+    clip = {"rmax": 3.0, "rmin": 0.5, "dmax": 1.0}
+    bn = layer("keras.layers.BatchNormalization", renorm=True, renorm_clipping=clip)
+    st0 = bn.init(x)
+    st0["scale"] = np.array([2.0, 2.0], f32)
+    st0["bias"] = np.array([1.0, -1.0], f32)
+    y, _ = bn.apply(x, st0, training=True)
+    mean, var, s = _keras_renorm_stats(x)
+    r = np.clip(s, 0.5, 3.0)            # channel 0: s ~ 8.2 -> 3; channel 1: s ~ 0.03 -> 0.5
+    d = np.clip(mean, -1.0, 1.0)        # channel 0: 20 -> 1
+    assert r[0] == 3.0 and r[1] == 0.5 and d[0] == 1.0
+    want = (x - mean) / s * (r * 2.0) + (d * 2.0 + [1.0, -1.0])
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+    # without clipping y would be x * 2 + beta
+    free = layer("keras.layers.BatchNormalization", renorm=True)
+    yf, _ = free.apply(x, {**st0}, training=True)
+    np.testing.assert_allclose(yf, x * 2 + [1.0, -1.0], rtol=1e-5, atol=1e-4)
+
+
+def test_keras_renorm_errors_and_inert_without_renorm():
+    x = np.ones((2, 3), f32)
+    name = "keras.layers.BatchNormalization"
+    for clip in ({"rmax": 1.0, "foo": 2.0}, {"rmax": 1.0, "rmin": 2.0}, {"dmax": -1.0}):
+        with pytest.raises(ValueError):
+            layer(name, renorm=True, renorm_clipping=clip)
+    # without renorm Keras ignores the renorm keywords
+    a = layer(name, renorm_clipping={"rmax": 1.0}, renorm_momentum=0.5)
+    b = layer(name)
+    xs = (np.arange(6, dtype=f32).reshape(2, 3))
+    np.testing.assert_array_equal(a.apply(xs, a.init(x), training=True)[0],
+                                  b.apply(xs, b.init(x), training=True)[0])
+    assert "renorm_mean" not in a.init(x)
+
+
+def test_keras_renorm_array_api_strict_and_torch_sqrt():
+    xps = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(3)
+    xs = [(rng.standard_normal((4, 3, 3, 6)) * 2 + 0.5).astype(f32) for _ in range(3)]
+    kw = {"renorm": True, "renorm_clipping": {"rmax": 3.0, "rmin": 0.333, "dmax": 5.0}}
+    for backend in (None, "keras/torch"):
+        bn = layer("keras.layers.BatchNormalization", backend=backend, **kw)
+        outs = []
+        for conv in (lambda a: a, xps.asarray):
+            st = bn.init(conv(xs[0]))
+            ys = []
+            for x in xs:
+                y, st = bn.apply(conv(x), st, training=True)
+                ys.append(np.asarray(y))
+            ys.append(np.asarray(bn.apply(conv(xs[0]), st, training=False)[0]))
+            ys += [np.asarray(st[k]) for k in ("renorm_mean", "renorm_stddev",
+                                               "moving_stddev", "running_var")]
+            outs.append(ys)
+        for r, g in zip(*outs):
+            np.testing.assert_array_equal(g, r)
+    assert layer("keras.layers.BatchNormalization", backend="keras/torch",
+                 **kw).rule_kwargs["sqrt_method"] == "mkl_goldschmidt_rsqrtps"

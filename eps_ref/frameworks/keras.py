@@ -581,6 +581,12 @@ _UNITS = ("; outputs budgeted in scale-aware units (eps_ref.layer.LayerBudget): 
           "reach ~1e9 only where an output is rounding noise around 0")
 _STATS = ("; running mean/variance: a few ULP of the batch mean and variance, carried "
           "into the moving averages (plain ULP, measured per variant)" + _UNITS)
+_RENORM = ("; renorm: the batch mean's few ULP also enter renorm_mean, which d = (mean - "
+           "renorm_mean)/renorm_stddev carries into later outputs: after the mean-1e4 and "
+           "mean-300 batches renorm_mean is large, its ULP scaled by gamma/renorm_stddev "
+           "exceed the current batch's unit (up to 8.5 units at renorm_momentum 0.99, 29.6 "
+           "at 0.9, on the batch of one and the two batches after the mean-300 one; clipping "
+           "d to 5 keeps it under 1.5 units, the rest is the inference call)")
 # The torch backend is reproduced bit for bit: torch.mean's cascade sum (E[x^2] - E[x]^2,
 # unclamped, NaN where the cancellation goes negative, on both sides) and layer_norm's
 # RowwiseMoments (eps_ref.norms._torch_cpu); no budget.
@@ -601,12 +607,27 @@ def _bn_bind(axis, momentum, epsilon, center, scale, beta_initializer, gamma_ini
              gamma_regularizer, beta_constraint, gamma_constraint, renorm, renorm_clipping,
              renorm_momentum, synchronized):
     name = "keras.layers.BatchNormalization"
-    if renorm:
-        raise unsupported(name, "renorm", renorm)
     if synchronized:
         raise unsupported(name, "synchronized", synchronized)
     check_nonnegative(name, epsilon=epsilon)
+    clip = {}
+    if renorm:  # validated as BatchNormalization.__init__ does; ignored without renorm
+        clip = dict(renorm_clipping or {})
+        keys = ("rmax", "rmin", "dmax")
+        if set(clip) - set(keys):
+            raise ValueError(f"{name}: invalid keys for renorm_clipping: {clip}; supported: "
+                             f"{list(keys)}")
+        if clip.get("rmax") is not None and clip.get("rmin") is not None \
+                and clip["rmax"] < clip["rmin"]:
+            raise ValueError(f"{name}: rmax should be greater than rmin in renorm_clipping, "
+                             f"got {clip}")
+        if clip.get("dmax") is not None and clip["dmax"] < 0:
+            raise ValueError(f"{name}: dmax should be non-negative in renorm_clipping, "
+                             f"got {clip}")
     return dict(
+        renorm="keras" if renorm else "none", renorm_momentum=float(renorm_momentum),
+        renorm_rmin=clip.get("rmin"), renorm_rmax=clip.get("rmax"),
+        renorm_dmax=clip.get("dmax"), sqrt_method="correctly_rounded",
         axis=int(axis), eps=float(epsilon), momentum=float(momentum),
         momentum_form="weight_on_running", running_variance="biased", variance="two_pass",
         reduction="unordered_float32", training_invstd="float32", affine_form="scale_shift",
@@ -629,19 +650,27 @@ register(Spec(
               "gamma_constraint": None, "renorm": False, "renorm_clipping": None,
               "renorm_momentum": 0.99, "synchronized": False},
     rule=_BATCH_NORM, bind=_bn_bind, reference=_LAYERS + "batch_normalization.py",
-    inert=_LAYER_INERT | {"renorm_clipping", "renorm_momentum"},
+    inert=_LAYER_INERT,
     variants={"defaults": {},
               "momentum 0.9, epsilon 1e-5": {"momentum": 0.9, "epsilon": 1e-5},
-              "no center, no scale": {"center": False, "scale": False}},
-    budgets={**{f"{b}:{v}": _LB(ulp=u, output=7, reason=r + _STATS)
+              "no center, no scale": {"center": False, "scale": False},
+              "renorm": {"renorm": True},
+              "renorm, clipping": {"renorm": True, "renorm_clipping": {
+                  "rmax": 3.0, "rmin": 0.333, "dmax": 5.0}},
+              "renorm, renorm_momentum 0.9": {"renorm": True, "renorm_momentum": 0.9}},
+    budgets={**{f"{b}:{v}": _LB(ulp=u, output=o, reason=r + why + _STATS)
                 for b, r in (("keras/tensorflow", _TF), ("keras/jax", _JAX))
-                for v, u in (("defaults", 8), ("momentum 0.9, epsilon 1e-5", 13),
-                             ("no center, no scale", 8))}},
+                for v, u, o, why in (("defaults", 8, 7, ""),
+                                     ("momentum 0.9, epsilon 1e-5", 13, 7, ""),
+                                     ("no center, no scale", 8, 7, ""),
+                                     ("renorm", 8, 9, _RENORM),
+                                     ("renorm, clipping", 8, 8, _RENORM),
+                                     ("renorm, renorm_momentum 0.9", 8, 30, _RENORM))}},
     doc="epsilon 1e-3 inside the sqrt; moving = moving*m + batch*(1-m) with the biased "
         "batch variance; y = x*s + (beta - mean*s), s = gamma*rsqrt(var + eps)"))
 _backend_semantics("keras.layers.BatchNormalization", "keras/torch",
                    variance="mean_sq_minus_sq_mean", reduction="torch_cpu_avx2",
-                   affine_form="center_scale")
+                   affine_form="center_scale", sqrt_method="mkl_goldschmidt_rsqrtps")
 
 
 def _ln_bind(axis, epsilon, center, scale, beta_initializer, gamma_initializer,

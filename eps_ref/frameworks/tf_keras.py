@@ -18,12 +18,17 @@ Two generations of optimizers live in that package:
     ``Optimizer.__init__`` keeps it only when a GPU is visible: on a CPU-only host the step
     runs op by op, so ``jit_compile`` does not change the CPU arithmetic this dialect
     certifies (it is listed as inert; measured: identical trajectories with True and False).
+    With XLA forced on a CPU (``opt.jit_compile = True`` after construction, which no
+    user gets without a GPU) the compiled step contracts multiply-adds and rewrites
+    divisions, and the 1000-step defaults drift from this dialect by up to: SGD 0, Lion 0,
+    RMSprop 1320, Adadelta 1694, Adagrad 3314, Adamax 3984, Adam 8160, AdamW 16320,
+    Nadam 46272 ULP. That XLA path (the one GPUs take) is not modelled.
 
-Not modelled yet: ``legacy.Nadam`` (its schedule ``0.96 ** (0.004 t)`` is a non-integer
-float32 ``pow`` and its step divides the gradient by ``1 - prod(mu)`` before the moments
-meet; a rule form for it is still to be written), ``Ftrl`` and ``Adafactor`` (both
-generations; the project has no Ftrl or Adafactor rule yet). Keyword names and defaults are
-the framework's own.
+``legacy.Nadam`` keeps Dozat's slow schedule :math:`0.96^{0.004 t}` (its ``schedule_decay``
+keyword), where the Keras 2.11+ ``Nadam`` uses :math:`0.96^t`.
+
+Not modelled yet: ``Ftrl`` and ``Adafactor`` (both generations; the project has no Ftrl or
+Adafactor rule yet). Keyword names and defaults are the framework's own.
 """
 
 from eps_ref.spec import Budget, Spec, check_beta, check_nonnegative, register, unsupported  # noqa: F401
@@ -499,6 +504,45 @@ register(Spec(
 
 # --- NAdam family -----------------------------------------------------------------------
 from eps_ref.rules.nadam import nadam as _nadam_rule  # noqa: E402
+
+LEGACY_NADAM_SCHEDULE_DECAY = 0.004
+"""``legacy.Nadam``'s ``schedule_decay`` (a ``**kwargs`` key, not modelled when changed)."""
+
+
+def _bind_legacy_nadam(*, learning_rate, beta_1, beta_2, epsilon, name):
+    qualified = "tf_keras.optimizers.legacy.Nadam"
+    epsilon = _legacy_epsilon(epsilon)
+    _number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon)
+    check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
+    check_beta(qualified, beta_1=beta_1, beta_2=beta_2)
+    return dict(lr=float(learning_rate), beta1=float(beta_1), beta2=float(beta_2),
+                eps=float(epsilon), momentum_decay=LEGACY_NADAM_SCHEDULE_DECAY,
+                weight_decay=0.0, weight_decay_mode="none",
+                schedule_arithmetic="param_dtype_scaled_exponent",
+                mu_product_update="times_mu", moment_update="weighted_sum",
+                one_minus_beta="param_dtype", step_form="tf_keras_legacy",
+                objective="minimize", sqrt_method="correctly_rounded",
+                scalar_division="divide")
+
+
+register(Spec(
+    name="tf_keras.optimizers.legacy.Nadam", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
+              "name": "Nadam"},
+    rule=_nadam_rule, bind=_bind_legacy_nadam, reference=SOURCE + "legacy/nadam.py",
+    inert=INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "beta_1=0.4,beta_2=0.99": {"beta_1": 0.4, "beta_2": 0.99},
+        "learning_rate=1e-2": {"learning_rate": 1e-2},
+    },
+    doc="eps OUTSIDE the corrected root, Dozat's slow schedule: mu_t = b1*(1 - "
+        "0.5*0.96^(0.004 t)), prod *= mu_t, m_bar = (1-mu_t) g/(1-prod) + mu_{t+1} "
+        "m/(1-prod*mu_{t+1}), p -= lr*m_bar / (sqrt(v/(1-b2^t)) + eps), all in float32",
+))
 
 
 def _bind_nadam(*, learning_rate, beta_1, beta_2, epsilon, name, **base):

@@ -89,7 +89,9 @@ from eps_ref.rules.weight_decay import (
 __all__ = ["adadelta", "init", "step", "EPS_PLACEMENTS", "ARITHMETIC", "WEIGHT_DECAY_FORMS"]
 
 EPS_PLACEMENTS = ("inside_both_roots",)
-ARITHMETIC = ("torch_cpu", "keras", "keras_torch_foreach", "tf1_kernel", "optax", "tf_keras")
+ARITHMETIC = ("torch_cpu", "keras", "keras_torch_foreach", "tf1_kernel", "optax")
+TF_KERAS_ARITHMETIC = ("tf_keras",)
+"""Keras 2 (``tf_keras`` dialect) arithmetic, accepted besides :data:`ARITHMETIC`."""
 WEIGHT_DECAY_FORMS = ("none", "coupled", "decoupled_before_step")
 
 
@@ -134,7 +136,7 @@ def step(param, grad, slots, *, t, lr, rho, eps, eps_placement, weight_decay,
     xp = array_namespace(param, grad)
     _check("eps_placement", eps_placement, EPS_PLACEMENTS)
     _check("weight_decay_form", weight_decay_form, WEIGHT_DECAY_FORMS)
-    _check("arithmetic", arithmetic, ARITHMETIC)
+    _check("arithmetic", arithmetic, ARITHMETIC + TF_KERAS_ARITHMETIC)
     _check("sqrt_method", sqrt_method, SQRT_METHODS)
     _check("rsqrt_method", rsqrt_method, RSQRT_METHODS)
     if lr is None and arithmetic != "optax":

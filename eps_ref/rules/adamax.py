@@ -78,7 +78,9 @@ from eps_ref.rules.weight_decay import (
 __all__ = ["adamax", "init", "step", "EPS_PLACEMENTS", "ARITHMETIC", "WEIGHT_DECAY_FORMS"]
 
 EPS_PLACEMENTS = ("inside_max", "added_to_denominator")
-ARITHMETIC = ("torch_cpu", "keras", "keras_torch_foreach", "optax", "tf_kernel")
+ARITHMETIC = ("torch_cpu", "keras", "keras_torch_foreach", "optax")
+TF_KERAS_ARITHMETIC = ("tf_kernel",)
+"""Keras 2 (``tf_keras`` dialect) arithmetic, accepted besides :data:`ARITHMETIC`."""
 WEIGHT_DECAY_FORMS = ("none", "coupled", "decoupled_before_step", "decoupled_added_to_update")
 
 
@@ -125,7 +127,7 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_placement, weight_
     xp = array_namespace(param, grad)
     _check("eps_placement", eps_placement, EPS_PLACEMENTS)
     _check("weight_decay_form", weight_decay_form, WEIGHT_DECAY_FORMS)
-    _check("arithmetic", arithmetic, ARITHMETIC)
+    _check("arithmetic", arithmetic, ARITHMETIC + TF_KERAS_ARITHMETIC)
 
     g = -grad if maximize else grad
     if weight_decay != 0 and weight_decay_form == "coupled":

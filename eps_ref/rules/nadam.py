@@ -45,6 +45,13 @@ Switches (each framework's rounding; bit-exactness depends on them):
     \Pi_t\mu_{t+1})` (torch ``_single_tensor_nadam``: two ``addcdiv_``);
     ``"keras_m_hat"``: :math:`\theta - (\hat m_t \eta)/(\sqrt{\hat v_t} + \varepsilon)`,
     every operation rounded (Keras).
+``schedule_arithmetic="param_dtype_scaled_exponent"``, ``step_form="tf_keras_legacy"``
+    Keras 2's ``tf_keras.optimizers.legacy.Nadam``: :math:`\mu_t = \beta_1(1 - \tfrac12
+    0.96^{\psi t})` with :math:`\psi t` a float32 product (``schedule_decay`` 0.004) and a
+    float32 ``tf.pow``; then :math:`g' = g/(1-\Pi_t)`, :math:`m' = m/(1-\Pi_t\mu_{t+1})`,
+    :math:`v' = v/(1-\beta_2^t)`, :math:`\bar m = (1-\mu_t) g' + \mu_{t+1} m'`,
+    :math:`\theta - (\eta \bar m)/(\sqrt{v'} + \varepsilon)`, with
+    ``moment_update="weighted_sum"`` and ``one_minus_beta="param_dtype"``.
 ``scalar_division``
     ``"divide"``, or ``"multiply_by_reciprocal"``: under Keras' jax backend every
     ``ops.divide(array, scalar)`` runs eagerly as one XLA computation in which the
@@ -76,9 +83,9 @@ __all__ = ["nadam", "init", "step", "SCHEDULE_DECAY"]
 SCHEDULE_DECAY = 0.96
 """The base of Dozat's momentum schedule, fixed in both torch and Keras."""
 
-SCHEDULE_ARITHMETICS = ("python_float", "param_dtype")
+SCHEDULE_ARITHMETICS = ("python_float", "param_dtype", "param_dtype_scaled_exponent")
 MU_PRODUCT_UPDATES = ("times_mu", "times_beta1_then_factor")
-STEP_FORMS = ("torch_addcdiv", "keras_m_hat")
+STEP_FORMS = ("torch_addcdiv", "keras_m_hat", "tf_keras_legacy")
 SCALAR_DIVISIONS = ("divide", "multiply_by_reciprocal")
 WEIGHT_DECAY_MODES = ("none", "coupled_fma", "decoupled_torch", "decoupled_keras",
                       "decoupled_keras_torch")
@@ -102,6 +109,12 @@ def _schedule_factor(t, momentum_decay, schedule_arithmetic, itemsize):
     """:math:`1 - \\tfrac12 0.96^{t\\psi}` as a Python float."""
     if schedule_arithmetic == "python_float":
         return 1.0 - 0.5 * (SCHEDULE_DECAY ** (t * momentum_decay))
+    if schedule_arithmetic == "param_dtype_scaled_exponent":
+        # Keras 2 legacy Nadam: tf.pow(0.96, psi * t), the exponent a param-dtype product
+        # (exact in float64), the power of two param-dtype numbers rounded once.
+        exponent = _round(_round(momentum_decay, itemsize) * float(t), itemsize)
+        power = _round(_round(SCHEDULE_DECAY, itemsize) ** exponent, itemsize)
+        return _round(1.0 - 0.5 * power, itemsize)
     if momentum_decay != 1.0:
         raise ValueError("nadam: schedule_arithmetic='param_dtype' (Keras) has momentum_decay=1")
     power = rounded_power(SCHEDULE_DECAY, t, itemsize)
@@ -181,6 +194,18 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, momentum_decay=0.004,
         c_momentum = (-lr * mu_next) / (1.0 - pi * mu_next)
         p = p + (c_grad * g) / denom
         return p + (c_momentum * m) / denom, new_slots
+
+    if step_form == "tf_keras_legacy":
+        # tf_keras legacy Nadam._resource_apply_dense: the gradient and the momentum are
+        # divided by their schedule products separately, every scalar in the param dtype.
+        if schedule_arithmetic == "python_float":
+            raise ValueError("nadam: step_form='tf_keras_legacy' needs param-dtype scalars")
+        pi_next = _round(pi * mu_next, size)
+        g_prime = over(g, _round(1 - pi, size))
+        m_prime = over(m, _round(1 - pi_next, size))
+        v_prime = over(v, _round(1 - rounded_power(beta2, t, size), size))
+        m_bar = _round(1 - mu, size) * g_prime + mu_next * m_prime
+        return p - (lr * m_bar) / (_sqrt(xp, v_prime, sqrt_method) + eps), new_slots
 
     # keras_m_hat: every scalar a param-dtype value.
     if schedule_arithmetic == "python_float":

@@ -121,8 +121,9 @@ __all__ = ["rmsprop", "init", "step", "EPS_PLACEMENTS", "MOMENTUM_FORMS", "ARITH
 
 EPS_PLACEMENTS = ("outside_sqrt", "inside_sqrt")
 MOMENTUM_FORMS = ("none", "lr_outside_buffer", "lr_inside_buffer", "lr_inside_buffer_nesterov")
-ARITHMETIC = ("torch_cpu", "keras", "keras_torch_foreach", "tf1_kernel", "optax",
-              "tf_keras_rsqrt", "tf_keras_legacy_ops")
+ARITHMETIC = ("torch_cpu", "keras", "keras_torch_foreach", "tf1_kernel", "optax")
+TF_KERAS_ARITHMETIC = ("tf_keras_rsqrt", "tf_keras_legacy_ops")
+"""Keras 2 (``tf_keras`` dialect) arithmetic, accepted besides :data:`ARITHMETIC`."""
 BIAS_CORRECTIONS = ("none", "divide_by_one_minus_decay_power")
 WEIGHT_DECAY_FORMS = ("coupled", "decoupled_before_step")
 
@@ -220,7 +221,7 @@ def init(param, *, initial_square_avg, centered, momentum_form, arithmetic):
     (:math:`m`, centered only) and ``momentum_buffer`` (with momentum)."""
     xp = array_namespace(param)
     _check("momentum_form", momentum_form, MOMENTUM_FORMS)
-    _check("arithmetic", arithmetic, ARITHMETIC)
+    _check("arithmetic", arithmetic, ARITHMETIC + TF_KERAS_ARITHMETIC)
     slots = {"square_avg": xp.full_like(param, initial_square_avg)}
     if centered:
         slots["grad_avg"] = xp.zeros_like(param)
@@ -240,7 +241,7 @@ def step(param, grad, slots, *, t, lr, decay, eps, eps_placement, initial_square
     _check("momentum_form", momentum_form, MOMENTUM_FORMS)
     _check("bias_correction", bias_correction, BIAS_CORRECTIONS)
     _check("weight_decay_form", weight_decay_form, WEIGHT_DECAY_FORMS)
-    _check("arithmetic", arithmetic, ARITHMETIC)
+    _check("arithmetic", arithmetic, ARITHMETIC + TF_KERAS_ARITHMETIC)
     _check("sqrt_method", sqrt_method, SQRT_METHODS)
     _check("rsqrt_method", rsqrt_method, RSQRT_METHODS)
     if momentum_form == ("lr_outside_buffer" if arithmetic == "optax"
