@@ -15,10 +15,6 @@ Entry points: :func:`layer_cases`, :func:`run_layer_cases`, :func:`layer_drift`,
 
 from __future__ import annotations
 
-import os
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -28,7 +24,7 @@ import numpy as np
 import eps_ref
 from eps_ref.backends import BACKEND_LABELS
 from eps_ref.conformance.cases import Case, cases
-from eps_ref.conformance.runner import TIMEOUT_S, _Worker
+from eps_ref.conformance.runner import TIMEOUT_S, run_in_workers
 from eps_ref.layer import LayerBudget, layer
 from eps_ref.norms.layer import _check as _feature_axes
 
@@ -288,7 +284,7 @@ def judge_layer(case: Case, c: LayerComparison) -> tuple[str, str]:
                 f"statistics {stat_ulp} ULP")
     if c.max_ulp == 0 and np.all(c.output_units == 0):
         if budget is not None:
-            return "stale budget", f"budget declared but measured 0: remove it"
+            return "stale budget", "budget declared but measured 0: remove it"
         return "exact", ""
     if budget is None:
         return "over budget", f"{measured} (first divergent call {c.first_divergent_step}); " \
@@ -316,79 +312,31 @@ class LayerResult:
         return self.status in ("exact", "within budget")
 
 
-def _run_label(label, backend, label_cases, device, timeout, seed, report):
-    results, versions, worker = [], {}, None
-    for case in label_cases:
-        start = time.perf_counter()
-        try:
-            if worker is None:
-                module, env = backend
-                if label in ("torch", "keras/torch"):
-                    env = {**env, **TORCH_CPU_ENV}
-                worker = _Worker(label, module, env)
-                versions = worker.versions
-            if not worker.ok:
-                results.append(LayerResult(case, "skipped", worker.reason))
-                report(results[-1])
-                continue
-            batches, eval_batch, params = _case_inputs(case.spec, seed)
-            ref = reference_run(case.spec, dict(case.kwargs), batches, eval_batch, params,
-                                backend=label)
-            kind, payload = worker.run(
-                ("run_layer", (case.spec, dict(case.kwargs), batches, eval_batch, params,
-                               device)), timeout)
-            if kind == "error":
-                result = LayerResult(case, "error", payload)
-            else:
-                comparison = compare_runs(ref, payload)
-                status, message = judge_layer(case, comparison)
-                result = LayerResult(case, status, message, comparison, payload)
-        except (TimeoutError, RuntimeError) as e:
-            result = LayerResult(case, "error", str(e))
-            if worker is not None:
-                worker.stop()
-            worker = None
-        except Exception as e:
-            result = LayerResult(case, "error", f"{type(e).__name__}: {e}")
-        result.seconds = time.perf_counter() - start
-        results.append(result)
-        report(result)
-    if worker is not None:
-        worker.stop()
-    return results, versions
-
-
 def run_layer_cases(case_list: list[Case], seed: int = 0, device: str = "cpu",
                     jobs: int | None = None, timeout: float = TIMEOUT_S,
                     progress: Callable[[str], None] | None = print, backends=None):
     """Run every layer case; return ``(results, versions by label)``. Each backend label
-    runs in its own worker process (:class:`eps_ref.conformance.runner._Worker`)."""
+    runs in its own worker process (:func:`eps_ref.conformance.runner.run_in_workers`);
+    torch's kernels run at the AVX2 capability the reference models."""
     backends = BACKEND_LABELS if backends is None else backends
-    by_label: dict[str, list[Case]] = {}
-    for case in case_list:
-        by_label.setdefault(case.label, []).append(case)
-    done, lock = [0], threading.Lock()
+    backends = {label: (module, {**env, **TORCH_CPU_ENV}) if label in ("torch", "keras/torch")
+                else (module, env) for label, (module, env) in backends.items()}
 
-    def report(result):
-        with lock:
-            done[0] += 1
-            if progress:
-                extra = f" ({result.message.splitlines()[0]})" if result.message else ""
-                progress(f"[{done[0]:>4}/{len(case_list)}] {result.status:<13} "
-                         f"{result.case.id}{extra}")
+    def run_one(worker, case: Case) -> LayerResult:
+        batches, eval_batch, params = _case_inputs(case.spec, seed)
+        ref = reference_run(case.spec, dict(case.kwargs), batches, eval_batch, params,
+                            backend=case.label)
+        kind, payload = worker.run(
+            ("run_layer", (case.spec, dict(case.kwargs), batches, eval_batch, params,
+                           device)), timeout)
+        if kind == "error":
+            return LayerResult(case, "error", payload)
+        comparison = compare_runs(ref, payload)
+        status, message = judge_layer(case, comparison)
+        return LayerResult(case, status, message, comparison, payload)
 
-    jobs = jobs or min(4, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {label: pool.submit(_run_label, label, backends[label], label_cases, device,
-                                      timeout, seed, report)
-                   for label, label_cases in by_label.items()}
-        results, versions = [], {}
-        for label, future in futures.items():
-            label_results, versions[label] = future.result()
-            results.extend(label_results)
-    order = {c.id: i for i, c in enumerate(case_list)}
-    results.sort(key=lambda r: order[r.case.id])
-    return results, versions
+    return run_in_workers(case_list, run_one, LayerResult, jobs=jobs, progress=progress,
+                          backends=backends)
 
 
 # -- drift between frameworks ----------------------------------------------------------

@@ -26,6 +26,7 @@ from eps_ref.conformance.cases import Case
 from eps_ref.conformance.streams import gradient_stream, initial_params
 
 __all__ = ["Result", "Comparison", "compare", "reference_trajectory", "run_cases",
+           "run_in_workers",
            "STEPS", "TIMEOUT_S"]
 
 STEPS = 1000
@@ -189,8 +190,10 @@ class _Worker:
                 self.process.join()
 
 
-def _run_label(label, backend, label_cases, param0, grads, device, timeout, references,
-               report):
+def _run_label(label, backend, label_cases, run_one, make_result, report):
+    """Run one backend label's cases in one worker process, restarting it after a crash or
+    a hang. ``run_one(worker, case)`` returns the case's result; ``make_result(case, status,
+    message)`` builds a skipped or error result."""
     results, versions = [], {}
     worker = None
     for case in label_cases:
@@ -200,25 +203,16 @@ def _run_label(label, backend, label_cases, param0, grads, device, timeout, refe
                 worker = _Worker(label, *backend)
                 versions = worker.versions
             if not worker.ok:
-                results.append(Result(case, "skipped", worker.reason))
-                report(results[-1])
-                continue
-            reference = references(case)
-            kind, payload = worker.run(
-                ("run_optimizer", (case.spec, dict(case.kwargs), param0, grads, device)), timeout)
-            if kind == "error":
-                result = Result(case, "error", payload)
+                result = make_result(case, "skipped", worker.reason)
             else:
-                comparison = compare(reference, payload)
-                status, message = _judge(case, comparison)
-                result = Result(case, status, message, comparison, payload)
+                result = run_one(worker, case)
         except (TimeoutError, RuntimeError) as e:
-            result = Result(case, "error", str(e))
+            result = make_result(case, "error", str(e))
             if worker is not None:
                 worker.stop()
             worker = None
         except Exception as e:
-            result = Result(case, "error", f"{type(e).__name__}: {e}")
+            result = make_result(case, "error", f"{type(e).__name__}: {e}")
         result.seconds = time.perf_counter() - start
         results.append(result)
         report(result)
@@ -227,17 +221,48 @@ def _run_label(label, backend, label_cases, param0, grads, device, timeout, refe
     return results, versions
 
 
+def run_in_workers(case_list: list[Case], run_one, make_result, *, jobs: int | None = None,
+                   progress: Callable[[str], None] | None = print, backends=None):
+    """Run cases grouped by backend label, ``jobs`` labels at a time (default: the CPU
+    count, at most 4), each label in its own worker process; ``progress`` receives one line
+    per finished case. Returns ``(results in case order, versions by label)``."""
+    backends = BACKEND_LABELS if backends is None else backends
+    by_label: dict[str, list[Case]] = {}
+    for case in case_list:
+        by_label.setdefault(case.label, []).append(case)
+    done = [0]
+    lock = threading.Lock()
+
+    def report(result):
+        with lock:
+            done[0] += 1
+            if progress:
+                extra = f" ({result.message.splitlines()[0]})" if result.message else ""
+                progress(f"[{done[0]:>4}/{len(case_list)}] {result.status:<13} "
+                         f"{result.case.id}{extra}")
+
+    jobs = jobs or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {label: pool.submit(_run_label, label, backends[label], label_cases,
+                                      run_one, make_result, report)
+                   for label, label_cases in by_label.items()}
+        results, versions = [], {}
+        for label, future in futures.items():
+            label_results, versions[label] = future.result()
+            results.extend(label_results)
+    order = {c.id: i for i, c in enumerate(case_list)}
+    results.sort(key=lambda r: order[r.case.id])
+    return results, versions
+
+
 def run_cases(case_list: list[Case], steps: int = STEPS, seed: int = 0, device: str = "cpu",
               jobs: int | None = None, timeout: float = TIMEOUT_S,
               progress: Callable[[str], None] | None = print, backends=None):
-    """Run every case; return ``(results, versions by label, references)``.
+    """Run every optimizer case; return ``(results, versions by label, references)``.
 
-    Backend labels run concurrently, ``jobs`` at a time (default: the CPU count, at most 4),
-    each in its own worker process; ``progress`` receives one line per finished case.
     ``backends`` maps a label to ``(adapter module, environment)`` (default
-    :data:`eps_ref.backends.BACKEND_LABELS`).
+    :data:`eps_ref.backends.BACKEND_LABELS`); see :func:`run_in_workers`.
     """
-    backends = BACKEND_LABELS if backends is None else backends
     param0 = initial_params(seed)
     grads = gradient_stream(steps, seed)
     cache: dict = {}
@@ -251,29 +276,16 @@ def run_cases(case_list: list[Case], steps: int = STEPS, seed: int = 0, device: 
                                                   case.label)
             return cache[key]
 
-    by_label: dict[str, list[Case]] = {}
-    for case in case_list:
-        by_label.setdefault(case.label, []).append(case)
-    done = [0]
-    lock = threading.Lock()
+    def run_one(worker: _Worker, case: Case) -> Result:
+        reference = references(case)
+        kind, payload = worker.run(
+            ("run_optimizer", (case.spec, dict(case.kwargs), param0, grads, device)), timeout)
+        if kind == "error":
+            return Result(case, "error", payload)
+        comparison = compare(reference, payload)
+        status, message = _judge(case, comparison)
+        return Result(case, status, message, comparison, payload)
 
-    def report(result: Result):
-        with lock:
-            done[0] += 1
-            if progress:
-                extra = f" ({result.message.splitlines()[0]})" if result.message else ""
-                progress(f"[{done[0]:>4}/{len(case_list)}] {result.status:<13} "
-                         f"{result.case.id}{extra}")
-
-    jobs = jobs or min(4, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {label: pool.submit(_run_label, label, backends[label], label_cases, param0,
-                                      grads, device, timeout, references, report)
-                   for label, label_cases in by_label.items()}
-        results, versions = [], {}
-        for label, future in futures.items():
-            label_results, versions[label] = future.result()
-            results.extend(label_results)
-    order = {c.id: i for i, c in enumerate(case_list)}
-    results.sort(key=lambda r: order[r.case.id])
+    results, versions = run_in_workers(case_list, run_one, Result, jobs=jobs,
+                                       progress=progress, backends=backends)
     return results, versions, cache
