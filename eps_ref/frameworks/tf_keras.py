@@ -31,7 +31,7 @@ Not modelled yet: ``Ftrl`` and ``Adafactor`` (both generations; the project has 
 Adafactor rule yet). Keyword names and defaults are the framework's own.
 """
 
-from eps_ref.spec import Budget, Spec, check_beta, check_nonnegative, register, unsupported  # noqa: F401
+from eps_ref.spec import Spec, check_beta, check_nonnegative, register, unsupported  # noqa: F401
 from eps_ref.spec import spec as _spec
 
 VERSION = "2.21.0"
@@ -75,10 +75,16 @@ def _via_keras3(keras_name, qualified, *, jit_compile, ema_overwrite_frequency, 
     kwargs.update(use_ema=use_ema,
                   ema_overwrite_frequency=ema_overwrite_frequency if use_ema else None,
                   loss_scale_factor=None, gradient_accumulation_steps=None)
+    return _via_spec(keras_name, qualified, **kwargs)
+
+
+def _via_spec(source_name, qualified, **kwargs):
+    """The rule keywords of another dialect's spec that runs the same arithmetic, with its
+    errors naming ``qualified``."""
     try:
-        return _spec(keras_name).bind(**kwargs)
+        return _spec(source_name).bind(**kwargs)
     except (ValueError, NotImplementedError) as error:
-        raise type(error)(str(error).replace(keras_name, qualified)) from None
+        raise type(error)(str(error).replace(source_name, qualified)) from None
 
 
 def _legacy_epsilon(epsilon):
@@ -391,16 +397,10 @@ from eps_ref.rules.adadelta import adadelta as _adadelta_rule  # noqa: E402
 
 
 def _bind_legacy_adadelta(*, learning_rate, rho, epsilon, name):
-    qualified = "tf_keras.optimizers.legacy.Adadelta"
-    epsilon = _legacy_epsilon(epsilon)
-    _number(qualified, learning_rate=learning_rate, rho=rho, epsilon=epsilon)
-    check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
-    if not 0.0 <= rho <= 1.0:
-        raise ValueError(f"{qualified}: invalid rho {rho!r}: must be in [0, 1]")
-    return dict(lr=float(learning_rate), rho=float(rho), eps=float(epsilon),
-                eps_placement="inside_both_roots", weight_decay=0.0,
-                weight_decay_form="none", maximize=False, arithmetic="tf1_kernel",
-                sqrt_method="correctly_rounded", rsqrt_method="eigen_rsqrtps_newton")
+    """The ``ApplyAdadelta`` kernel, exactly as ``tf.compat.v1.train.AdadeltaOptimizer``."""
+    return _via_spec("tf.compat.v1.train.AdadeltaOptimizer",
+                     "tf_keras.optimizers.legacy.Adadelta", learning_rate=learning_rate,
+                     rho=rho, epsilon=_legacy_epsilon(epsilon), use_locking=False, name=name)
 
 
 register(Spec(
