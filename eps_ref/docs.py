@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import eps_ref
 from eps_ref.spec import REQUIRED
 
-__all__ = ["SEMANTICS_PATH", "semantics_markdown"]
+__all__ = ["SEMANTICS_PATH", "semantics_markdown", "side_by_side_markdown", "family"]
 
 SEMANTICS_PATH = str(Path(__file__).resolve().parents[1] / "docs" / "semantics.md")
 
@@ -20,6 +21,103 @@ def _value(v) -> str:
     if v is REQUIRED:
         return "required"
     return repr(v)
+
+
+# Paper rules compared in the same row as the framework family they define.
+_PAPER_FAMILY = {"adam_eps_hat": "adam", "adamw": "adam", "amsgrad": "adam", "sgdw": "sgd",
+                 "mcallester_adam": "adam", "mcallester_rmsprop": "rmsprop",
+                 "powersign": "sign", "addsign": "sign"}
+
+SIDE_BY_SIDE = ("torch", "keras", "tf1", "tf_keras", "optax", "paper")
+"""Dialects that are columns of the side-by-side table, in order."""
+
+
+def family(spec_) -> str:
+    """The row of the side-by-side table a spec belongs to (its rule, papers folded in)."""
+    name = spec_.rule.name.removeprefix("paper.")
+    return _PAPER_FAMILY.get(name, name)
+
+
+_EPS = re.compile(r"(?<![a-z])(eps|epsilon)", re.IGNORECASE)
+
+
+def _eps_keywords(spec_) -> str:
+    return ", ".join(f"`{k}={_value(v)}`" for k, v in spec_.defaults.items()
+                     if _EPS.search(k) and k not in spec_.inert)
+
+
+def _clauses(text: str) -> list[str]:
+    """``text`` split at the semicolons outside parentheses."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == ";" and depth == 0:
+            out.append(text[start:i])
+            start = i + 1
+    out.append(text[start:])
+    return [c.strip() for c in out if c.strip()]
+
+
+def _where_eps_sits(spec_) -> str:
+    """The clause of the spec's one-line doc that places eps (or says there is none)."""
+    clauses = _clauses(spec_.doc)
+    return next((c for c in clauses if _EPS.search(c)), clauses[0] if clauses else "")
+
+
+def _cell(spec_) -> str:
+    short = spec_.name.rsplit(".", 1)[-1]
+    if spec_.name.startswith("tf_keras.optimizers.legacy."):
+        short = "legacy." + short
+    head = f"**{short}**"
+    eps = _eps_keywords(spec_)
+    if eps:
+        head += " " + eps
+    return head + ": " + _where_eps_sits(spec_).replace("|", "\\|")
+
+
+def side_by_side_markdown() -> str:
+    """One table: a row per rule family, a column per dialect, each cell the eps keywords
+    with their defaults and the clause that says where eps sits."""
+    rows: dict[str, dict[str, list]] = {}
+    for name in eps_ref.specs(kind="optimizer"):
+        s = eps_ref.spec(name)
+        if s.framework in SIDE_BY_SIDE:
+            rows.setdefault(family(s), {}).setdefault(s.framework, []).append(s)
+    lines = ["## Where eps sits, side by side", "",
+             "One row per rule family, one column per dialect: each cell names the optimizer, "
+             "its epsilon keywords with their defaults, and the clause of its update that "
+             "places them. The per-family tables below give every default and switch.", "",
+             "| family | " + " | ".join(FRAMEWORK_TITLES[fw] for fw in SIDE_BY_SIDE) + " |",
+             "|---|" + "---|" * len(SIDE_BY_SIDE)]
+    for fam, by_fw in rows.items():
+        cells = ["<br>".join(_cell(s) for s in by_fw.get(fw, [])) or "—"
+                 for fw in SIDE_BY_SIDE]
+        lines.append(f"| {fam} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+OUT_OF_SCOPE = """\
+## Not modelled, and why
+
+- `torch.optim.LBFGS` is not an update of (params, gradient, state). Each `step(closure)`
+  calls the user's loss closure up to `max_iter` times (20 by default), optionally runs a
+  strong-Wolfe line search, and keeps `history_size` curvature pairs over all parameters
+  flattened into one vector. Its trajectory is a function of the loss, not of a gradient
+  sequence, so it cannot be stated as a rule over a gradient stream (the form every spec here
+  has and the conformance suite drives), and `tolerance_grad=1e-07` and
+  `tolerance_change=1e-09` are stopping tests, not an epsilon inside an update.
+- `torch.optim.SparseAdam` takes only sparse gradients (a dense one raises) and updates only
+  the rows present in each step's gradient: rows absent from a step keep their moments
+  undecayed and their parameters unchanged. The Array API has no sparse arrays, so there is no
+  input on which eps_ref could state or check it; on the rows it touches it is Adam with eps
+  outside the bias-corrected root and no weight decay, as `torch.optim.Adam` at
+  `weight_decay=0` (through different, sparse kernels).
+- `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling: a step with non-finite
+  gradients is skipped and the scale halved, the scale doubles after a run of finite steps)
+  is control flow around another optimizer; the static `loss_scale_factor` every Keras
+  optimizer takes is modelled. `keras.optimizers.MultiOptimizer` and `OptimizerMap` route
+  variables to other optimizers and have no update of their own.
+"""
 
 
 def semantics_markdown() -> str:
@@ -43,6 +141,8 @@ def semantics_markdown() -> str:
         "signature has them, the update it performs (with where eps sits), and the rule "
         "switches it binds to at those defaults. Keywords that select kernels but not the "
         "math are left out of the defaults column.",
+        "",
+        side_by_side_markdown(),
     ]
     for rule, members in by_rule.items():
         lines += ["", f"## {rule}", "",
@@ -61,4 +161,5 @@ def semantics_markdown() -> str:
             lines += [f"- `{n}` on {k}: {b.ulp} ULP per step: {b.reason}"
                       for n, k, b in budgets]
     from eps_ref.norms_docs import norms_markdown
-    return "\n".join(lines) + "\n\n" + norms_markdown().rstrip("\n") + "\n"
+    return ("\n".join(lines) + "\n\n" + OUT_OF_SCOPE + "\n"
+            + norms_markdown().rstrip("\n") + "\n")
