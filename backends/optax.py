@@ -36,12 +36,16 @@ def resolve(name):
     return resolve_attr(optax, name.removeprefix(PREFIX))
 
 
-def run_optimizer(name, kwargs, param0, grads, device="cpu", jit=False):
+def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=(), jit=False):
+    """``clips``: ``[(name, keywords)]`` of optax transforms chained in front of the
+    optimizer, ``optax.chain(*clips, optimizer)``."""
     import jax
     import jax.numpy as jnp
     import optax
     dev = jax.devices(device)[0]
     tx = resolve(name)(**kwargs)
+    if clips:
+        tx = optax.chain(*(resolve(c)(**ckw) for c, ckw in clips), tx)
 
     def step(params, state, grad):
         updates, state = tx.update(grad, state, params)

@@ -1,6 +1,8 @@
 """Adapter for ``tf.compat.v1.train`` optimizers, run eagerly on one ``tf.Variable``.
 
-Eager and graph mode dispatch the same C++ training kernels (``ApplyAdam``, ...).
+Eager and graph mode dispatch the same C++ training kernels (``ApplyAdam``, ...). A
+``global_step`` keyword (``AdagradDAOptimizer``) is the counter's starting value: the adapter
+makes it an int64 variable and lets ``apply_gradients`` increment it, as a training loop does.
 """
 
 from __future__ import annotations
@@ -34,9 +36,13 @@ def run_optimizer(name, kwargs, param0, grads, device="cpu"):
     import tensorflow as tf
     with tf.device(device.upper() + ":0"):
         variable = tf.Variable(param0)
+        step = None
+        if "global_step" in kwargs:
+            step = tf.Variable(int(kwargs["global_step"]), dtype=tf.int64)
+            kwargs = {**kwargs, "global_step": step}
         opt = resolve(name)(**kwargs)
         trajectory = [np.array(param0, copy=True)]
         for g in grads:
-            opt.apply_gradients([(tf.constant(g), variable)])
+            opt.apply_gradients([(tf.constant(g), variable)], global_step=step)
             trajectory.append(variable.numpy().copy())
     return np.stack(trajectory)

@@ -27,13 +27,18 @@ def resolve(name):
     return resolve_attr(torch, name.removeprefix(PREFIX))
 
 
-def run_optimizer(name, kwargs, param0, grads, device="cpu"):
+def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=()):
+    """``clips``: ``[(name, keywords)]`` of ``torch.nn.utils`` clipping functions called on
+    the parameter, in order, after ``.grad`` is set and before ``opt.step()``."""
     import torch
     param = torch.nn.Parameter(torch.tensor(param0, device=device))
     opt = resolve(name)([param], **kwargs)
+    clip_fns = [(resolve(clip_name), clip_kwargs) for clip_name, clip_kwargs in clips]
     trajectory = [np.array(param0, copy=True)]
     for g in grads:
         param.grad = torch.tensor(g, device=device)
+        for fn, clip_kwargs in clip_fns:
+            fn([param], **clip_kwargs)
         opt.step()
         trajectory.append(param.detach().cpu().numpy().copy())
     return np.stack(trajectory)

@@ -2,8 +2,10 @@
 
 A :class:`Case` is one spec, at one named variant of its keywords, on one backend label.
 Every spec contributes its ``variants`` on every backend label that runs its framework
-(Keras: one per Keras backend). Porting groups name the same nominal optimizer in several
-dialects, to diff the frameworks against each other.
+(Keras: one per Keras backend). A clip spec (``kind="clip"``) runs in front of an optimizer
+of its own framework: each clip variant is chained with each of :data:`CHAIN_OPTIMIZERS`,
+as the case variant ``"<clip variant> then <optimizer title>"``. Porting groups name the
+same nominal optimizer in several dialects, to diff the frameworks against each other.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import eps_ref
 from eps_ref.backends import labels_for
 from eps_ref.spec import Budget
 
-__all__ = ["Case", "cases", "PORTING_GROUPS", "porting_groups"]
+__all__ = ["Case", "cases", "CHAIN_OPTIMIZERS", "PORTING_GROUPS", "porting_groups"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class Case:
     variant: str
     label: str
     kwargs: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    # For a clip spec: the optimizer it runs in front of, (qualified name, keywords).
+    optimizer: tuple[str, Mapping[str, Any]] | None = field(default=None, compare=False)
 
     @property
     def id(self) -> str:
@@ -39,17 +43,33 @@ class Case:
         return budgets.get(f"{self.label}:{self.variant}", budgets.get(self.label))
 
 
+# The optimizers each framework's clips are checked in front of: label -> (name, keywords).
+CHAIN_OPTIMIZERS: dict[str, dict[str, tuple[str, dict]]] = {
+    "torch": {"SGD momentum 0.9": ("torch.optim.SGD", {"lr": 0.01, "momentum": 0.9}),
+              "Adam": ("torch.optim.Adam", {})},
+    "optax": {"SGD momentum 0.9": ("optax.sgd", {"learning_rate": 0.01, "momentum": 0.9}),
+              "Adam": ("optax.adam", {"learning_rate": 1e-3})},
+}
+
+
 def cases(frameworks: list[str] | None = None, kind: str = "optimizer") -> list[Case]:
-    """Every conformance case, optionally only for some dialects (``["torch", "keras"]``)."""
+    """Every conformance case, optionally only for some dialects (``["torch", "keras"]``).
+    ``kind="optimizer"`` includes the clips, chained in front of :data:`CHAIN_OPTIMIZERS`."""
     out = []
-    for name in eps_ref.specs(kind=kind):
+    kinds = ("optimizer", "clip") if kind == "optimizer" else (kind,)
+    for name in (n for k in kinds for n in eps_ref.specs(kind=k)):
         s = eps_ref.spec(name)
         if frameworks and s.framework not in frameworks:
             continue
         variants = s.variants or {"defaults": {}}
         for label in labels_for(s.framework):
             for variant, kwargs in variants.items():
-                out.append(Case(name, variant, label, dict(kwargs)))
+                if s.kind != "clip":
+                    out.append(Case(name, variant, label, dict(kwargs)))
+                    continue
+                for title, (opt, opt_kwargs) in CHAIN_OPTIMIZERS.get(s.framework, {}).items():
+                    out.append(Case(name, f"{variant} then {title}", label, dict(kwargs),
+                                    (opt, dict(opt_kwargs))))
     return out
 
 

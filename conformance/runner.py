@@ -78,11 +78,17 @@ class Result:
 
 
 def reference_trajectory(name: str, kwargs: dict, param0: np.ndarray,
-                         grads: np.ndarray, label: str | None = None) -> np.ndarray:
+                         grads: np.ndarray, label: str | None = None,
+                         optimizer: tuple[str, dict] | None = None) -> np.ndarray:
     """The oracle's trajectory on numpy arrays, shape ``(steps + 1, *param0.shape)``,
-    reproducing the kernels of backend ``label`` (``"keras/torch"``) where they differ."""
+    reproducing the kernels of backend ``label`` (``"keras/torch"``) where they differ.
+    With ``optimizer = (name, keywords)``, ``name`` is a clip run in front of it."""
     backend = label.split("/", 1)[1] if label and "/" in label else None
-    opt = eps_ref.optimizer(name, backend=backend, **kwargs)
+    if optimizer is None:
+        opt = eps_ref.optimizer(name, backend=backend, **kwargs)
+    else:
+        opt = eps_ref.chain(eps_ref.clip(name, **kwargs),
+                            eps_ref.optimizer(optimizer[0], backend=backend, **optimizer[1]))
     param, state = param0, opt.init(param0)
     out = [param0]
     for g in grads:
@@ -273,13 +279,18 @@ def run_cases(case_list: list[Case], steps: int = STEPS, seed: int = 0, device: 
         with cache_lock:
             if key not in cache:
                 cache[key] = reference_trajectory(case.spec, dict(case.kwargs), param0, grads,
-                                                  case.label)
+                                                  case.label, case.optimizer)
             return cache[key]
 
     def run_one(worker: _Worker, case: Case) -> Result:
         reference = references(case)
-        kind, payload = worker.run(
-            ("run_optimizer", (case.spec, dict(case.kwargs), param0, grads, device)), timeout)
+        if case.optimizer is None:
+            args = (case.spec, dict(case.kwargs), param0, grads, device)
+        else:   # a clip: the adapter runs the optimizer with the clip in front
+            opt, opt_kwargs = case.optimizer
+            args = (opt, dict(opt_kwargs), param0, grads, device,
+                    [(case.spec, dict(case.kwargs))])
+        kind, payload = worker.run(("run_optimizer", args), timeout)
         if kind == "error":
             return Result(case, "error", payload)
         comparison = compare(reference, payload)

@@ -5,15 +5,19 @@
     state = opt.init(params)
     params, state = opt.step(params, grads, state)
 
+    clipped = eps_ref.chain(eps_ref.clip("optax.clip_by_global_norm", max_norm=1.0),
+                            eps_ref.optimizer("optax.adam", learning_rate=1e-3))
+
     layer = eps_ref.layer("torch.nn.BatchNorm1d", num_features=8)
     state = layer.init(x)
     y, state = layer.apply(x, state, training=True)
 """
 
 from eps_ref.layer import Layer, layer
-from eps_ref.spec import REQUIRED, Budget, Optimizer, Spec, optimizer, spec, specs
+from eps_ref.spec import (REQUIRED, Budget, Chain, Clip, Optimizer, Spec, chain, clip, optimizer,
+                          spec, specs)
 from eps_ref.ulp import ulp_distance
 
 __version__ = "0.1.0"
-__all__ = ["optimizer", "layer", "spec", "specs", "Spec", "Optimizer", "Layer", "Budget",
-           "REQUIRED", "ulp_distance"]
+__all__ = ["optimizer", "clip", "chain", "layer", "spec", "specs", "Spec", "Optimizer", "Clip",
+           "Chain", "Layer", "Budget", "REQUIRED", "ulp_distance"]

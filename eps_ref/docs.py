@@ -160,6 +160,17 @@ def semantics_markdown() -> str:
             lines += ["", "Declared conformance budgets (everything else is bit-exact):", ""]
             lines += [f"- `{n}` on {k}: {b.ulp} ULP per step: {b.reason}"
                       for n, k, b in budgets]
+    lines += ["", "## Gradient clipping", "",
+              "Composable in front of any optimizer (`eps_ref.chain(eps_ref.clip(name, ...), "
+              "optimizer)`); Keras' `clipnorm`, `clipvalue` and `global_clipnorm` are keywords "
+              "of every Keras optimizer.", "",
+              "| spec | defaults | what it does, and its epsilon |", "|---|---|---|"]
+    for name in eps_ref.specs(kind="clip"):
+        s = eps_ref.spec(name)
+        defaults = ", ".join(f"`{k}={_value(v)}`" for k, v in s.defaults.items()
+                             if k not in s.inert)
+        lines.append(f"| [`{s.name}`]({s.reference}) | {defaults} | "
+                     f"{s.doc.replace('|', chr(92) + '|')} |")
     from eps_ref.norms_docs import norms_markdown
     return ("\n".join(lines) + "\n\n" + OUT_OF_SCOPE + "\n"
             + norms_markdown().rstrip("\n") + "\n")

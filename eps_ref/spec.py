@@ -20,6 +20,7 @@ from eps_ref.rules import Rule
 
 __all__ = [
     "Spec", "Budget", "REQUIRED", "Optimizer", "register", "spec", "specs", "optimizer",
+    "GradientTransform", "Clip", "Chain", "clip", "chain", "register_base_options",
     "unsupported", "check_nonnegative", "check_beta",
 ]
 
@@ -33,7 +34,8 @@ class Spec:
         framework: the dialect (``"torch"``, ``"keras"``, ``"tf1"``, ``"optax"``, ...).
         version: the framework version the table was read from.
         defaults: every keyword of the framework signature with its exact default.
-        rule: the update rule it runs.
+        rule: what it runs: the update :class:`~eps_ref.rules.Rule` of an optimizer, the
+            layer rule of a layer, the :class:`GradientTransform` of a clip.
         bind: framework keywords -> rule keywords; raises for unsupported values.
         reference: the framework source that fixes the semantics.
         inert: keywords accepted because they do not change the math.
@@ -45,7 +47,8 @@ class Spec:
         backend_semantics: for a framework that runs on several backends with different
             kernels (Keras 3), backend label -> function from the rule keywords to the rule
             keywords that reproduce that backend (``"keras/torch"``: torch foreach kernels).
-        kind: ``"optimizer"``.
+        kind: ``"optimizer"``, ``"layer"`` or ``"clip"`` (a gradient transform run in
+            front of an optimizer with :func:`chain`).
     """
 
     name: str
@@ -71,6 +74,15 @@ class Spec:
 
     def __call__(self, **kwargs) -> "Optimizer":
         return optimizer(self.name, **kwargs)
+
+
+@dataclass(frozen=True)
+class GradientTransform:
+    """What a ``kind="clip"`` spec runs: ``apply(leaves, **kw) -> leaves``, a pure function
+    of the whole gradient tree (its leaves in order), since a global norm needs every leaf."""
+
+    name: str
+    apply: Callable[..., list]
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,42 @@ BACKENDS = {"keras": ("tensorflow", "jax", "torch")}
 """Frameworks that run on several backends; the first is the default."""
 
 
+_BASE_OPTIONS: dict[str, Callable] = {}
+
+
+def register_base_options(framework: str, build: Callable) -> None:
+    """Attach a framework's base-optimizer logic to every spec of that framework.
+
+    ``build(name, hyperparams, backend)`` returns ``None`` (nothing to do: the per-leaf
+    rule is all) or an object with ``init(leaves) -> dict`` (extra state) and
+    ``step(params, grads, state, update) -> (params, state)`` that runs around the rule,
+    where ``update(params, grads, slots, t) -> (params, slots)`` steps every leaf (Keras 3:
+    clipping, loss scaling, gradient accumulation, EMA; :mod:`eps_ref.rules.keras_base`).
+    """
+    _BASE_OPTIONS[framework] = build
+
+
+def _hyperparams(s: Spec, kwargs: dict) -> dict:
+    unknown = [k for k in kwargs if k not in s.defaults]
+    if unknown:
+        k = unknown[0]
+        close = difflib.get_close_matches(k, s.defaults, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise TypeError(f"{s.name}() got an unexpected keyword argument {k!r}{hint}; "
+                        f"it takes {sorted(s.defaults)}")
+    hyperparams = {**s.defaults, **kwargs}
+    missing = [k for k, v in hyperparams.items() if v is REQUIRED]
+    if missing:
+        raise TypeError(f"{s.name}() missing required keyword argument(s): {missing}")
+    return hyperparams
+
+
+def _check_kind(s: Spec, kind: str) -> None:
+    if s.kind != kind:
+        raise TypeError(f"{s.name} is a {s.kind}, not a{'n' if kind[0] in 'aeiou' else ''} "
+                        f"{kind}; use eps_ref.{s.kind}()")
+
+
 def optimizer(name: str, *, backend: str | None = None, **kwargs) -> "Optimizer":
     """Build the reference optimizer for a framework name with the framework's keywords.
 
@@ -142,24 +190,18 @@ def optimizer(name: str, *, backend: str | None = None, **kwargs) -> "Optimizer"
     1e-08
     """
     s = spec(name)
+    _check_kind(s, "optimizer")
     if backend is not None and backend not in BACKENDS.get(s.framework, ()):
         raise ValueError(f"{name}: unknown backend {backend!r}; "
                          f"{s.framework} runs on {list(BACKENDS.get(s.framework, ())) or 'no other backend'}")
-    unknown = [k for k in kwargs if k not in s.defaults]
-    if unknown:
-        k = unknown[0]
-        close = difflib.get_close_matches(k, s.defaults, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise TypeError(f"{name}() got an unexpected keyword argument {k!r}{hint}; "
-                        f"it takes {sorted(s.defaults)}")
-    hyperparams = {**s.defaults, **kwargs}
-    missing = [k for k, v in hyperparams.items() if v is REQUIRED]
-    if missing:
-        raise TypeError(f"{name}() missing required keyword argument(s): {missing}")
+    hyperparams = _hyperparams(s, kwargs)
     rule_kwargs = s.bind(**hyperparams)
     if backend is not None and f"{s.framework}/{backend}" in s.backend_semantics:
         rule_kwargs = s.backend_semantics[f"{s.framework}/{backend}"](rule_kwargs)
-    return Optimizer(s, MappingProxyType(hyperparams), rule_kwargs)
+    build = _BASE_OPTIONS.get(s.framework)
+    default_backend = BACKENDS.get(s.framework, (None,))[0]
+    base = build(name, hyperparams, backend or default_backend) if build else None
+    return Optimizer(s, MappingProxyType(hyperparams), rule_kwargs, base)
 
 
 @dataclass(frozen=True)
@@ -168,18 +210,34 @@ class Optimizer:
 
     ``state`` is ``{"step": t, "slots": [per-leaf dict of arrays]}`` where ``t`` counts the
     steps taken; per-leaf slots are named as the framework names them where it can.
+    ``base`` is the framework's base-optimizer logic around the rule (see
+    :func:`register_base_options`), or ``None``; it may add entries to the state (Keras:
+    ``"accumulated"``, ``"average"``) and then ``"step"`` counts calls, not rule steps.
     """
 
     spec: Spec
     hyperparams: Mapping[str, Any]
     rule_kwargs: Mapping[str, Any] = field(repr=False)
+    base: Any = field(default=None, repr=False)
 
     def init(self, params: Any) -> dict:
         leaves, _ = flatten(params)
         for leaf in leaves:
             _check_float_array(leaf, "params")
         kw = self.spec.rule.init_kwargs(self.rule_kwargs)
-        return {"step": 0, "slots": [self.spec.rule.init(p, **kw) for p in leaves]}
+        state = {"step": 0, "slots": [self.spec.rule.init(p, **kw) for p in leaves]}
+        if self.base is not None:
+            state.update(self.base.init(leaves))
+        return state
+
+    def _update(self, params: list, grads: list, slots: list, t: int) -> tuple[list, list]:
+        """The rule's step ``t`` on every leaf."""
+        new_p, new_slots = [], []
+        for p, g, s in zip(params, grads, slots):
+            p2, s2 = self.spec.rule.step(p, g, s, t=t, **self.rule_kwargs)
+            new_p.append(p2)
+            new_slots.append(s2)
+        return new_p, new_slots
 
     def step(self, params: Any, grads: Any, state: dict) -> tuple[Any, dict]:
         err = structure_error(params, grads)
@@ -198,13 +256,97 @@ class Optimizer:
             if p.dtype != g.dtype:
                 raise TypeError(f"{self.spec.name}: leaf {i}: grad dtype {g.dtype} "
                                 f"!= param dtype {p.dtype}")
+        if self.base is not None:
+            new_p, new_state = self.base.step(p_leaves, g_leaves, state, self._update)
+            return unflatten(new_p), new_state
         t = state["step"] + 1
-        new_p, new_slots = [], []
-        for p, g, slots in zip(p_leaves, g_leaves, state["slots"]):
-            p2, s2 = self.spec.rule.step(p, g, slots, t=t, **self.rule_kwargs)
-            new_p.append(p2)
-            new_slots.append(s2)
+        new_p, new_slots = self._update(p_leaves, g_leaves, state["slots"], t)
         return unflatten(new_p), {"step": t, "slots": new_slots}
+
+
+# -- gradient clipping in front of an optimizer -------------------------------------------
+
+def clip(name: str, **kwargs) -> "Clip":
+    """Build a gradient clip from its framework name and keywords, e.g.
+    ``clip("torch.nn.utils.clip_grad_norm_", max_norm=1.0)`` or
+    ``clip("optax.clip_by_global_norm", max_norm=1.0)``; run it with :func:`chain`.
+
+    >>> c = clip("optax.clip", max_delta=0.5)
+    >>> c.hyperparams["max_delta"]
+    0.5
+    """
+    s = spec(name)
+    _check_kind(s, "clip")
+    hyperparams = _hyperparams(s, kwargs)
+    return Clip(s, MappingProxyType(hyperparams), s.bind(**hyperparams))
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A clip spec with its keywords fixed; ``clip(grads)`` returns the clipped tree (pure)."""
+
+    spec: Spec
+    hyperparams: Mapping[str, Any]
+    transform_kwargs: Mapping[str, Any] = field(repr=False)
+
+    def apply_leaves(self, leaves: list) -> list:
+        return self.spec.rule.apply(list(leaves), **self.transform_kwargs)
+
+    def __call__(self, grads: Any) -> Any:
+        leaves, unflatten = flatten(grads)
+        for leaf in leaves:
+            _check_float_array(leaf, "grads")
+        return unflatten(self.apply_leaves(leaves))
+
+
+def chain(*parts) -> "Chain":
+    """Clips, then an optimizer: ``chain(clip(...), ..., optimizer(...))``, as
+    ``optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3))`` or calling
+    ``clip_grad_norm_`` before ``opt.step()`` in torch. Same ``init``/``step``/``spec``/
+    ``hyperparams`` contract as :class:`Optimizer`; the state is the optimizer's."""
+    if not parts:
+        raise TypeError("chain() needs clips and then one optimizer")
+    *clips, opt = parts
+    if not isinstance(opt, (Optimizer, Chain)):
+        raise TypeError("chain(): the last argument must be an optimizer "
+                        f"(eps_ref.optimizer(...)), got {type(opt).__name__}")
+    for c in clips:
+        if not isinstance(c, Clip):
+            raise TypeError("chain(): every argument before the optimizer must be a clip "
+                            f"(eps_ref.clip(...)), got {type(c).__name__}")
+    if isinstance(opt, Chain):
+        clips, opt = [*clips, *opt.clips], opt.optimizer
+    return Chain(tuple(clips), opt)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Gradient clips applied in order, then an optimizer's step (see :func:`chain`)."""
+
+    clips: tuple
+    optimizer: Optimizer
+
+    @property
+    def spec(self) -> Spec:
+        return self.optimizer.spec
+
+    @property
+    def hyperparams(self) -> Mapping[str, Any]:
+        return self.optimizer.hyperparams
+
+    def init(self, params: Any) -> dict:
+        return self.optimizer.init(params)
+
+    def step(self, params: Any, grads: Any, state: dict) -> tuple[Any, dict]:
+        err = structure_error(params, grads)
+        if err:
+            raise ValueError(f"{self.spec.name}: grads do not match params {err}")
+        leaves, unflatten = flatten(grads)
+        for leaf in leaves:
+            _check_float_array(leaf, "grads")
+        for c in self.clips:
+            leaves = c.apply_leaves(leaves)
+        return self.optimizer.step(params, unflatten(leaves), state)
 
 
 def _check_float_array(x, what):

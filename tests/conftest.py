@@ -25,3 +25,8 @@ SPEC_VARIANTS = [(n, v) for n in SPECS for v in (eps_ref.spec(n).variants or {"d
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+MATRIX_ONLY = {n for n in SPECS if eps_ref.spec(n).rule.name.startswith("muon")}
+"""Muon orthogonalizes 2-D matrices only (the frameworks reject or reroute other shapes);
+tests built on vectors or scalars skip them, tests/test_rules_muon.py covers them."""

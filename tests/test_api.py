@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import eps_ref
-from conftest import SPECS, SPEC_VARIANTS, example_kwargs
+from conftest import MATRIX_ONLY, SPECS, SPEC_VARIANTS, example_kwargs
 from eps_ref.spec import REQUIRED
 
 LR_NAMES = ("lr", "learning_rate")
@@ -98,13 +98,17 @@ def test_variants_build(name, variant):
     assert all(v is not REQUIRED for v in opt.hyperparams.values())
 
 
+VECTOR_ONLY = {"optax.sm3"}
+"""optax's own sm3 fails on 0-d leaves; the reference rejects them with a clear error."""
+
+
 def _tree(rng):
     return {"w": rng.standard_normal((3, 4)).astype(np.float32),
             "b": [rng.standard_normal(4).astype(np.float32),
                   rng.standard_normal(()).astype(np.float32)]}
 
 
-@pytest.mark.parametrize("name", SPECS)
+@pytest.mark.parametrize("name", sorted(set(SPECS) - MATRIX_ONLY - VECTOR_ONLY))
 def test_tree_equals_leafwise_and_inputs_untouched(name, rng):
     opt = eps_ref.optimizer(name, **example_kwargs(name))
     params, grads = _tree(rng), _tree(rng)
@@ -126,7 +130,7 @@ def test_tree_equals_leafwise_and_inputs_untouched(name, rng):
     assert new_params["w"].dtype == np.float32
 
 
-@pytest.mark.parametrize("name", SPECS)
+@pytest.mark.parametrize("name", sorted(set(SPECS) - MATRIX_ONLY))
 def test_state_is_not_mutated(name, rng):
     opt = eps_ref.optimizer(name, **example_kwargs(name))
     p = rng.standard_normal(5).astype(np.float32)

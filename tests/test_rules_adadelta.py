@@ -169,7 +169,7 @@ def test_invalid_values_raise(name, kw):
 
 
 @pytest.mark.parametrize("name, kw", [
-    (OPTAX, {"weight_decay_mask": {"w": True}}), (KERAS, {"clipnorm": 1.0}),
+    (OPTAX, {"weight_decay_mask": {"w": True}}), (KERAS, {"learning_rate": "schedule"}),
     (TORCH, {"lr": "tensor"}),
 ])
 def test_unmodelled_keywords_raise(name, kw):

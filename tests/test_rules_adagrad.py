@@ -144,8 +144,8 @@ def test_validation_mirrors_the_frameworks():
         eps_ref.optimizer(TORCH, lr_decay=-0.1)
     with pytest.raises(ValueError, match="initial_accumulator_value"):
         eps_ref.optimizer(TORCH, initial_accumulator_value=-1.0)
-    with pytest.raises(NotImplementedError, match="clipnorm"):
-        eps_ref.optimizer(KERAS, clipnorm=1.0)
+    with pytest.raises(ValueError, match="clip"):
+        eps_ref.optimizer(KERAS, clipnorm=1.0, clipvalue=1.0)
     with pytest.raises(NotImplementedError, match="learning_rate"):
         eps_ref.optimizer(OPTAX, learning_rate=lambda count: 0.1)
     eps_ref.optimizer(TORCH, foreach=True, fused=False, differentiable=False)   # inert

@@ -159,7 +159,7 @@ def test_invalid_values_raise(name, kw):
 
 
 @pytest.mark.parametrize("name, kw", [
-    (TORCH, {"capturable": True}), (TORCH, {"lr": "tensor"}), (KERAS, {"use_ema": True}),
+    (TORCH, {"capturable": True}), (TORCH, {"lr": "tensor"}), (KERAS, {"learning_rate": "schedule"}),
     (OPTAXW, {"learning_rate": 1e-3, "mask": {"w": True}}),
 ])
 def test_unmodelled_keywords_raise(name, kw):

@@ -442,7 +442,7 @@ def test_bind_maps_momentum_and_flags():
     (TORCH, {"momentum": -0.1}, ValueError),
     (TORCH, {"weight_decay": -1.0}, ValueError),
     (TORCH, {"lr": object()}, NotImplementedError),
-    (KERAS, {"clipnorm": 1.0}, NotImplementedError),
+    (KERAS, {"clipnorm": 1.0, "clipvalue": 1.0}, ValueError),
     (KERAS, {"learning_rate": lambda: 0.1}, NotImplementedError),
     (TF1, {"learning_rate": lambda: 0.1}, NotImplementedError),
     (OPTAX, {"learning_rate": lambda count: 0.1}, NotImplementedError),

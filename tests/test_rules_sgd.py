@@ -405,7 +405,7 @@ def test_torch_validation(kwargs, error, match):
     ({"momentum": 1.5}, ValueError, "must be a float"),
     ({"momentum": -0.5}, ValueError, "must be a float"),
     ({"learning_rate": lambda: 0.1}, NotImplementedError, "learning_rate"),
-    ({"clipnorm": 1.0}, NotImplementedError, "clipnorm"),
+    ({"clipnorm": 1.0, "clipvalue": 1.0}, ValueError, "clip"),
     ({"weight_decay": -0.1}, ValueError, "weight_decay"),
 ])
 def test_keras_validation(kwargs, error, match):

@@ -4,7 +4,11 @@
 Keyword names and defaults are the framework's own.
 """
 
+import math
+
+from eps_ref.rules.keras_base import KerasBase
 from eps_ref.spec import Budget, Spec, check_beta, check_nonnegative, register, unsupported  # noqa: F401
+from eps_ref.spec import register_base_options
 
 VERSION = "3.15.1"
 SOURCE = "https://github.com/keras-team/keras/blob/v3.15.1/keras/src/optimizers/"
@@ -27,25 +31,80 @@ BASE_DEFAULTS = {
 def base_weight_decay(name, *, weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
                       ema_momentum, ema_overwrite_frequency, loss_scale_factor,
                       gradient_accumulation_steps) -> float:
-    """Check the base-optimizer keywords and return the decoupled weight decay (0 for None).
+    """Check the base-optimizer keywords as ``BaseOptimizer.__init__`` does, and return the
+    decoupled weight decay (0 for None).
 
-    Keras applies it before the update step, as ``decoupled_lr_scaled_keras``. Clipping,
-    EMA, loss scaling and gradient accumulation change the update and are not modelled yet.
+    Keras applies the weight decay before the update step, as ``decoupled_lr_scaled_keras``.
+    The other options (clipping, EMA, loss scaling, gradient accumulation) run around every
+    rule, tree-wide: :func:`_base_options` hands them to :mod:`eps_ref.rules.keras_base`.
+    Stricter than Keras where it silently accepts nonsense: a threshold, loss scale or
+    momentum that is not a positive (or [0, 1]) number raises here (Keras ignores a clip
+    threshold <= 0).
     """
-    for keyword, value, default in (
-        ("clipnorm", clipnorm, None), ("clipvalue", clipvalue, None),
-        ("global_clipnorm", global_clipnorm, None), ("use_ema", use_ema, False),
-        ("ema_overwrite_frequency", ema_overwrite_frequency, None),
-        ("loss_scale_factor", loss_scale_factor, None),
-        ("gradient_accumulation_steps", gradient_accumulation_steps, None),
-    ):
-        if value != default:
-            raise unsupported(name, keyword, value)
-    check_beta(name, ema_momentum=ema_momentum)
+    given = {k: v for k, v in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
+                               ("global_clipnorm", global_clipnorm)) if v is not None}
+    if len(given) > 1:
+        raise ValueError(f"{name}: Only one of `clipnorm`, `clipvalue` and `global_clipnorm` "
+                         f"can be set. Received: {given}")
+    for keyword, value in [*given.items(), ("loss_scale_factor", loss_scale_factor)]:
+        if value is None:
+            continue
+        if (not isinstance(value, (int, float)) or isinstance(value, bool)
+                or not 0 < value < math.inf):
+            raise ValueError(f"{name}: {keyword} must be a finite number > 0 or None "
+                             f"(got {value!r}; Keras would silently skip a value <= 0)")
+    if gradient_accumulation_steps is not None and (
+            not isinstance(gradient_accumulation_steps, int)
+            or isinstance(gradient_accumulation_steps, bool) or gradient_accumulation_steps < 2):
+        raise ValueError(f"{name}: `gradient_accumulation_steps` must be an integer >= 2. "
+                         f"Received: gradient_accumulation_steps={gradient_accumulation_steps}")
+    if not isinstance(use_ema, bool):
+        raise ValueError(f"{name}: use_ema must be True or False, got {use_ema!r}")
+    if (not isinstance(ema_momentum, (int, float)) or isinstance(ema_momentum, bool)
+            or not 0 <= ema_momentum <= 1):
+        raise ValueError(f"{name}: `ema_momentum` must be in the range [0, 1]. "
+                         f"Received: ema_momentum={ema_momentum}")
+    if ema_overwrite_frequency is not None and (
+            not isinstance(ema_overwrite_frequency, int)
+            or isinstance(ema_overwrite_frequency, bool) or ema_overwrite_frequency < 1):
+        raise ValueError(f"{name}: `ema_overwrite_frequency` must be an integer >= 1 or None. "
+                         f"Received: ema_overwrite_frequency={ema_overwrite_frequency}")
+    if ema_overwrite_frequency is not None and not use_ema:
+        raise ValueError(f"{name}: ema_overwrite_frequency={ema_overwrite_frequency} has no "
+                         "effect without use_ema=True (Keras ignores it silently)")
     if weight_decay is None:
         return 0.0
     check_nonnegative(name, weight_decay=weight_decay)
     return float(weight_decay)
+
+
+def _base_options(name, hyperparams, backend):
+    """The Keras base-optimizer logic around ``name``'s rule, or None at the defaults
+    (registered for every ``keras.optimizers`` spec; validation is ``base_weight_decay``'s,
+    run by each spec's bind)."""
+    options = {k: hyperparams.get(k, v) for k, v in BASE_DEFAULTS.items() if k != "weight_decay"}
+    if all(options[k] == BASE_DEFAULTS[k] for k in options if k != "ema_momentum"):
+        return None
+    return KerasBase(**options, backend=backend)
+
+
+register_base_options("keras", _base_options)
+
+# Conformance variants of the base options (the gradient stream's 1e3 spikes trigger clipping).
+KERAS_BASE_VARIANTS = {
+    "clipnorm 1.0": {"clipnorm": 1.0},
+    "clipvalue 0.1": {"clipvalue": 0.1},
+    "global_clipnorm 1.0": {"global_clipnorm": 1.0},
+    "use_ema": {"use_ema": True},
+    "use_ema, ema_overwrite_frequency 10": {"use_ema": True, "ema_overwrite_frequency": 10},
+    "gradient_accumulation_steps 4": {"gradient_accumulation_steps": 4},
+    "loss_scale_factor 128": {"loss_scale_factor": 128.0},
+    # Everything at once, with divisors that are not powers of two (XLA's reciprocal).
+    "accumulation 3, EMA 0.9 overwrite 4, clipnorm 1.0, loss scale 10, weight decay 0.01": {
+        "gradient_accumulation_steps": 3, "use_ema": True, "ema_momentum": 0.9,
+        "ema_overwrite_frequency": 4, "clipnorm": 1.0, "loss_scale_factor": 10.0,
+        "weight_decay": 0.01},
+}
 
 # --- SGD family -------------------------------------------------------------------------
 from eps_ref.rules.sgd import sgd as _sgd  # noqa: E402
@@ -109,6 +168,7 @@ register(Spec(
         "weight decay 4e-3": {"weight_decay": 4e-3},
         "momentum, weight decay": {"momentum": 0.9, "weight_decay": 4e-3},
         "nesterov, weight decay": {"momentum": 0.9, "nesterov": True, "weight_decay": 4e-3},
+        **{f"momentum 0.9, {k}": {"momentum": 0.9, **v} for k, v in KERAS_BASE_VARIANTS.items()},
     },
     backend_semantics={"keras/torch": _sgd_torch_backend_semantics},
     doc="no eps; v = mu*v - lr*g (lr inside the velocity), p += v "
@@ -167,11 +227,13 @@ def _adam_torch_backend_semantics(rule_kwargs: dict) -> dict:
     return out
 
 
-_POWF_REASON = (
-    "ops.power(beta_2, t) is glibc's powf under TensorFlow and XLA, which is not correctly "
-    "rounded: 0.9999f**918 comes back 1 ULP off, 1 - beta_2**t and alpha change, and the "
-    "parameters drift by up to 32 ULP from step 918; the reference rounds the power "
-    "correctly (rules/adam.py rounded_power)")
+def _adam_libm_powf_semantics(rule_kwargs: dict) -> dict:
+    """Under ``KERAS_BACKEND=jax`` and ``tensorflow``, ``ops.power(beta, t)`` on 0-d float32
+    tensors is glibc's scalar ``powf`` (XLA's ``pow``; TensorFlow's Eigen ``pow`` hands a
+    one-element tensor to the scalar tail), which is not correctly rounded (0.9999f**918 is
+    1 ULP off): reproduced bit for bit (``bias_correction="libm_powf"``)."""
+    return {**rule_kwargs, "bias_correction": "libm_powf"}
+
 
 register(Spec(
     name="keras.optimizers.Adam", framework="keras", version=VERSION,
@@ -188,11 +250,11 @@ register(Spec(
         "beta_1=0.4,beta_2=0.99": {"beta_1": 0.4, "beta_2": 0.99},
         "learning_rate=1e-2,amsgrad": {"learning_rate": 1e-2, "amsgrad": True},
         "beta_2=0.9999": {"beta_2": 0.9999},
+        **KERAS_BASE_VARIANTS,
     },
-    backend_semantics={"keras/torch": _adam_torch_backend_semantics},
-    # Measured over the 1000-step conformance stream; 0 with glibc's powf in the reference.
-    budgets={f"keras/{backend}:beta_2=0.9999": Budget(ulp=32, reason=_POWF_REASON)
-             for backend in ("tensorflow", "jax")},
+    backend_semantics={"keras/torch": _adam_torch_backend_semantics,
+                       "keras/jax": _adam_libm_powf_semantics,
+                       "keras/tensorflow": _adam_libm_powf_semantics},
     doc=_ADAM_DOC,
 ))
 
@@ -550,18 +612,374 @@ register(Spec(
 
 
 # --- Adafactor family -----------------------------------------------------------------
+from eps_ref.rules.adafactor import adafactor as _adafactor_rule  # noqa: E402
+
+
+def _bind_adafactor(*, learning_rate, beta_2_decay, epsilon_1, epsilon_2, clip_threshold,
+                    relative_step, name, **base):
+    """TensorFlow-backend semantics (Eigen reductions); ``relative_step`` does not change
+    the math: Keras 3 takes :math:`\\rho_t = \\min(\\eta, 1/\\sqrt t)` either way."""
+    qualified = "keras.optimizers.Adafactor"
+    for keyword, value in (("learning_rate", learning_rate), ("beta_2_decay", beta_2_decay),
+                           ("epsilon_1", epsilon_1), ("epsilon_2", epsilon_2),
+                           ("clip_threshold", clip_threshold)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise unsupported(qualified, keyword, value)  # schedules, callables, tensors
+    check_nonnegative(qualified, learning_rate=learning_rate)
+    if not isinstance(relative_step, bool):
+        raise ValueError(f"{qualified}: relative_step must be a bool: {relative_step!r}")
+    weight_decay = base_weight_decay(qualified, **base)
+    return dict(lr=float(learning_rate), beta_2_decay=float(beta_2_decay),
+                epsilon_1=float(epsilon_1), epsilon_2=float(epsilon_2),
+                clip_threshold=float(clip_threshold), weight_decay=weight_decay,
+                weight_decay_mode="decoupled_keras" if weight_decay else "none",
+                factor_statistic="mean", reduction="eigen_cpu",
+                sqrt_method="correctly_rounded", inverse_root="divide_by_sqrt")
+
+
+def _adafactor_jax_backend_semantics(rule_kwargs: dict) -> dict:
+    """``jnp.mean`` on XLA:CPU (one accumulator in row-major order) and each eager
+    ``ops.divide`` by a broadcast scalar compiled into a multiplication by its reciprocal."""
+    return {**rule_kwargs, "reduction": "xla_cpu", "broadcast_division": "multiply_by_reciprocal"}
+
+
+def _adafactor_torch_backend_semantics(rule_kwargs: dict) -> dict:
+    """``torch.mean`` (cascade sum), ``torch.sqrt`` (MKL on CPU), and the torch backend's
+    weight decay :math:`\\theta(1-\\lambda\\eta)`."""
+    out = {**rule_kwargs, "reduction": "torch_cpu_avx2", "sqrt_method": "mkl_goldschmidt_rsqrtps"}
+    if out["weight_decay_mode"] == "decoupled_keras":
+        out["weight_decay_mode"] = "decoupled_keras_torch"
+    return out
+
+
+register(Spec(
+    name="keras.optimizers.Adafactor", framework="keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "beta_2_decay": -0.8, "epsilon_1": 1e-30,
+              "epsilon_2": 1e-3, "clip_threshold": 1.0, "relative_step": True,
+              **BASE_DEFAULTS, "name": None},
+    rule=_adafactor_rule, bind=_bind_adafactor, reference=SOURCE + "adafactor.py",
+    inert=INERT,
+    variants={
+        "defaults": {},
+        "learning_rate=1e-2": {"learning_rate": 1e-2},
+        "epsilon_1=1e-3": {"epsilon_1": 1e-3},
+        "epsilon_2=1": {"epsilon_2": 1.0},
+        "clip_threshold=0.5": {"clip_threshold": 0.5},
+        "relative_step=False": {"learning_rate": 1e-2, "relative_step": False},
+        "beta_2_decay=-0.5": {"beta_2_decay": -0.5},
+        "weight_decay=0.01": {"weight_decay": 0.01},
+    },
+    backend_semantics={"keras/jax": _adafactor_jax_backend_semantics,
+                       "keras/torch": _adafactor_torch_backend_semantics},
+    doc="eps1 INSIDE the factored moments (g^2 + 1e-30), no eps in the root: "
+        "V = (R / mean R) C, p -= max(eps2, RMS(p)) min(lr, 1/sqrt t) U / max(1, RMS(U)/d), "
+        "U = g / sqrt(V); all in float32",
+))
 # --- end Adafactor family -------------------------------------------------------------
 
 # --- Muon family ----------------------------------------------------------------------
+from eps_ref.rules.muon import muon as _muon  # noqa: E402
+
+
+def _bind_muon(*, learning_rate, adam_beta_1, adam_beta_2, adam_weight_decay, epsilon,
+               exclude_layers, exclude_embeddings, muon_a, muon_b, muon_c, adam_lr_ratio,
+               momentum, ns_steps, nesterov, rms_rate, name, **base):
+    # Only the Muon path is modelled: a 2-D variable whose path matches neither
+    # ``exclude_layers`` nor (with exclude_embeddings) "embedding". Variables that Keras
+    # routes to its internal AdamW (adam_*, epsilon) are not covered by this spec, so
+    # those keywords are accepted (validated) and inert for the Muon path.
+    spec_name = "keras.optimizers.Muon"
+    weight_decay = base_weight_decay(spec_name, **base)
+    if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool):
+        raise unsupported(spec_name, "learning_rate", learning_rate)
+    check_nonnegative(spec_name, learning_rate=learning_rate, epsilon=epsilon,
+                      adam_lr_ratio=adam_lr_ratio)
+    check_beta(spec_name, adam_beta_1=adam_beta_1, adam_beta_2=adam_beta_2)
+    return {
+        "lr": float(learning_rate),
+        "momentum": float(momentum),
+        "weight_decay": weight_decay,
+        "ns_coefficients": (float(muon_a), float(muon_b), float(muon_c)),
+        "ns_steps": int(ns_steps),
+        # zeropower_via_newtonschulz5 hard-codes x / (norm + 1e-7); ``epsilon`` is Adam's.
+        "eps": 1e-7,
+        "rms_rate": 0.2 if rms_rate is None else float(rms_rate),
+        "momentum_form": "keras",
+        "lookahead": "nesterov" if nesterov else "none",
+        "normalization": "divide_by_norm_plus_eps",
+        "ns_precision": "param",
+        "ns_form": "scaled_operand",
+        "matmul_kernel": "eigen",
+        "norm_reduction": "eigen_avx2",
+        "lr_scale": "none" if rms_rate is None else "rms_matched",
+        "apply_form": "keras",
+    }
+
+
+def _muon_jax_backend_semantics(rule_kwargs: dict) -> dict:
+    """XLA:CPU's eager dots; the jitted jnp.linalg.norm's FMA-contracted sequential sum; the
+    jitted divide by the broadcast norm, rewritten as a multiply by its reciprocal."""
+    return {**rule_kwargs, "matmul_kernel": "xla_cpu", "norm_reduction": "sequential_fma",
+            "division": "multiply_by_reciprocal"}
+
+
+def _muon_torch_backend_semantics(rule_kwargs: dict) -> dict:
+    """torch float32 matmul (MKL sgemm) for the Newton-Schulz products; torch's norm."""
+    return {**rule_kwargs, "matmul_kernel": "mkl_sgemm", "norm_reduction": "lanes_8_sequential"}
+
+
+register(Spec(
+    name="keras.optimizers.Muon",
+    framework="keras",
+    version=VERSION,
+    defaults={"learning_rate": 0.001, "adam_beta_1": 0.9, "adam_beta_2": 0.999,
+              "adam_weight_decay": 0.004, "epsilon": 1e-7,
+              **{**BASE_DEFAULTS, "weight_decay": 0.004}, "name": None,
+              "exclude_layers": None, "exclude_embeddings": True, "muon_a": 3.4445,
+              "muon_b": -4.775, "muon_c": 2.0315, "adam_lr_ratio": 1, "momentum": 0.95,
+              "ns_steps": 5, "nesterov": True, "rms_rate": 0.2},
+    rule=_muon,
+    bind=_bind_muon,
+    reference=SOURCE + "muon.py",
+    inert=INERT | {"adam_beta_1", "adam_beta_2", "adam_weight_decay", "epsilon",
+                   "exclude_layers", "exclude_embeddings", "adam_lr_ratio"},
+    backend_semantics={"keras/jax": _muon_jax_backend_semantics,
+                       "keras/torch": _muon_torch_backend_semantics},
+    variants={
+        "defaults": {},
+        "no nesterov": {"nesterov": False},
+        "rms_rate None": {"rms_rate": None},
+        "no weight decay, lr 1e-2": {"learning_rate": 1e-2, "weight_decay": None},
+        "ns_steps 3, momentum 0.9": {"ns_steps": 3, "momentum": 0.9},
+    },
+    budgets={},
+    doc="eps (hard-coded 1e-7) is added to the Frobenius norm before Newton-Schulz: "
+        "X = B~ / (|B~|_F + 1e-7), 5 quintic NS steps in float32; p -= p*wd*lr, then "
+        "p -= ((lr*O)*sqrt(max(rows, cols)))*rms_rate",
+))
 # --- end Muon family ------------------------------------------------------------------
 
 # --- Ftrl family ----------------------------------------------------------------------
+from eps_ref.frameworks.tf1 import FTRL_VARIANTS as _FTRL_VARIANTS  # noqa: E402
+from eps_ref.frameworks.tf1 import check_ftrl as _check_ftrl  # noqa: E402
+from eps_ref.rules.ftrl import ftrl as _ftrl_rule  # noqa: E402
+
+
+def _bind_ftrl(*, learning_rate, learning_rate_power, initial_accumulator_value,
+               l1_regularization_strength, l2_regularization_strength,
+               l2_shrinkage_regularization_strength, beta, name, **base):
+    qualified = "keras.optimizers.Ftrl"
+    _check_ftrl(qualified, learning_rate=learning_rate, learning_rate_power=learning_rate_power,
+                initial_accumulator_value=initial_accumulator_value,
+                l1_regularization_strength=l1_regularization_strength,
+                l2_regularization_strength=l2_regularization_strength,
+                l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength,
+                beta=beta)
+    weight_decay = base_weight_decay(qualified, **base)
+    return dict(lr=float(learning_rate), lr_power=float(learning_rate_power),
+                l1=float(l1_regularization_strength), l2=float(l2_regularization_strength),
+                l2_shrinkage=float(l2_shrinkage_regularization_strength), beta=float(beta),
+                beta_fold="keras", power_form="pow", pow_method="eigen_generic_pow",
+                shrink_form="clip", grad_square="multiply",
+                initial_accumulator_value=float(initial_accumulator_value),
+                weight_decay=weight_decay,
+                weight_decay_mode="decoupled_keras" if weight_decay else "none")
+
+
+def _ftrl_jax_backend_semantics(rule_kwargs: dict) -> dict:
+    """Under ``KERAS_BACKEND=jax``, ``ops.power`` is XLA's CPU ``pow`` (eager, one
+    primitive at a time), not Eigen's: a call to glibc's ``powf`` with denormals flushed,
+    reproduced bit for bit (``pow_method="libm_powf"``); and XLA compiles each eager
+    ``ops.divide(x, lr)`` by the 0-d learning rate into ``x * (1/lr)``."""
+    return {**rule_kwargs, "pow_method": "libm_powf",
+            "scalar_division": "multiply_by_reciprocal"}
+
+
+def _ftrl_torch_backend_semantics(rule_kwargs: dict) -> dict:
+    """Under ``KERAS_BACKEND=torch`` (no ``torch_ftrl``: the generic ``update_step``),
+    ``ops.power(n, -lr_power)`` is ``torch.pow(tensor, 0-d tensor)``: ATen's
+    ``pow_tensor_tensor`` kernel, SLEEF's ``powf`` u10 (not correctly rounded: about 2 in
+    100 float32 inputs differ by 1 ULP), reproduced bit for bit; ``beta / (2.0 * lr)`` is
+    torch's ``Tensor.__rtruediv__``, ``reciprocal(2 lr) * beta``; weight decay multiplies
+    by ``1 - wd*lr`` in float32."""
+    out = {**rule_kwargs, "pow_method": "sleef_powf_u10", "beta_fold": "keras_torch"}
+    if out["weight_decay_mode"] == "decoupled_keras":
+        out["weight_decay_mode"] = "decoupled_keras_torch"
+    return out
+
+
+register(Spec(
+    name="keras.optimizers.Ftrl", framework="keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "learning_rate_power": -0.5,
+              "initial_accumulator_value": 0.1, "l1_regularization_strength": 0.0,
+              "l2_regularization_strength": 0.0, "l2_shrinkage_regularization_strength": 0.0,
+              "beta": 0.0, **BASE_DEFAULTS, "name": None},
+    rule=_ftrl_rule, bind=_bind_ftrl, reference=SOURCE + "ftrl.py", inert=INERT,
+    variants={"defaults": {}, **_FTRL_VARIANTS,
+              "learning_rate=1e-2": {"learning_rate": 1e-2},
+              "weight_decay=0.01": {"weight_decay": 0.01}},
+    backend_semantics={"keras/jax": _ftrl_jax_backend_semantics,
+                       "keras/torch": _ftrl_torch_backend_semantics},
+    doc="NO eps, n0 = 0.1: n' = n + g^2, z += g - (n'^0.5 - n^0.5)/lr * w (ops.power, even "
+        "at -0.5), w = (clip(z, -l1, l1) - z) / (n'^0.5/lr + 2*(l2 + beta/(2*lr)))",
+))
 # --- end Ftrl family ------------------------------------------------------------------
 
 # --- Lamb family ----------------------------------------------------------------------
+from eps_ref.rules.lamb import lamb as _lamb_rule  # noqa: E402
+
+
+def _bind_lamb(*, learning_rate, beta_1, beta_2, epsilon, name, **base):
+    qualified = "keras.optimizers.Lamb"
+    for keyword, value in (("learning_rate", learning_rate), ("beta_1", beta_1),
+                           ("beta_2", beta_2), ("epsilon", epsilon)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise unsupported(qualified, keyword, value)  # schedules, callables, tensors
+    check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
+    check_beta(qualified, beta_1=beta_1, beta_2=beta_2)
+    weight_decay = base_weight_decay(qualified, **base)
+    return dict(lr=float(learning_rate), beta1=float(beta_1), beta2=float(beta_2),
+                eps=float(epsilon), eps_root=0.0, weight_decay=weight_decay,
+                weight_decay_mode="decoupled_keras", moment_update="difference",
+                bias_correction="pow_param_dtype", correction_op="divide",
+                step_order="ratio_times_lr", norm_reduction="eigen_avx_4x8",
+                square_op="eigen_pow", sqrt_method="correctly_rounded",
+                zero_norm="ratio_one", phi="identity")
+
+
+def _lamb_jax_backend_semantics(rule_kwargs: dict) -> dict:
+    """``KERAS_BACKEND=jax``: ``ops.sum`` is an eager ``jnp.sum``, one float32 accumulator in
+    row-major order (measured bit for bit on (4, 16) arrays), and XLA:CPU divides the moments
+    by the scalar bias corrections as a multiplication by the rounded reciprocal."""
+    return {**rule_kwargs, "norm_reduction": "xla_cpu_sequential", "square_op": "multiply",
+            "correction_op": "multiply_by_reciprocal"}
+
+
+def _lamb_torch_backend_semantics(rule_kwargs: dict) -> dict:
+    """``KERAS_BACKEND=torch``: Lamb has no ``torch_*`` override, so ``update_step`` runs on
+    torch ops: ``ops.sum`` is torch's CPU cascade sum, ``ops.sqrt`` MKL's ``vmsSqrt``, and
+    ``TorchOptimizer._apply_weight_decay`` multiplies by ``1 - wd*lr`` in float32."""
+    out = {**rule_kwargs, "norm_reduction": "torch_cpu_avx2", "square_op": "multiply",
+           "sqrt_method": "mkl_goldschmidt_rsqrtps"}
+    if out["weight_decay_mode"] == "decoupled_keras":
+        out["weight_decay_mode"] = "decoupled_keras_torch"
+    return out
+
+
+_LAMB_POW_REASON = (
+    "both norms square with ops.power(x, 2): {backend} evaluates it with a transcendental "
+    "pow ({kernel}), 1 ULP off x*x on part of the inputs (measured), "
+    "so the norms "
+    "and the trust ratio move by an ULP; the reference squares exactly (keras/jax's "
+    "jnp.power(x, 2) is integer_pow: 0 ULP there)")
+
+# Max per-step ULP over the 1000-step conformance stream (the largest counts sit on
+# parameters near zero; max abs error <= 5e-7). With torch.pow's own squares substituted for
+# x*x the reference is 0 ULP on every variant, so the power is the whole difference.
+# (TensorFlow's tf.pow is reproduced: square_op="eigen_pow".)
+_LAMB_MEASURED = {
+    "keras/torch": {"defaults": 16, "epsilon=1e-3": 8192, "epsilon=1": 8,
+                    "weight_decay=0.01": 32, "learning_rate=1e-2": 8192,
+                    "beta_1=0.5,beta_2=0.99": 64},
+}
+_LAMB_POW_KERNELS = {
+    "keras/torch": ("torch", "torch.pow(x, torch.tensor(2)): the tensor-exponent CPU kernel, "
+                             "a vectorised transcendental pow, not the scalar-exponent square"),
+}
+_LAMB_BUDGETS = {
+    f"{label}:{variant}": Budget(ulp=ulp, reason=_LAMB_POW_REASON.format(
+        backend=_LAMB_POW_KERNELS[label][0], kernel=_LAMB_POW_KERNELS[label][1]))
+    for label, per_variant in _LAMB_MEASURED.items() for variant, ulp in per_variant.items()
+}
+
+register(Spec(
+    name="keras.optimizers.Lamb", framework="keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
+              **BASE_DEFAULTS, "name": None},
+    rule=_lamb_rule, bind=_bind_lamb, reference=SOURCE + "lamb.py", inert=INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "weight_decay=0.01": {"weight_decay": 0.01},
+        "learning_rate=1e-2": {"learning_rate": 1e-2},
+        "beta_1=0.5,beta_2=0.99": {"beta_1": 0.5, "beta_2": 0.99},
+    },
+    backend_semantics={"keras/jax": _lamb_jax_backend_semantics,
+                       "keras/torch": _lamb_torch_backend_semantics},
+    budgets=_LAMB_BUDGETS,
+    doc="eps OUTSIDE the bias-corrected root: u = m_hat / (sqrt(v_hat) + eps), "
+        "m += (g-m)*(1-b1), v += (g^2-v)*(1-b2); trust ratio ||p||/||u|| (1 if either norm "
+        "is 0); p -= (ratio*lr)*u; weight decay p -= p*wd*lr first (not in u)",
+))
 # --- end Lamb family ------------------------------------------------------------------
 
 # --- ScheduleFree family --------------------------------------------------------------
+from eps_ref.rules.schedule_free import schedule_free_adamw as _schedule_free_rule  # noqa: E402
+
+
+def _bind_schedule_free_adamw(*, learning_rate, beta_1, beta_2, epsilon, warmup_steps, name,
+                              **base):
+    qualified = "keras.optimizers.ScheduleFreeAdamW"
+    for keyword, value in (("learning_rate", learning_rate), ("beta_1", beta_1),
+                           ("beta_2", beta_2), ("epsilon", epsilon)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise unsupported(qualified, keyword, value)  # schedules, callables, tensors
+    check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
+    check_beta(qualified, beta_2=beta_2)
+    if not isinstance(beta_1, (int, float)) or not 0.0 < beta_1 < 1.0:
+        # x = (y - (1 - beta_1) z) / beta_1 divides by beta_1 (Keras does not check it).
+        raise ValueError(f"{qualified}: invalid beta_1 {beta_1!r}: must be in (0, 1)")
+    if not isinstance(warmup_steps, int) or isinstance(warmup_steps, bool) or warmup_steps < 0:
+        raise ValueError(f"{qualified}: invalid warmup_steps {warmup_steps!r}: "
+                         "must be an int >= 0")
+    weight_decay = base_weight_decay(qualified, **base)
+    return dict(lr=float(learning_rate), beta1=float(beta_1), beta2=float(beta_2),
+                eps=float(epsilon), warmup_steps=warmup_steps, weight_decay=weight_decay,
+                weight_decay_mode="decoupled_keras", average_weights="uniform",
+                warmup_schedule="keras", weight_lr_power=2.0, previous_z="after_step",
+                arithmetic="keras", scalar_division="divide", sqrt_method="correctly_rounded")
+
+
+def _schedule_free_jax_backend_semantics(rule_kwargs: dict) -> dict:
+    """``KERAS_BACKEND=jax``: ``momentum.value`` is an immutable array, so the recovery of x
+    reads z before the step, as the algorithm intends; XLA:CPU divides an array by a scalar
+    as a multiplication by its rounded reciprocal."""
+    return {**rule_kwargs, "previous_z": "before_step",
+            "scalar_division": "multiply_by_reciprocal"}
+
+
+def _schedule_free_torch_backend_semantics(rule_kwargs: dict) -> dict:
+    """``KERAS_BACKEND=torch``: no ``torch_*`` override; ``ops.sqrt`` is MKL's ``vmsSqrt``,
+    weight decay multiplies by ``1 - wd*lr`` in float32, and ``momentum.value`` is the live
+    tensor that ``assign_sub`` updates in place (``previous_z="after_step"``)."""
+    out = {**rule_kwargs, "sqrt_method": "mkl_goldschmidt_rsqrtps"}
+    if out["weight_decay_mode"] == "decoupled_keras":
+        out["weight_decay_mode"] = "decoupled_keras_torch"
+    return out
+
+
+register(Spec(
+    name="keras.optimizers.ScheduleFreeAdamW", framework="keras", version=VERSION,
+    defaults={"learning_rate": 0.0025, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
+              "warmup_steps": 0, **BASE_DEFAULTS, "name": None},
+    rule=_schedule_free_rule, bind=_bind_schedule_free_adamw,
+    reference=SOURCE + "schedule_free_adamw.py", inert=INERT,
+    variants={
+        "defaults": {},
+        "epsilon=1e-3": {"epsilon": 1e-3},
+        "epsilon=1": {"epsilon": 1.0},
+        "warmup_steps=100": {"warmup_steps": 100},
+        "weight_decay=0.01": {"weight_decay": 0.01},
+        "learning_rate=1e-3,beta_1=0.5": {"learning_rate": 1e-3, "beta_1": 0.5},
+    },
+    backend_semantics={"keras/jax": _schedule_free_jax_backend_semantics,
+                       "keras/torch": _schedule_free_torch_backend_semantics},
+    doc="the variable holds y (gradient point); eps OUTSIDE the corrected root, no first "
+        "moment: z -= lr_t*g / (sqrt(v/(1-b2^t)) + eps), lr_t = lr*min(t/warmup, 1); "
+        "x = (y - (1-b1)*z_prev)/b1, x = (1-1/t)*x + z/t, y = (1-b1)*z + b1*x; "
+        "weight decay y -= y*wd*lr first; evaluate at x = (y - (1-b1)*momentum)/b1",
+))
 # --- end ScheduleFree family ----------------------------------------------------------
 
 # --- Normalization layers ---------------------------------------------------------------

@@ -297,7 +297,82 @@ _paper(
 # --- end sign-based rules ---------------------------------------------------------------
 
 # --- Adafactor family -----------------------------------------------------------------
+from eps_ref.rules.adafactor import adafactor as _adafactor_rule  # noqa: E402
+
+ADAFACTOR_URL = "https://arxiv.org/abs/1804.04235"
+
+
+def _bind_adafactor(*, lr, beta_2_decay, epsilon_1, epsilon_2, clip_threshold):
+    name = "paper.adafactor"
+    check_nonnegative(name, lr=lr, epsilon_1=epsilon_1, epsilon_2=epsilon_2)
+    if not beta_2_decay < 0:
+        raise ValueError(f"{name}: beta_2_decay (the exponent c of 1 - t^c) must be < 0")
+    if not clip_threshold >= 1:
+        raise ValueError(f"{name}: clip_threshold d must be >= 1, got {clip_threshold}")
+    return dict(lr=float(lr), beta_2_decay=float(beta_2_decay), epsilon_1=float(epsilon_1),
+                epsilon_2=float(epsilon_2), clip_threshold=float(clip_threshold),
+                weight_decay=0.0, weight_decay_mode="none", factor_statistic="sum",
+                reduction="float64_rounded", sqrt_method="correctly_rounded",
+                inverse_root="divide_by_sqrt", broadcast_division="divide")
+
+
+_paper(
+    "paper.adafactor", _adafactor_rule,
+    defaults={"lr": 1e-2, "beta_2_decay": -0.8, "epsilon_1": 1e-30, "epsilon_2": 1e-3,
+              "clip_threshold": 1.0},
+    bind=_bind_adafactor,
+    reference=ADAFACTOR_URL + " (Shazeer & Stern, ICML 2018, Algorithms 4 and 5 with update "
+              "clipping, eq. 13, and relative step size, Section 8)",
+    doc="Alg. 4: R_t = b R + (1-b)(G^2 + eps1) 1_m, C_t = b C + (1-b) 1_n^T (G^2 + eps1), "
+        "V = R C / (1_n^T R), b = 1 - t^-0.8 (Sec. 7.2); U = G/sqrt(V), U /= max(1, RMS(U)/d) "
+        "(eq. 13); X -= max(eps2, RMS(X)) min(1e-2, 1/sqrt t) U (Sec. 8); lr is the cap 1e-2; "
+        "sums exact, rounded once",
+    variants={"epsilon_1=1e-3": {"epsilon_1": 1e-3}, "clip_threshold=2": {"clip_threshold": 2.0},
+              "epsilon_2=1": {"epsilon_2": 1.0}})
 # --- end Adafactor family -------------------------------------------------------------
 
 # --- Lamb family ----------------------------------------------------------------------
+from eps_ref.rules.lamb import lamb as _lamb_rule  # noqa: E402
+
+LAMB_URL = "https://arxiv.org/abs/1904.00962"
+
+
+def _bind_paper_lamb(**kw):
+    name = "paper.lamb"
+    check_nonnegative(name, lr=kw["lr"], eps=kw["eps"], weight_decay=kw["weight_decay"],
+                      gamma_l=kw["gamma_l"])
+    check_beta(name, beta1=kw["beta1"], beta2=kw["beta2"])
+    if kw["phi"] not in ("identity", "clip"):
+        raise ValueError(f"{name}: phi must be one of ('identity', 'clip'), got {kw['phi']!r}")
+    if not _number(kw["gamma_u"]) or not kw["gamma_u"] >= kw["gamma_l"]:
+        raise ValueError(f"{name}: invalid gamma_u {kw['gamma_u']!r}: must be >= gamma_l")
+    return dict(lr=float(kw["lr"]), beta1=float(kw["beta1"]), beta2=float(kw["beta2"]),
+                eps=float(kw["eps"]), eps_root=0.0, weight_decay=float(kw["weight_decay"]),
+                weight_decay_mode="added_to_direction", moment_update="weighted_sum",
+                bias_correction="python_float", correction_op="divide",
+                step_order="ratio_times_lr", norm_reduction="float64_rounded",
+                sqrt_method="correctly_rounded", zero_norm="formula", phi=kw["phi"],
+                phi_min=float(kw["gamma_l"]), phi_max=float(kw["gamma_u"]))
+
+
+_paper(
+    "paper.lamb", _lamb_rule,
+    defaults={"lr": REQUIRED, "beta1": 0.9, "beta2": 0.999, "eps": REQUIRED,
+              "weight_decay": REQUIRED, "phi": "identity", "gamma_l": 0.0,
+              "gamma_u": math.inf},
+    bind=_bind_paper_lamb,
+    reference=LAMB_URL + " (Algorithm 2)",
+    doc="You et al. 2020, Algorithm 2 (LAMB): m = b1*m + (1-b1)*g, v = b2*v + (1-b2)*g^2, "
+        "m_hat = m/(1-b1^t), v_hat = v/(1-b2^t), r = m_hat/(sqrt(v_hat) + eps) (eps OUTSIDE "
+        "the corrected root), x -= lr * phi(||x||)/||r + wd*x|| * (r + wd*x), phi(z) = z or "
+        "min(max(z, gamma_l), gamma_u). Algorithm 2 fixes no lr, eps or lambda; betas are "
+        "Adam's. ||r + wd*x|| = 0 (a zero step) takes ratio 1; phi(0) = 0 leaves a zero layer",
+    variants={
+        "defaults": {"lr": 1e-3, "eps": 1e-6, "weight_decay": 0.01},
+        "eps=1e-3": {"lr": 1e-3, "eps": 1e-3, "weight_decay": 0.01},
+        "no weight decay": {"lr": 1e-3, "eps": 1e-6, "weight_decay": 0.0},
+        "phi=clip": {"lr": 1e-3, "eps": 1e-6, "weight_decay": 0.01, "phi": "clip",
+                     "gamma_l": 0.5, "gamma_u": 2.0},
+    },
+)
 # --- end Lamb family ------------------------------------------------------------------

@@ -253,7 +253,228 @@ register(Spec(
 # --- end Adamax family -------------------------------------------------------
 
 # --- Ftrl family ----------------------------------------------------------------------
+from eps_ref.rules.ftrl import ftrl as _ftrl_rule  # noqa: E402
+from eps_ref.spec import REQUIRED  # noqa: E402
+
+
+def check_ftrl(qualified, *, learning_rate, learning_rate_power, initial_accumulator_value,
+               l1_regularization_strength, l2_regularization_strength,
+               l2_shrinkage_regularization_strength, beta):
+    """FTRL's keyword checks, shared by every dialect (Python numbers only; the range
+    checks every framework's ``__init__`` makes, plus lr >= 0)."""
+    values = {"learning_rate": learning_rate, "learning_rate_power": learning_rate_power,
+              "initial_accumulator_value": initial_accumulator_value,
+              "l1_regularization_strength": l1_regularization_strength,
+              "l2_regularization_strength": l2_regularization_strength,
+              "l2_shrinkage_regularization_strength": l2_shrinkage_regularization_strength,
+              "beta": beta}
+    for keyword, value in values.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise unsupported(qualified, keyword, value)  # tensors, schedules, callables
+    check_nonnegative(qualified, learning_rate=learning_rate)
+    if learning_rate_power > 0.0:
+        raise ValueError(f"{qualified}: learning_rate_power {learning_rate_power!r} needs to "
+                         "be negative or zero")
+    for keyword in ("initial_accumulator_value", "l1_regularization_strength",
+                    "l2_regularization_strength", "l2_shrinkage_regularization_strength"):
+        if values[keyword] < 0.0:
+            raise ValueError(f"{qualified}: {keyword} {values[keyword]!r} needs to be "
+                             "positive or zero")
+
+
+def ftrl_kernel_kwargs(*, learning_rate, learning_rate_power, initial_accumulator_value,
+                       l1_regularization_strength, l2_regularization_strength,
+                       l2_shrinkage_regularization_strength, beta, beta_fold):
+    """Rule keywords of TensorFlow's ``ApplyFtrl``/``ApplyFtrlV2`` kernels."""
+    if learning_rate_power <= -2.0 and float(learning_rate_power).is_integer():
+        # Eigen's unary pow takes repeated squaring for integer exponents 2..7: not modelled.
+        raise unsupported("ApplyFtrl", "learning_rate_power", learning_rate_power)
+    return dict(lr=float(learning_rate), lr_power=float(learning_rate_power),
+                l1=float(l1_regularization_strength), l2=float(l2_regularization_strength),
+                l2_shrinkage=float(l2_shrinkage_regularization_strength), beta=float(beta),
+                beta_fold=beta_fold, power_form="sqrt_at_minus_half",
+                pow_method="eigen_generic_pow", shrink_form="select_sign",
+                grad_square="multiply",
+                initial_accumulator_value=float(initial_accumulator_value),
+                weight_decay=0.0, weight_decay_mode="none")
+
+
+def _bind_ftrl(*, learning_rate, learning_rate_power, initial_accumulator_value,
+               l1_regularization_strength, l2_regularization_strength, use_locking, name,
+               accum_name, linear_name, l2_shrinkage_regularization_strength, beta):
+    qualified = "tf.compat.v1.train.FtrlOptimizer"
+    beta = 0.0 if beta is None else beta
+    kwargs = dict(learning_rate=learning_rate, learning_rate_power=learning_rate_power,
+                  initial_accumulator_value=initial_accumulator_value,
+                  l1_regularization_strength=l1_regularization_strength,
+                  l2_regularization_strength=l2_regularization_strength,
+                  l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength,
+                  beta=beta)
+    check_ftrl(qualified, **kwargs)
+    return ftrl_kernel_kwargs(**kwargs, beta_fold="tf1")
+
+
+FTRL_VARIANTS = {
+    "l1=0.01": {"l1_regularization_strength": 0.01},
+    "l2=0.1": {"l2_regularization_strength": 0.1},
+    "l2_shrinkage=0.1": {"l2_shrinkage_regularization_strength": 0.1},
+    "beta=0.5": {"beta": 0.5},
+    "learning_rate_power=-0.7": {"learning_rate_power": -0.7},
+    "learning_rate_power=0": {"learning_rate_power": 0.0},
+    "initial_accumulator_value=0": {"initial_accumulator_value": 0.0},
+    "initial_accumulator_value=1": {"initial_accumulator_value": 1.0},
+    "l1,l2,shrinkage,beta": {"l1_regularization_strength": 0.001,
+                             "l2_regularization_strength": 0.01,
+                             "l2_shrinkage_regularization_strength": 0.01, "beta": 0.1},
+}
+"""The FTRL keyword sets every dialect checks (added to its own ``defaults``)."""
+
+register(Spec(
+    name="tf.compat.v1.train.FtrlOptimizer", framework="tf1", version=VERSION,
+    defaults={"learning_rate": REQUIRED, "learning_rate_power": -0.5,
+              "initial_accumulator_value": 0.1, "l1_regularization_strength": 0.0,
+              "l2_regularization_strength": 0.0, "use_locking": False, "name": "Ftrl",
+              "accum_name": None, "linear_name": None,
+              "l2_shrinkage_regularization_strength": 0.0, "beta": None},
+    rule=_ftrl_rule, bind=_bind_ftrl,
+    reference=SOURCE + "tensorflow/core/kernels/training_ops.cc",
+    inert=INERT | {"accum_name", "linear_name"},
+    variants={"defaults": {"learning_rate": 0.01},
+              **{k: {"learning_rate": 0.01, **v} for k, v in FTRL_VARIANTS.items()}},
+    doc="NO eps, n0 = 0.1: n' = n + g^2, z += g - (sqrt(n') - sqrt(n))/lr * w, "
+        "w = |z| > l1 ? (l1*sign(z) - z) / (sqrt(n')/lr + 2*l2) : 0 (ApplyFtrl; pow(n, -p) "
+        "when learning_rate_power != -0.5; beta folded into l2 as beta/(2*lr))",
+))
 # --- end Ftrl family ------------------------------------------------------------------
 
 # --- Proximal family ------------------------------------------------------------------
+from eps_ref.rules.proximal import adagrad_da as _adagrad_da_rule  # noqa: E402
+from eps_ref.rules.proximal import proximal_adagrad as _proximal_adagrad_rule  # noqa: E402
+from eps_ref.rules.proximal import (  # noqa: E402
+    proximal_gradient_descent as _proximal_gd_rule)
+from eps_ref.spec import REQUIRED  # noqa: E402
+
+
+def _check_proximal(qualified, *, learning_rate, l1, l2, **others):
+    """Python numbers only; lr, l1 and l2 non-negative (TF1 checks none of them; eps_ref
+    rejects values that are no rates or strengths)."""
+    values = {"learning_rate": learning_rate, "l1_regularization_strength": l1,
+              "l2_regularization_strength": l2, **others}
+    for keyword, value in values.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise unsupported(qualified, keyword, value)  # tensors, callables
+    check_nonnegative(qualified, learning_rate=learning_rate, l1_regularization_strength=l1,
+                      l2_regularization_strength=l2)
+
+
+def _bind_proximal_gd(*, learning_rate, l1_regularization_strength,
+                      l2_regularization_strength, use_locking, name):
+    _check_proximal("tf.compat.v1.train.ProximalGradientDescentOptimizer",
+                    learning_rate=learning_rate, l1=l1_regularization_strength,
+                    l2=l2_regularization_strength)
+    return dict(lr=float(learning_rate), l1=float(l1_regularization_strength),
+                l2=float(l2_regularization_strength))
+
+
+def _bind_proximal_adagrad(*, learning_rate, initial_accumulator_value,
+                           l1_regularization_strength, l2_regularization_strength,
+                           use_locking, name):
+    qualified = "tf.compat.v1.train.ProximalAdagradOptimizer"
+    _check_proximal(qualified, learning_rate=learning_rate, l1=l1_regularization_strength,
+                    l2=l2_regularization_strength,
+                    initial_accumulator_value=initial_accumulator_value)
+    if initial_accumulator_value <= 0.0:
+        raise ValueError(f"{qualified}: initial_accumulator_value must be positive: "
+                         f"{initial_accumulator_value!r}")
+    return dict(lr=float(learning_rate), l1=float(l1_regularization_strength),
+                l2=float(l2_regularization_strength),
+                initial_accumulator_value=float(initial_accumulator_value),
+                rsqrt_method="eigen_rsqrtps_newton")
+
+
+def _bind_adagrad_da(*, learning_rate, global_step, initial_gradient_squared_accumulator_value,
+                     l1_regularization_strength, l2_regularization_strength, use_locking,
+                     name):
+    qualified = "tf.compat.v1.train.AdagradDAOptimizer"
+    iv = initial_gradient_squared_accumulator_value
+    _check_proximal(qualified, learning_rate=learning_rate, l1=l1_regularization_strength,
+                    l2=l2_regularization_strength,
+                    initial_gradient_squared_accumulator_value=iv)
+    if not isinstance(global_step, int) or isinstance(global_step, bool) or global_step < 0:
+        # The framework takes an int64 step Tensor (Variable); eps_ref takes its initial
+        # value and counts one per step, as apply_gradients(..., global_step=...) does.
+        raise unsupported(qualified, "global_step", global_step)
+    if iv <= 0.0:
+        raise ValueError(f"{qualified}: initial_gradient_squared_accumulator_value must be "
+                         f"positive: {iv!r}")
+    return dict(lr=float(learning_rate), l1=float(l1_regularization_strength),
+                l2=float(l2_regularization_strength), initial_global_step=int(global_step),
+                initial_gradient_squared_accumulator_value=float(iv))
+
+
+register(Spec(
+    name="tf.compat.v1.train.ProximalGradientDescentOptimizer", framework="tf1",
+    version=VERSION,
+    defaults={"learning_rate": REQUIRED, "l1_regularization_strength": 0.0,
+              "l2_regularization_strength": 0.0, "use_locking": False,
+              "name": "ProximalGradientDescent"},
+    rule=_proximal_gd_rule, bind=_bind_proximal_gd,
+    reference=SOURCE + "tensorflow/core/kernels/training_ops.cc", inert=INERT,
+    variants={
+        "defaults": {"learning_rate": 0.01},
+        "l1=0.01": {"learning_rate": 0.01, "l1_regularization_strength": 0.01},
+        "l2=0.1": {"learning_rate": 0.01, "l2_regularization_strength": 0.1},
+        "l1=0.01,l2=0.1": {"learning_rate": 0.01, "l1_regularization_strength": 0.01,
+                           "l2_regularization_strength": 0.1},
+    },
+    doc="no eps; FOBOS (ApplyProximalGradientDescent): v = w - g*lr, "
+        "w = sign(v)*max(|v| - lr*l1, 0) / (1 + l2*lr)",
+))
+
+register(Spec(
+    name="tf.compat.v1.train.ProximalAdagradOptimizer", framework="tf1", version=VERSION,
+    defaults={"learning_rate": REQUIRED, "initial_accumulator_value": 0.1,
+              "l1_regularization_strength": 0.0, "l2_regularization_strength": 0.0,
+              "use_locking": False, "name": "ProximalAdagrad"},
+    rule=_proximal_adagrad_rule, bind=_bind_proximal_adagrad,
+    reference=SOURCE + "tensorflow/core/kernels/training_ops.cc", inert=INERT,
+    variants={
+        "defaults": {"learning_rate": 0.01},
+        "l1=0.01": {"learning_rate": 0.01, "l1_regularization_strength": 0.01},
+        "l2=0.1": {"learning_rate": 0.01, "l2_regularization_strength": 0.1},
+        "l1=0.01,l2=0.1": {"learning_rate": 0.01, "l1_regularization_strength": 0.01,
+                           "l2_regularization_strength": 0.1},
+        "initial_accumulator_value=1e-3": {"learning_rate": 0.01,
+                                           "initial_accumulator_value": 1e-3},
+    },
+    doc="NO eps, G0 = 0.1 (> 0): G += g*g, a = lr*rsqrt(G) (RSQRTPS + Newton, Eigen), "
+        "v = w - g*a, w = sign(v)*max(|v| - a*l1, 0) / (1 + l2*a) (ApplyProximalAdagrad)",
+))
+
+register(Spec(
+    name="tf.compat.v1.train.AdagradDAOptimizer", framework="tf1", version=VERSION,
+    defaults={"learning_rate": REQUIRED, "global_step": REQUIRED,
+              "initial_gradient_squared_accumulator_value": 0.1,
+              "l1_regularization_strength": 0.0, "l2_regularization_strength": 0.0,
+              "use_locking": False, "name": "AdagradDA"},
+    rule=_adagrad_da_rule, bind=_bind_adagrad_da,
+    reference=SOURCE + "tensorflow/core/kernels/training_ops.cc", inert=INERT,
+    variants={
+        "defaults": {"learning_rate": 0.01, "global_step": 0},
+        "l1=0.01": {"learning_rate": 0.01, "global_step": 0,
+                    "l1_regularization_strength": 0.01},
+        "l2=0.1": {"learning_rate": 0.01, "global_step": 0, "l2_regularization_strength": 0.1},
+        "l1=0.01,l2=0.1": {"learning_rate": 0.01, "global_step": 0,
+                           "l1_regularization_strength": 0.01,
+                           "l2_regularization_strength": 0.1},
+        "initial_gradient_squared_accumulator_value=1": {
+            "learning_rate": 0.01, "global_step": 0,
+            "initial_gradient_squared_accumulator_value": 1.0},
+        "global_step=100": {"learning_rate": 0.01, "global_step": 100,
+                            "l1_regularization_strength": 0.001},
+    },
+    doc="NO eps, G0 = 0.1: S += g, G += g*g, T = global_step + 1 (counted per apply), "
+        "w = -lr*sign(S)*max(|S| - T*l1, 0) / (l2*(T*lr) + sqrt(G)) (ApplyAdagradDA); "
+        "global_step is the int64 step variable's initial value",
+))
 # --- end Proximal family --------------------------------------------------------------

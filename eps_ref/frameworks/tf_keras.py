@@ -67,11 +67,19 @@ def _via_keras3(keras_name, qualified, *, jit_compile, ema_overwrite_frequency, 
                 **kwargs):
     """The rule keywords of the Keras 3 spec whose ``update_step`` this one shares.
 
-    ``jit_compile`` is dropped (XLA is off without a GPU); ``ema_overwrite_frequency`` only
-    acts with ``use_ema``, which is refused by the Keras base check.
+    ``jit_compile`` is dropped (XLA is off without a GPU). The base options that act on
+    the tree are refused: ``tf_keras`` computes them differently from Keras 3
+    (``tf.clip_by_global_norm`` takes its norm from ``l2_loss``; the EMA average starts as
+    a copy of the initial parameters and mixes with ``1 - ema_momentum`` computed in
+    float64) and no base hook models them yet.
     """
     if not isinstance(jit_compile, bool):
         raise ValueError(f"{qualified}: jit_compile must be a bool: {jit_compile!r}")
+    for keyword in ("clipnorm", "clipvalue", "global_clipnorm"):
+        if kwargs.get(keyword) is not None:
+            raise unsupported(qualified, keyword, kwargs[keyword])
+    if use_ema:
+        raise unsupported(qualified, "use_ema", use_ema)
     kwargs.update(use_ema=use_ema,
                   ema_overwrite_frequency=ema_overwrite_frequency if use_ema else None,
                   loss_scale_factor=None, gradient_accumulation_steps=None)
@@ -597,7 +605,104 @@ register(Spec(
 # --- end Lion family --------------------------------------------------------------------
 
 # --- Ftrl family ----------------------------------------------------------------------
+from eps_ref.frameworks.tf1 import FTRL_VARIANTS as _FTRL_VARIANTS  # noqa: E402
+from eps_ref.frameworks.tf1 import check_ftrl as _check_ftrl  # noqa: E402
+from eps_ref.frameworks.tf1 import ftrl_kernel_kwargs as _ftrl_kernel_kwargs  # noqa: E402
+from eps_ref.rules.ftrl import ftrl as _ftrl_rule  # noqa: E402
+
+
+def _bind_legacy_ftrl(*, learning_rate, learning_rate_power, initial_accumulator_value,
+                      l1_regularization_strength, l2_regularization_strength, name,
+                      l2_shrinkage_regularization_strength, beta):
+    """``ResourceApplyFtrl``/``ResourceApplyFtrlV2``, as TF1, with beta folded in without
+    TF1's ``max(lr, 1e-36)``."""
+    kwargs = dict(learning_rate=learning_rate, learning_rate_power=learning_rate_power,
+                  initial_accumulator_value=initial_accumulator_value,
+                  l1_regularization_strength=l1_regularization_strength,
+                  l2_regularization_strength=l2_regularization_strength,
+                  l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength,
+                  beta=beta)
+    _check_ftrl("tf_keras.optimizers.legacy.Ftrl", **kwargs)
+    return _ftrl_kernel_kwargs(**kwargs, beta_fold="keras")
+
+
+_LEGACY_FTRL_DEFAULTS = {"learning_rate": 0.001, "learning_rate_power": -0.5,
+                         "initial_accumulator_value": 0.1, "l1_regularization_strength": 0.0,
+                         "l2_regularization_strength": 0.0, "name": "Ftrl",
+                         "l2_shrinkage_regularization_strength": 0.0, "beta": 0.0}
+
+register(Spec(
+    name="tf_keras.optimizers.legacy.Ftrl", framework="tf_keras", version=VERSION,
+    defaults=_LEGACY_FTRL_DEFAULTS,
+    rule=_ftrl_rule, bind=_bind_legacy_ftrl, reference=SOURCE + "legacy/ftrl.py",
+    inert=INERT,
+    variants={"defaults": {}, **_FTRL_VARIANTS, "learning_rate=1e-2": {"learning_rate": 1e-2}},
+    doc="NO eps, n0 = 0.1 (ResourceApplyFtrl): n' = n + g^2, z += g - (sqrt(n') - "
+        "sqrt(n))/lr * w, w = |z| > l1 ? (l1*sign(z) - z) / (sqrt(n')/lr + 2*l2) : 0 "
+        "(Eigen pow when learning_rate_power != -0.5)",
+))
+
+
+def _bind_ftrl(*, learning_rate, learning_rate_power, initial_accumulator_value,
+               l1_regularization_strength, l2_regularization_strength,
+               l2_shrinkage_regularization_strength, beta, name, **base):
+    out = _via_keras3("keras.optimizers.Ftrl", "tf_keras.optimizers.Ftrl",
+                      learning_rate=learning_rate, learning_rate_power=learning_rate_power,
+                      initial_accumulator_value=initial_accumulator_value,
+                      l1_regularization_strength=l1_regularization_strength,
+                      l2_regularization_strength=l2_regularization_strength,
+                      l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength,
+                      beta=beta, name=name, **base)
+    return dict(out, grad_square="pow")     # accum + tf.pow(gradient, 2)
+
+
+register(Spec(
+    name="tf_keras.optimizers.Ftrl", framework="tf_keras", version=VERSION,
+    defaults={**{k: v for k, v in _LEGACY_FTRL_DEFAULTS.items() if k != "name"},
+              **NEW_BASE_DEFAULTS, "name": "Ftrl"},
+    rule=_ftrl_rule, bind=_bind_ftrl, reference=SOURCE + "ftrl.py", inert=NEW_INERT,
+    variants={"defaults": {}, **_FTRL_VARIANTS, "weight_decay=0.01": {"weight_decay": 0.01},
+              "jit_compile=False": {"jit_compile": False}},
+    doc="NO eps, n0 = 0.1: n' = n + tf.pow(g, 2) (Eigen pow, not g*g), z += g - "
+        "(n'^0.5 - n^0.5)/lr * w (tf.pow even at -0.5), w = (clip(z, -l1, l1) - z) / "
+        "(n'^0.5/lr + 2*(l2 + beta/(2*lr)))",
+))
 # --- end Ftrl family ------------------------------------------------------------------
 
 # --- Adafactor family -----------------------------------------------------------------
+from eps_ref.rules.adafactor import adafactor as _adafactor_rule  # noqa: E402
+
+
+def _bind_adafactor(*, learning_rate, beta_2_decay, epsilon_1, epsilon_2, clip_threshold,
+                    relative_step, name, **base):
+    """Keras 3's arithmetic (Eigen reductions), except ``tf.math.rsqrt`` for
+    :math:`1/\\sqrt t` and :math:`G \\cdot \\mathrm{rsqrt}(\\hat V)` (Eigen's RSQRTPS + Newton)."""
+    out = _via_keras3("keras.optimizers.Adafactor", "tf_keras.optimizers.Adafactor",
+                      learning_rate=learning_rate, beta_2_decay=beta_2_decay,
+                      epsilon_1=epsilon_1, epsilon_2=epsilon_2, clip_threshold=clip_threshold,
+                      relative_step=relative_step, name=name, **base)
+    return dict(out, inverse_root="eigen_rsqrt")
+
+
+register(Spec(
+    name="tf_keras.optimizers.Adafactor", framework="tf_keras", version=VERSION,
+    defaults={"learning_rate": 0.001, "beta_2_decay": -0.8, "epsilon_1": 1e-30,
+              "epsilon_2": 1e-3, "clip_threshold": 1.0, "relative_step": True,
+              **NEW_BASE_DEFAULTS, "name": "Adafactor"},
+    rule=_adafactor_rule, bind=_bind_adafactor, reference=SOURCE + "adafactor.py",
+    inert=NEW_INERT,
+    variants={
+        "defaults": {},
+        "learning_rate=1e-2": {"learning_rate": 1e-2},
+        "epsilon_1=1e-3": {"epsilon_1": 1e-3},
+        "epsilon_2=1": {"epsilon_2": 1.0},
+        "clip_threshold=0.5": {"clip_threshold": 0.5},
+        "relative_step=False": {"learning_rate": 1e-2, "relative_step": False},
+        "weight_decay=0.01": {"weight_decay": 0.01},
+        "jit_compile=False": {"jit_compile": False},
+    },
+    doc="eps1 INSIDE the factored moments (g^2 + 1e-30): V = (R / mean R) C, "
+        "U = g * rsqrt(V) (Eigen), p += -max(eps2, RMS(p)) min(lr, rsqrt(t)) U / "
+        "max(1, RMS(U)/d); all in float32",
+))
 # --- end Adafactor family -------------------------------------------------------------

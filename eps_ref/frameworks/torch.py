@@ -5,6 +5,7 @@ Keyword names and defaults are the constructors' own. ``foreach``, ``fused``,
 on CPU torch runs its single-tensor path, which the rules reproduce.
 """
 
+from eps_ref.spec import REQUIRED  # noqa: F401
 from eps_ref.spec import Budget, Spec, check_beta, check_nonnegative, register, unsupported  # noqa: F401
 
 VERSION = "2.13.0"
@@ -578,12 +579,192 @@ register(Spec(
 # --- end ASGD family ---------------------------------------------------------
 
 # --- Adafactor family -----------------------------------------------------------------
+from eps_ref.rules.adafactor import adafactor_torch as _adafactor_torch_rule  # noqa: E402
+
+
+def _bind_adafactor(*, lr, beta2_decay, eps, d, weight_decay, foreach, maximize):
+    name = "torch.optim.Adafactor"
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool):
+        raise unsupported(name, "lr", lr)           # a Tensor lr
+    if not 0.0 <= lr:
+        raise ValueError(f"{name}: Learning rate should be >= 0 but is: {lr}")
+    if not 0.0 >= beta2_decay:
+        raise ValueError(f"{name}: beta2_decay should be <= 0 but is: {beta2_decay}")
+    if not isinstance(eps, (tuple, list)) or len(eps) != 2:
+        raise ValueError(f"{name}: eps must be a pair (eps1 or None, eps2): {eps!r}")
+    eps1, eps2 = eps
+    if eps1 is not None and not 0.0 <= eps1:
+        raise ValueError(f"{name}: epsilon1 should be >= 0 but is: {eps1}")
+    if not 0.0 <= eps2:
+        raise ValueError(f"{name}: epsilon2 should be >= 0 but is: {eps2}")
+    if not 1.0 <= d:
+        raise ValueError(f"{name}: Clipping threshold d should be >= 1 but is: {d}")
+    if not 0.0 <= weight_decay:
+        raise ValueError(f"{name}: weight_decay should be >= 0 but is: {weight_decay}")
+    # foreach=True runs _multi_tensor_adafactor (foreach kernels, another op order).
+    if foreach:
+        raise unsupported(name, "foreach", foreach)
+    return dict(lr=float(lr), beta2_decay=float(beta2_decay),
+                eps1=None if eps1 is None else float(eps1), eps2=float(eps2), d=float(d),
+                weight_decay=float(weight_decay),
+                objective="maximize" if maximize else "minimize")
+
+
+register(Spec(
+    name="torch.optim.Adafactor", framework="torch", version=VERSION,
+    defaults={"lr": 1e-2, "beta2_decay": -0.8, "eps": (None, 1e-3), "d": 1.0,
+              "weight_decay": 0.0, "foreach": None, "maximize": False},
+    rule=_adafactor_torch_rule, bind=_bind_adafactor, reference=SOURCE + "_adafactor.py",
+    inert=frozenset(),
+    variants={
+        "defaults": {},
+        "eps1=1e-30": {"eps": [1e-30, 1e-3]},
+        "eps2=1": {"eps": [None, 1.0]},
+        "eps1=1e-3,eps2=1e-3": {"eps": [1e-3, 1e-3]},
+        "d=2": {"d": 2.0},
+        "lr=1e-3": {"lr": 1e-3},
+        "beta2_decay=-0.5": {"beta2_decay": -0.5},
+        "weight_decay=0.1": {"weight_decay": 0.1},
+        "maximize": {"maximize": True},
+    },
+    doc="eps1 (machine eps by default) NOT added to g^2: V = R C / max(mean R, eps1), "
+        "U = g * rsqrt(max(V, eps1^2)); R, C lerp to norm(g, dim)^2/n by t^-0.8; "
+        "p -= max(eps2, RMS(p)) min(lr, 1/sqrt t) U / max(1, RMS(U)/d)",
+))
 # --- end Adafactor family -------------------------------------------------------------
 
 # --- Muon family ----------------------------------------------------------------------
+from eps_ref.rules.muon import muon as _muon  # noqa: E402
+
+
+def _bind_muon(*, lr, weight_decay, momentum, nesterov, ns_coefficients, eps, ns_steps,
+               adjust_lr_fn):
+    name = "torch.optim.Muon"
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool):
+        raise unsupported(name, "lr", lr)
+    check_nonnegative(name, lr=lr, momentum=momentum, weight_decay=weight_decay, eps=eps)
+    if adjust_lr_fn not in (None, "original", "match_rms_adamw"):
+        raise ValueError(f"Adjust learning rate function {adjust_lr_fn} is not supported")
+    if ns_steps >= 100:
+        raise ValueError("Number of steps must be less than 100 for computational efficiency")
+    if len(ns_coefficients) != 3:
+        raise ValueError("Coefficients must be a tuple of exactly 3 values")
+    return {
+        "lr": float(lr),
+        "momentum": float(momentum),
+        "weight_decay": float(weight_decay),
+        "ns_coefficients": tuple(float(c) for c in ns_coefficients),
+        "ns_steps": int(ns_steps),
+        "eps": float(eps),
+        "rms_rate": 0.2,
+        "momentum_form": "torch_lerp",
+        "lookahead": "nesterov" if nesterov else "none",
+        # _zeropower_via_newtonschulz: grad.bfloat16(), X / clamp(norm, min=eps), addmm.
+        "normalization": "divide_by_norm_clamped_to_eps",
+        "ns_precision": "bfloat16",
+        "ns_form": "torch_addmm",
+        "matmul_kernel": "aten_bfloat16",
+        "lr_scale": "rms_matched" if adjust_lr_fn == "match_rms_adamw" else "sqrt_rows_over_cols",
+        "apply_form": "torch",
+    }
+
+
+register(Spec(
+    name="torch.optim.Muon",
+    framework="torch",
+    version=VERSION,
+    defaults={"lr": 1e-3, "weight_decay": 0.1, "momentum": 0.95, "nesterov": True,
+              "ns_coefficients": (3.4445, -4.775, 2.0315), "eps": 1e-7, "ns_steps": 5,
+              "adjust_lr_fn": None},
+    rule=_muon,
+    bind=_bind_muon,
+    reference=SOURCE + "_muon.py",
+    inert=frozenset(),
+    variants={
+        "defaults": {},
+        "no nesterov": {"nesterov": False},
+        "match_rms_adamw": {"adjust_lr_fn": "match_rms_adamw"},
+        "no weight decay, lr 1e-2": {"lr": 1e-2, "weight_decay": 0.0},
+        "eps 1e-3": {"eps": 1e-3},
+        "ns_steps 3, momentum 0.9": {"ns_steps": 3, "momentum": 0.9},
+    },
+    doc="eps clamps the Frobenius norm before Newton-Schulz: X = bf16(B~) / max(|X|_F, eps); "
+        "5 quintic NS steps in bfloat16; p = p(1 - lr*wd) - lr*sqrt(max(1, rows/cols))*O",
+))
 # --- end Muon family ------------------------------------------------------------------
 
 # --- Gradient clipping ----------------------------------------------------------------
+from eps_ref.rules import clipping as _clipping  # noqa: E402
+from eps_ref.spec import GradientTransform as _GradientTransform  # noqa: E402
+
+_CLIP_SOURCE = "https://github.com/pytorch/pytorch/blob/v2.13.0/torch/nn/utils/clip_grad.py"
+
+
+def _check_threshold(name, keyword, value, *, allow_zero):
+    if (not isinstance(value, (int, float)) or isinstance(value, bool) or value != value
+            or value < 0 or (value == 0 and not allow_zero)):
+        raise ValueError(f"{name}: {keyword} must be a number {'>=' if allow_zero else '>'} 0, "
+                         f"got {value!r} (torch accepts it and flips or zeroes the gradients)")
+
+
+def _bind_clip_grad_norm(*, max_norm, norm_type, error_if_nonfinite, foreach):
+    name = "torch.nn.utils.clip_grad_norm_"
+    _check_threshold(name, "max_norm", max_norm, allow_zero=True)
+    try:
+        p = float(norm_type)                      # torch: norm_type = float(norm_type)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: norm_type must be a number or 'inf', got {norm_type!r}") \
+            from None
+    if p not in (2.0, float("inf")):
+        raise unsupported(name, "norm_type", norm_type)
+    if not isinstance(error_if_nonfinite, bool):
+        raise ValueError(f"{name}: error_if_nonfinite must be True or False")
+    return {"max_norm": float(max_norm), "norm_type": p,
+            "error_if_nonfinite": error_if_nonfinite, "eps": 1e-6}
+
+
+register(Spec(
+    name="torch.nn.utils.clip_grad_norm_",
+    framework="torch",
+    version=VERSION,
+    kind="clip",
+    defaults={"max_norm": REQUIRED, "norm_type": 2.0, "error_if_nonfinite": False,
+              "foreach": None},
+    rule=_GradientTransform("torch_clip_grad_norm", _clipping.torch_clip_grad_norm),
+    bind=_bind_clip_grad_norm,
+    reference=_CLIP_SOURCE,
+    inert=frozenset({"foreach"}),
+    variants={
+        "max_norm 1.0": {"max_norm": 1.0},
+        "max_norm 10.0": {"max_norm": 10.0},
+        "max_norm 1.0, norm_type inf": {"max_norm": 1.0, "norm_type": "inf"},
+    },
+    doc="eps added to the norm: g *= min(max_norm * (1 / (||(||g_i||)_i|| + 1e-6)), 1)",
+))
+
+
+def _bind_clip_grad_value(*, clip_value, foreach):
+    _check_threshold("torch.nn.utils.clip_grad_value_", "clip_value", clip_value,
+                     allow_zero=True)
+    return {"clip_value": float(clip_value)}
+
+
+register(Spec(
+    name="torch.nn.utils.clip_grad_value_",
+    framework="torch",
+    version=VERSION,
+    kind="clip",
+    defaults={"clip_value": REQUIRED, "foreach": None},
+    rule=_GradientTransform("torch_clip_grad_value", _clipping.torch_clip_grad_value),
+    bind=_bind_clip_grad_value,
+    reference=_CLIP_SOURCE,
+    inert=frozenset({"foreach"}),
+    variants={
+        "clip_value 0.1": {"clip_value": 0.1},
+        "clip_value 1.0": {"clip_value": 1.0},
+    },
+    doc="no eps; g = clamp(g, -clip_value, clip_value) elementwise",
+))
 # --- end Gradient clipping ------------------------------------------------------------
 
 # --- Normalization layers ---------------------------------------------------------------

@@ -51,7 +51,9 @@ The frameworks agree on these equations and differ in the parts that matter near
     dtype (TF1 kernels: ``T(1) - beta1()``).
 ``bias_correction``
     how :math:`\beta^t` is computed: ``"python_float"`` (torch: ``beta ** step`` in float64),
-    ``"pow_param_dtype"`` (Keras ``ops.power``, optax ``decay ** count``: a float32 power),
+    ``"pow_param_dtype"`` (Keras ``ops.power``, optax ``decay ** count``: a float32 power,
+    correctly rounded), ``"libm_powf"`` (the same float32 power as glibc's ``powf`` rounds
+    it, which is what those calls run on CPU: :func:`libm_power`),
     ``"running_product"`` (TF1: ``beta1_power`` float32 variables multiplied by beta after
     every step).
 ``corrected_moments``
@@ -93,7 +95,7 @@ from eps_ref.rules.weight_decay import coupled_fma, decoupled_lr_scaled_keras, d
 from eps_ref.rules import Rule, _roots
 from eps_ref.rules._numerics import fma
 
-__all__ = ["adam", "init", "step", "rounded_power"]
+__all__ = ["adam", "init", "step", "rounded_power", "libm_power"]
 
 EPS_PLACEMENTS = ("outside_corrected_root", "outside_corrected_root_folded", "eps_hat")
 AMSGRAD = ("none", "max_of_raw", "max_of_corrected")
@@ -104,7 +106,7 @@ MOMENT_UPDATES = ("lerp_addcmul_fma", "torch_fused_cpu", "difference", "weighted
 TORCH_FUSED_VECTOR_WIDTH = 16
 """float32 lanes of torch's fused Adam CPU kernel on an AVX-512 host (8 under AVX2)."""
 ONE_MINUS_BETA = ("python_float", "param_dtype")
-BIAS_CORRECTIONS = ("python_float", "pow_param_dtype", "running_product")
+BIAS_CORRECTIONS = ("python_float", "pow_param_dtype", "libm_powf", "running_product")
 CORRECTED_MOMENTS = ("both", "first", "second", "neither")
 MOMENTUM_ESTIMATES = ("bias_corrected", "nesterov")
 OBJECTIVES = ("minimize", "maximize")
@@ -153,6 +155,19 @@ def rounded_power(base: float, t: int, itemsize: int = 4) -> float:
     if exact == Fraction(mid):
         return r if struct.unpack("<I", struct.pack("<f", r))[0] % 2 == 0 else other
     return other if (exact > Fraction(mid)) == (other > r) else r
+
+
+def libm_power(base: float, t: int, itemsize: int = 4) -> float:
+    r""":math:`\beta^t` as a float32 ``pow(beta, t)`` on 0-d tensors computes it on CPU under
+    TensorFlow, XLA and torch: glibc's scalar ``powf`` (not correctly rounded: for
+    :math:`t` in the hundreds about one power in 200 is 1 ULP off), reproduced bit for bit
+    by :func:`eps_ref.rules._libm_pow.powf_glibc_scalar` (denormals flushed as XLA and
+    TensorFlow run it; a subnormal :math:`\beta^t` cannot change :math:`1-\beta^t`).
+    Other float formats fall back to :func:`rounded_power`."""
+    if itemsize != 4:
+        return rounded_power(base, t, itemsize)
+    from eps_ref.rules._libm_pow import powf_glibc_scalar
+    return powf_glibc_scalar(base, float(t), subnormals="flush_to_zero")
 
 
 def _scalar(xp, value, dtype, device):
@@ -236,6 +251,8 @@ def _powers(slots, t, *, beta1, beta2, bias_correction, corrected_moments, items
         p1, p2 = beta1 ** float(t), beta2 ** float(t)
     elif bias_correction == "pow_param_dtype":
         p1, p2 = rounded_power(beta1, t, itemsize), rounded_power(beta2, t, itemsize)
+    elif bias_correction == "libm_powf":
+        p1, p2 = libm_power(beta1, t, itemsize), libm_power(beta2, t, itemsize)
     elif bias_correction == "running_product":
         p1 = _round(float(slots["beta1_power"]), itemsize)
         p2 = _round(float(slots["beta2_power"]), itemsize)

@@ -1,0 +1,245 @@
+"""Muon in the torch, Keras and optax dialects: the Newton-Schulz quintic, transposition,
+eps placement in the Frobenius normalization, bfloat16 rounding, hand-computed first steps,
+the shape scaling of the learning rate, purity, and array_api_strict."""
+
+import math
+
+import numpy as np
+import pytest
+
+import eps_ref
+from eps_ref.rules.muon import QUINTIC, matmul, muon, newton_schulz, round_to_bfloat16
+
+f32 = np.float32
+NAMES = {"torch.optim.Muon": {}, "keras.optimizers.Muon": {},
+         "optax.contrib.muon": {"learning_rate": 1e-3}}
+KERNELS = ("aten_bfloat16", "float64_rounded", "eigen", "xla_cpu", "mkl_sgemm", "namespace")
+
+
+def _quintic(s, steps=5):
+    a, b, c = QUINTIC
+    for _ in range(steps):
+        s = a * s + b * s ** 3 + c * s ** 5
+    return s
+
+
+def _wide(seed=0, shape=(4, 16), dtype=f32):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def test_quintic_fixed_points_and_range():
+    """p(s) = s at s^2 = (-b +- sqrt(b^2 - 4c(a-1))) / 2c: about 0.868 and 1.264. Five steps
+    take every s in [0.03, 1] into [0.68, 1.2]: near 1, not exactly 1."""
+    a, b, c = QUINTIC
+    disc = math.sqrt(b * b - 4 * c * (a - 1))
+    fixed = sorted(math.sqrt((-b + sign * disc) / (2 * c)) for sign in (-1, 1))
+    assert fixed[0] == pytest.approx(0.868, abs=1e-3)
+    assert fixed[1] == pytest.approx(1.264, abs=1e-3)
+    for s in fixed:
+        assert _quintic(s, 1) == pytest.approx(s, rel=1e-12)
+    out = np.array([_quintic(s) for s in np.linspace(0.03, 1.0, 2000)])
+    assert out.min() > 0.68 and out.max() < 1.2
+
+
+def test_newton_schulz_drives_singular_values_toward_one():
+    x = _wide(dtype=np.float64)
+    sv0 = np.linalg.svd(x / (np.linalg.norm(x) + 1e-7), compute_uv=False)
+    assert sv0.max() < 1.0                           # Frobenius normalization: spectral <= 1
+    sv = np.linalg.svd(newton_schulz(x, precision="param"), compute_uv=False)
+    assert sv.min() > 0.68 and sv.max() < 1.2
+    np.testing.assert_allclose(np.sort(sv), np.sort([_quintic(s) for s in sv0]), rtol=1e-12)
+
+
+def test_orthogonal_gradient_stays_orthogonal_up_to_scale():
+    q, _ = np.linalg.qr(_wide(dtype=np.float64).T)   # (16, 4) with orthonormal columns
+    g = 3.0 * q.T                                    # (4, 16), orthogonal rows, all sv = 3
+    o = newton_schulz(g, precision="param")
+    s = _quintic(3.0 / (3.0 * 2.0 + 1e-7))           # ||g||_F = 3 * sqrt(4)
+    np.testing.assert_allclose(o, s * q.T, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(o @ o.T, s * s * np.eye(4), atol=1e-13)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("precision", ["bfloat16", "param"])
+def test_tall_matrices_are_transposed(kernel, precision):
+    """NS(G^T) = NS(G)^T bit for bit: a tall matrix is orthogonalized as its transpose."""
+    g = _wide(3)
+    wide = newton_schulz(g, precision=precision, matmul_kernel=kernel)
+    tall = newton_schulz(g.T.copy(), precision=precision, matmul_kernel=kernel)
+    np.testing.assert_array_equal(tall, wide.T)
+
+
+def test_eps_placement_in_the_normalization():
+    """A direction of Frobenius norm 1e-8: torch divides by max(1e-8, 1e-7) (clamp), Keras by
+    1e-8 + 1e-7, optax by 1e-8 + 1e-8 (its eps default). steps=0 returns the normalized X."""
+    g = np.full((2, 2), 0.5e-8)                      # ||g||_F = 1e-8
+    clamp = newton_schulz(g, steps=0, eps=1e-7, precision="param",
+                          normalization="divide_by_norm_clamped_to_eps")
+    plus = newton_schulz(g, steps=0, eps=1e-7, precision="param")
+    plus8 = newton_schulz(g, steps=0, eps=1e-8, precision="param")
+    assert np.linalg.norm(clamp) == pytest.approx(0.1, rel=1e-12)
+    assert np.linalg.norm(plus) == pytest.approx(1 / 11, rel=1e-12)
+    assert np.linalg.norm(plus8) == pytest.approx(0.5, rel=1e-12)
+    # well above eps the placements agree to ~eps/norm
+    big = newton_schulz(g * 1e8, steps=0, eps=1e-7, precision="param",
+                        normalization="divide_by_norm_clamped_to_eps")
+    assert np.linalg.norm(big) == 1.0
+
+
+def test_zero_gradient_gives_zero_update():
+    p = _wide(1)
+    for name, kw in NAMES.items():
+        opt = eps_ref.optimizer(name, **{**kw, **({"weight_decay": 0.0} if "torch" in name
+                                                  or "optax" in name else {"weight_decay": None})})
+        p1, _ = opt.step(p, np.zeros_like(p), opt.init(p))
+        np.testing.assert_array_equal(p1, p, err_msg=name)
+
+
+def test_round_to_bfloat16_ties_to_even_and_limits():
+    one = f32(1)
+    ulp = f32(2.0 ** -7)                             # bfloat16 spacing at 1
+    assert round_to_bfloat16(np.array(one + ulp / 2, f32)) == one            # tie -> even
+    assert round_to_bfloat16(np.array(one + 3 * ulp / 2, f32)) == one + 2 * ulp
+    assert round_to_bfloat16(np.array(one + ulp / 2 + 2 ** -20, f32)) == one + ulp
+    x = np.array([3e38, -2.5e35, np.inf, -np.inf, 0.0, 1.0], f32)
+    r = round_to_bfloat16(x)
+    bits = r.view(np.uint32)
+    assert np.all(bits[:2] & 0xFFFF == 0) and np.all(np.isfinite(r[:2]))
+    np.testing.assert_array_equal(r[2:], x[2:])
+    assert np.isnan(round_to_bfloat16(np.array([np.nan], f32)))[0]
+
+
+def test_matmul_orders_agree_with_exact_products_when_exact():
+    """Small integers: every summation order is exact, so all orders agree."""
+    rng = np.random.default_rng(0)
+    a = rng.integers(-8, 8, (4, 16)).astype(f32)
+    b = rng.integers(-8, 8, (16, 4)).astype(f32)
+    for order in ("float64_rounded", "fma_chain", "sequential", "fma_lanes_4", "pairwise",
+                  "lane_halving", "lanes_4_halving", "namespace"):
+        np.testing.assert_array_equal(matmul(a, b, order), a @ b, err_msg=order)
+
+
+@pytest.mark.parametrize("order", ["float64_rounded", "sequential", "sequential_fma",
+                                   "eigen_avx2", "lanes_8_sequential"])
+def test_norm_reductions_agree_when_exact(order):
+    """Small integers: every order of the sum of squares is exact; only the order differs."""
+    from eps_ref.rules.muon import _sum_of_squares
+    x = np.random.default_rng(0).integers(-8, 8, (4, 16)).astype(f32)
+    assert _sum_of_squares(np, x, order) == np.sum(x * x)
+    y = np.random.default_rng(1).integers(-8, 8, (3, 5)).astype(f32)     # ragged lanes
+    assert _sum_of_squares(np, y, order) == np.sum(y * y)
+
+
+def test_torch_first_step_by_hand():
+    """1 x 2 matrix: a rank-one direction keeps its direction; its one singular value goes
+    through the quintic. torch: buf = lerp(0, g, 0.05); update = lerp(g, buf, 0.95)."""
+    p = np.array([[1.0, -2.0]], f32)
+    g = np.array([[3.0, 4.0]], f32)
+    opt = eps_ref.optimizer("torch.optim.Muon", lr=1e-2, weight_decay=0.0)
+    p1, state = opt.step(p, g, opt.init(p))
+    buf = state["slots"][0]["momentum_buffer"]
+    np.testing.assert_array_equal(buf, f32(0.05) * g)
+    # the update is g - 0.05*(g - buf): [3, 4] * 0.9025 up to rounding; bf16 of it
+    o = opt.spec.rule.step  # noqa: F841
+    # singular value 1 after normalization (bf16([0.6, 0.8]) has norm ~1)
+    x = round_to_bfloat16(np.array([0.6, 0.8], f32))
+    s = float(np.linalg.norm(x.astype(np.float64)))
+    expected = _quintic(s) * np.array([0.6, 0.8]) / s
+    np.testing.assert_allclose(p - p1, 1e-2 * expected[None, :], rtol=2e-2)
+
+
+def test_keras_first_step_by_hand():
+    p = np.array([[1.0, -2.0]])
+    g = np.array([[3.0, 4.0]])
+    opt = eps_ref.optimizer("keras.optimizers.Muon", weight_decay=0.01, learning_rate=0.1)
+    p1, state = opt.step(p, g, opt.init(p))
+    np.testing.assert_array_equal(state["slots"][0]["momentum"], g)       # m = 0 + (g + 0)
+    d = 1.95 * g                                     # Nesterov: g + 0.95 m
+    s = 9.75 / (9.75 + 1e-7)
+    o = _quintic(s) * d / 9.75
+    decayed = p - p * 0.01 * 0.1
+    np.testing.assert_allclose(p1, decayed - 0.1 * o * math.sqrt(2) * 0.2, rtol=1e-14)
+
+
+def test_optax_first_step_by_hand():
+    """optax: mu = 0.05 g; Nesterov with bias corrections: 0.95 mu/(1-0.95^2) + 0.05 g/0.05."""
+    p = np.array([[1.0, -2.0]])
+    g = np.array([[3.0, 4.0]])
+    opt = eps_ref.optimizer("optax.contrib.muon", learning_rate=0.1, weight_decay=0.01)
+    p1, state = opt.step(p, g, opt.init(p))
+    np.testing.assert_allclose(state["slots"][0]["mu"], 0.05 * g, rtol=1e-15)
+    d = 0.95 * (0.05 * g) / (1 - 0.95 ** 2) + 0.05 * g / 0.05
+    n = np.linalg.norm(d)
+    o = _quintic(n / (n + 1e-8)) * d / n
+    u = math.sqrt(2.0) * o + 0.01 * p                # sqrt(max(1, fan_out / fan_in)) = sqrt 2
+    np.testing.assert_allclose(p1, p - 0.1 * u, rtol=1e-14)
+
+
+def test_lr_shape_scaling_differs_between_dialects():
+    """torch scales tall matrices up (sqrt(rows/cols)), optax wide ones (sqrt(cols/rows)),
+    Keras every matrix by 0.2 sqrt(max(rows, cols))."""
+    def step_size(name, shape, **kw):
+        p = np.zeros(shape)
+        g = np.ones(shape)
+        extra = {"weight_decay": None} if "keras" in name else {"weight_decay": 0.0}
+        opt = eps_ref.optimizer(name, **{**kw, **extra})
+        return float(np.max(np.abs(opt.step(p, g, opt.init(p))[0])))
+    wide, tall = (4, 16), (16, 4)
+    torch_w = step_size("torch.optim.Muon", wide, lr=1.0)
+    torch_t = step_size("torch.optim.Muon", tall, lr=1.0)
+    optax_w = step_size("optax.contrib.muon", wide, learning_rate=1.0)
+    optax_t = step_size("optax.contrib.muon", tall, learning_rate=1.0)
+    assert torch_t / torch_w == pytest.approx(2.0, rel=2e-2)     # bf16 in the torch path
+    assert optax_w / optax_t == pytest.approx(2.0, rel=1e-6)
+    keras = step_size("keras.optimizers.Muon", wide, learning_rate=1.0)
+    assert keras / optax_t == pytest.approx(0.8, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", list(NAMES))
+def test_inputs_not_mutated(name):
+    p, g = _wide(1), _wide(2)
+    p0, g0 = p.copy(), g.copy()
+    opt = eps_ref.optimizer(name, **NAMES[name])
+    state = opt.init(p)
+    slots0 = {k: v.copy() for k, v in state["slots"][0].items()}
+    opt.step(p, g, state)
+    np.testing.assert_array_equal(p, p0)
+    np.testing.assert_array_equal(g, g0)
+    for k, v in slots0.items():
+        np.testing.assert_array_equal(state["slots"][0][k], v)
+
+
+@pytest.mark.parametrize("backend", [None, "jax", "torch"])
+@pytest.mark.parametrize("name", list(NAMES))
+def test_array_api_strict_matches_numpy_bit_for_bit(name, backend):
+    xps = pytest.importorskip("array_api_strict")
+    if backend and "keras" not in name:
+        pytest.skip("one backend")
+    p, g = _wide(1), _wide(2)
+    kw = dict(NAMES[name], **({"backend": backend} if backend else {}))
+    opt = eps_ref.optimizer(name, **kw)
+    sp, sg = xps.asarray(p), xps.asarray(g)
+    ps, state_s = sp, opt.init(sp)
+    pn, state_n = p, opt.init(p)
+    for _ in range(3):
+        ps, state_s = opt.step(ps, sg, state_s)
+        pn, state_n = opt.step(pn, g, state_n)
+    assert isinstance(ps, type(sp))
+    np.testing.assert_array_equal(np.asarray(ps), pn)
+
+
+def test_rule_rejects_non_matrices():
+    with pytest.raises(ValueError, match="2-D"):
+        muon.step(np.zeros(3, f32), np.zeros(3, f32), {"momentum_buffer": np.zeros(3, f32)},
+                  t=1, lr=1e-3)
+
+
+def test_bind_validation():
+    with pytest.raises(ValueError):
+        eps_ref.optimizer("torch.optim.Muon", lr=-1.0)
+    with pytest.raises(ValueError):
+        eps_ref.optimizer("torch.optim.Muon", adjust_lr_fn="unknown")
+    with pytest.raises(NotImplementedError):
+        eps_ref.optimizer("optax.contrib.muon", learning_rate=1e-3, adaptive=True)
+    with pytest.raises(ValueError):
+        eps_ref.optimizer("keras.optimizers.Muon", learning_rate=-1.0)
