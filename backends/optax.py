@@ -39,6 +39,10 @@ def resolve(name):
 def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=(), jit=False):
     """``clips``: ``[(name, keywords)]`` of optax transforms chained in front of the
     optimizer, ``optax.chain(*clips, optimizer)``."""
+    if name.startswith("optax.contrib.muon"):
+        # its Newton-Schulz fori_loop is recompiled on every eager call (about 0.9 s a step)
+        from eps_ref.backends.keras import _jax_compilation_cache
+        _jax_compilation_cache()
     import jax
     import jax.numpy as jnp
     import optax
