@@ -5,35 +5,18 @@ One ``keras.Variable``; each step calls ``optimizer.apply([grad], [variable])`` 
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
-import tempfile
 
 import numpy as np
 
-from eps_ref.backends import resolve_attr
+from eps_ref.backends import jax_compilation_cache, resolve_attr
 
 PREFIX = "keras."
 
 
-def _jax_compilation_cache():
-    """Under JAX, Keras' ``gradient_accumulation_steps`` and EMA run ``jax.lax.cond`` on
-    fresh lambdas every ``apply`` call, which JAX compiles anew each time (about 0.3 s a
-    call here). A per-process persistent compilation cache turns the recompiles into cache
-    hits (same executables, so the same arithmetic) and halves the time of a 1000-step
-    run. Set before Keras compiles anything; removed at exit."""
-    import jax
-    cache = tempfile.mkdtemp(prefix="eps_ref_jax_cache_")
-    atexit.register(shutil.rmtree, cache, True)
-    jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-
-
 if os.environ.get("KERAS_BACKEND") == "jax":
     try:
-        _jax_compilation_cache()
+        jax_compilation_cache()
     except Exception:   # an old or missing jax: run without the cache
         pass
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eps_ref.backends import resolve_attr
+from eps_ref.backends import jax_compilation_cache, resolve_attr
 
 PREFIX = "optax."
 
@@ -41,8 +41,7 @@ def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=(), jit=False
     optimizer, ``optax.chain(*clips, optimizer)``."""
     if name.startswith("optax.contrib.muon"):
         # its Newton-Schulz fori_loop is recompiled on every eager call (about 0.9 s a step)
-        from eps_ref.backends.keras import _jax_compilation_cache
-        _jax_compilation_cache()
+        jax_compilation_cache()
     import jax
     import jax.numpy as jnp
     import optax

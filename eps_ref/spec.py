@@ -21,7 +21,7 @@ from eps_ref.rules import Rule
 __all__ = [
     "Spec", "Budget", "REQUIRED", "Optimizer", "register", "spec", "specs", "optimizer",
     "GradientTransform", "Clip", "Chain", "clip", "chain", "register_base_options",
-    "unsupported", "check_nonnegative", "check_beta",
+    "unsupported", "check_number", "check_nonnegative", "check_beta",
 ]
 
 
@@ -365,6 +365,14 @@ def unsupported(name: str, keyword: str, value: Any) -> NotImplementedError:
     return NotImplementedError(
         f"{name}: {keyword}={value!r} is not supported by eps_ref yet "
         "(it changes the update and has no reference rule)")
+
+
+def check_number(name: str, **values: Any) -> None:
+    """Python numbers only: a schedule, callable or tensor changes the arithmetic and is
+    not modelled (``unsupported``)."""
+    for k, v in values.items():
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise unsupported(name, k, v)
 
 
 def check_nonnegative(name: str, **values: float) -> None:

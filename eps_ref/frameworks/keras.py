@@ -7,7 +7,8 @@ Keyword names and defaults are the framework's own.
 import math
 
 from eps_ref.rules.keras_base import KerasBase
-from eps_ref.spec import Budget, Spec, check_beta, check_nonnegative, register, unsupported  # noqa: F401
+from eps_ref.spec import (Budget, Spec, check_beta, check_nonnegative, check_number,  # noqa: F401
+                          register, unsupported)
 from eps_ref.spec import register_base_options
 
 VERSION = "3.15.1"
@@ -182,10 +183,8 @@ from eps_ref.rules.adam import adam as _adam_rule  # noqa: E402
 
 def _adam_binder(qualified):
     def bind(*, learning_rate, beta_1, beta_2, epsilon, amsgrad, name, **base):
-        for keyword, value in (("learning_rate", learning_rate), ("beta_1", beta_1),
-                               ("beta_2", beta_2), ("epsilon", epsilon)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise unsupported(qualified, keyword, value)  # schedules, callables, tensors
+        check_number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                     epsilon=epsilon)
         check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
         check_beta(qualified, beta_1=beta_1, beta_2=beta_2)
         if qualified.endswith("AdamW") and base["weight_decay"] is None:
@@ -340,10 +339,8 @@ from eps_ref.rules.adagrad import adagrad as _adagrad_rule  # noqa: E402
 
 def _bind_adagrad(*, learning_rate, initial_accumulator_value, epsilon, name, **base):
     qualified = "keras.optimizers.Adagrad"
-    for keyword, value in (("learning_rate", learning_rate), ("epsilon", epsilon),
-                           ("initial_accumulator_value", initial_accumulator_value)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # schedules, callables, tensors
+    check_number(qualified, learning_rate=learning_rate, epsilon=epsilon,
+                 initial_accumulator_value=initial_accumulator_value)
     # Keras checks none of them (adagrad.py); eps_ref rejects negative values, as its
     # docstring asks ("Must be non-negative").
     check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon,
@@ -400,10 +397,7 @@ from eps_ref.rules.adadelta import adadelta as _adadelta_rule  # noqa: E402
 
 def _bind_adadelta(*, learning_rate, rho, epsilon, name, **base):
     qualified = "keras.optimizers.Adadelta"
-    for keyword, value in (("learning_rate", learning_rate), ("rho", rho),
-                           ("epsilon", epsilon)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # schedules, callables, tensors
+    check_number(qualified, learning_rate=learning_rate, rho=rho, epsilon=epsilon)
     # Keras checks none of them (adadelta.py); eps_ref rejects values that are no rates.
     check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
     if not 0.0 <= rho <= 1.0:
@@ -451,10 +445,8 @@ from eps_ref.rules.adamax import adamax as _adamax_rule  # noqa: E402
 
 def _bind_adamax(*, learning_rate, beta_1, beta_2, epsilon, name, **base):
     qualified = "keras.optimizers.Adamax"
-    for keyword, value in (("learning_rate", learning_rate), ("beta_1", beta_1),
-                           ("beta_2", beta_2), ("epsilon", epsilon)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # schedules, callables, tensors
+    check_number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                 epsilon=epsilon)
     check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
     check_beta(qualified, beta_1=beta_1, beta_2=beta_2)
     weight_decay = base_weight_decay(qualified, **base)
@@ -498,10 +490,8 @@ from eps_ref.rules.nadam import nadam as _nadam_rule  # noqa: E402
 
 def _bind_nadam(*, learning_rate, beta_1, beta_2, epsilon, name, **base):
     qualified = "keras.optimizers.Nadam"
-    for keyword, value in (("learning_rate", learning_rate), ("beta_1", beta_1),
-                           ("beta_2", beta_2), ("epsilon", epsilon)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # schedules, callables, tensors
+    check_number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                 epsilon=epsilon)
     check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
     check_beta(qualified, beta_1=beta_1, beta_2=beta_2)
     weight_decay = base_weight_decay(qualified, **base)
@@ -562,10 +552,7 @@ from eps_ref.rules.lion import lion as _lion_rule  # noqa: E402
 
 def _bind_lion(*, learning_rate, beta_1, beta_2, name, **base):
     qualified = "keras.optimizers.Lion"
-    for keyword, value in (("learning_rate", learning_rate), ("beta_1", beta_1),
-                           ("beta_2", beta_2)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # schedules, callables, tensors
+    check_number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
     check_nonnegative(qualified, learning_rate=learning_rate)
     if beta_1 <= 0 or beta_1 > 1:
         raise ValueError("Argument `beta_1` must be in the [0, 1] range. Otherwise, the "
@@ -620,11 +607,9 @@ def _bind_adafactor(*, learning_rate, beta_2_decay, epsilon_1, epsilon_2, clip_t
     """TensorFlow-backend semantics (Eigen reductions); ``relative_step`` does not change
     the math: Keras 3 takes :math:`\\rho_t = \\min(\\eta, 1/\\sqrt t)` either way."""
     qualified = "keras.optimizers.Adafactor"
-    for keyword, value in (("learning_rate", learning_rate), ("beta_2_decay", beta_2_decay),
-                           ("epsilon_1", epsilon_1), ("epsilon_2", epsilon_2),
-                           ("clip_threshold", clip_threshold)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # schedules, callables, tensors
+    check_number(qualified, learning_rate=learning_rate, beta_2_decay=beta_2_decay,
+                 epsilon_1=epsilon_1, epsilon_2=epsilon_2,
+                 clip_threshold=clip_threshold)
     check_nonnegative(qualified, learning_rate=learning_rate)
     if not isinstance(relative_step, bool):
         raise ValueError(f"{qualified}: relative_step must be a bool: {relative_step!r}")
@@ -710,7 +695,7 @@ def _bind_muon(*, learning_rate, adam_beta_1, adam_beta_2, adam_weight_decay, ep
         "ns_precision": "param",
         "ns_form": "scaled_operand",
         "matmul_kernel": "eigen",
-        "norm_reduction": "eigen_avx2",
+        "norm_reduction": "eigen_avx_4x8",
         "lr_scale": "none" if rms_rate is None else "rms_matched",
         "apply_form": "keras",
     }
@@ -719,13 +704,13 @@ def _bind_muon(*, learning_rate, adam_beta_1, adam_beta_2, adam_weight_decay, ep
 def _muon_jax_backend_semantics(rule_kwargs: dict) -> dict:
     """XLA:CPU's eager dots; the jitted jnp.linalg.norm's FMA-contracted sequential sum; the
     jitted divide by the broadcast norm, rewritten as a multiply by its reciprocal."""
-    return {**rule_kwargs, "matmul_kernel": "xla_cpu", "norm_reduction": "sequential_fma",
+    return {**rule_kwargs, "matmul_kernel": "xla_cpu", "norm_reduction": "xla_cpu_fused_fma",
             "division": "multiply_by_reciprocal"}
 
 
 def _muon_torch_backend_semantics(rule_kwargs: dict) -> dict:
     """torch float32 matmul (MKL sgemm) for the Newton-Schulz products; torch's norm."""
-    return {**rule_kwargs, "matmul_kernel": "mkl_sgemm", "norm_reduction": "lanes_8_sequential"}
+    return {**rule_kwargs, "matmul_kernel": "mkl_sgemm", "norm_reduction": "torch_cpu_norm"}
 
 
 register(Spec(
@@ -831,10 +816,8 @@ from eps_ref.rules.lamb import lamb as _lamb_rule  # noqa: E402
 
 def _bind_lamb(*, learning_rate, beta_1, beta_2, epsilon, name, **base):
     qualified = "keras.optimizers.Lamb"
-    for keyword, value in (("learning_rate", learning_rate), ("beta_1", beta_1),
-                           ("beta_2", beta_2), ("epsilon", epsilon)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # schedules, callables, tensors
+    check_number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                 epsilon=epsilon)
     check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
     check_beta(qualified, beta_1=beta_1, beta_2=beta_2)
     weight_decay = base_weight_decay(qualified, **base)
@@ -921,10 +904,8 @@ from eps_ref.rules.schedule_free import schedule_free_adamw as _schedule_free_ru
 def _bind_schedule_free_adamw(*, learning_rate, beta_1, beta_2, epsilon, warmup_steps, name,
                               **base):
     qualified = "keras.optimizers.ScheduleFreeAdamW"
-    for keyword, value in (("learning_rate", learning_rate), ("beta_1", beta_1),
-                           ("beta_2", beta_2), ("epsilon", epsilon)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # schedules, callables, tensors
+    check_number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                 epsilon=epsilon)
     check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
     check_beta(qualified, beta_2=beta_2)
     if not isinstance(beta_1, (int, float)) or not 0.0 < beta_1 < 1.0:

@@ -5,7 +5,8 @@ Keyword names and defaults are the framework's own.
 """
 
 from eps_ref.spec import REQUIRED  # noqa: F401
-from eps_ref.spec import Budget, Spec, check_beta, check_nonnegative, register, unsupported  # noqa: F401
+from eps_ref.spec import (Budget, Spec, check_beta, check_nonnegative, check_number,  # noqa: F401
+                          register, unsupported)
 
 VERSION = "0.2.8"
 SOURCE = "https://github.com/google-deepmind/optax/blob/v0.2.8/optax/"
@@ -68,10 +69,8 @@ _MU_DTYPES = ("float32", "float16")
 
 
 def _adam_common(qualified, *, learning_rate, b1, b2, eps, eps_root, mu_dtype):
-    for keyword, value in (("learning_rate", learning_rate), ("b1", b1), ("b2", b2),
-                           ("eps", eps), ("eps_root", eps_root)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # schedules, callables, arrays
+    check_number(qualified, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps,
+                 eps_root=eps_root)
     check_nonnegative(qualified, learning_rate=learning_rate, eps=eps, eps_root=eps_root)
     check_beta(qualified, b1=b1, b2=b2)
     if mu_dtype is None:
@@ -190,10 +189,8 @@ from eps_ref.rules.rmsprop import rmsprop as _rmsprop_rule  # noqa: E402
 def _bind_rmsprop(*, learning_rate, decay, eps, initial_scale, eps_in_sqrt, centered,
                   momentum, nesterov, bias_correction):
     name = "optax.rmsprop"
-    for keyword, value in (("learning_rate", learning_rate), ("decay", decay), ("eps", eps),
-                           ("initial_scale", initial_scale)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(name, keyword, value)
+    check_number(name, learning_rate=learning_rate, decay=decay, eps=eps,
+                 initial_scale=initial_scale)
     if momentum is not None and (not isinstance(momentum, (int, float))
                                  or isinstance(momentum, bool)):
         raise unsupported(name, "momentum", momentum)
@@ -253,11 +250,8 @@ from eps_ref.rules.adagrad import adagrad as _adagrad_rule  # noqa: E402
 
 def _bind_adagrad(*, learning_rate, initial_accumulator_value, eps):
     name = "optax.adagrad"
-    for keyword, value in (("learning_rate", learning_rate),
-                           ("initial_accumulator_value", initial_accumulator_value),
-                           ("eps", eps)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(name, keyword, value)  # schedules, arrays
+    check_number(name, learning_rate=learning_rate,
+                 initial_accumulator_value=initial_accumulator_value, eps=eps)
     # optax checks none of them; eps_ref rejects negative values (scale_by_rss documents
     # the accumulator as ">= 0").
     check_nonnegative(name, learning_rate=learning_rate, eps=eps,
@@ -294,9 +288,7 @@ from eps_ref.rules.adadelta import adadelta as _adadelta_rule  # noqa: E402
 
 def _bind_adadelta(*, learning_rate, rho, eps, weight_decay, weight_decay_mask):
     name = "optax.adadelta"
-    for keyword, value in (("rho", rho), ("eps", eps), ("weight_decay", weight_decay)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(name, keyword, value)  # schedules, arrays
+    check_number(name, rho=rho, eps=eps, weight_decay=weight_decay)
     if learning_rate is not None and (not isinstance(learning_rate, (int, float))
                                       or isinstance(learning_rate, bool)):
         raise unsupported(name, "learning_rate", learning_rate)
@@ -345,10 +337,8 @@ from eps_ref.rules.adamax import adamax as _adamax_rule  # noqa: E402
 
 def _adamax_binder(name):
     def bind(*, learning_rate, b1, b2, eps, weight_decay=0.0, mask=None):
-        for keyword, value in (("learning_rate", learning_rate), ("b1", b1), ("b2", b2),
-                               ("eps", eps), ("weight_decay", weight_decay)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise unsupported(name, keyword, value)  # schedules, arrays
+        check_number(name, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps,
+                     weight_decay=weight_decay)
         if mask is not None:
             raise unsupported(name, "mask", mask)
         # optax checks none of them; eps_ref rejects values that are no rates.
@@ -470,10 +460,8 @@ from eps_ref.rules.radam import radam as _radam_rule  # noqa: E402
 
 def _bind_radam(*, learning_rate, b1, b2, eps, eps_root, threshold, nesterov):
     name = "optax.radam"
-    for keyword, value in (("learning_rate", learning_rate), ("b1", b1), ("b2", b2),
-                           ("eps", eps), ("eps_root", eps_root), ("threshold", threshold)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(name, keyword, value)  # schedules, callables, arrays
+    check_number(name, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+                 threshold=threshold)
     check_nonnegative(name, learning_rate=learning_rate, eps=eps, eps_root=eps_root)
     check_beta(name, b1=b1, b2=b2)
     return dict(lr=float(learning_rate), beta1=float(b1), beta2=float(b2), eps=float(eps),
@@ -509,10 +497,7 @@ from eps_ref.rules.lion import lion as _lion_rule  # noqa: E402
 
 def _bind_lion(*, learning_rate, b1, b2, mu_dtype, weight_decay, mask):
     name = "optax.lion"
-    for keyword, value in (("learning_rate", learning_rate), ("b1", b1), ("b2", b2),
-                           ("weight_decay", weight_decay)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(name, keyword, value)  # schedules, callables, arrays
+    check_number(name, learning_rate=learning_rate, b1=b1, b2=b2, weight_decay=weight_decay)
     check_nonnegative(name, learning_rate=learning_rate, weight_decay=weight_decay)
     check_beta(name, b1=b1, b2=b2)   # optax does not check; as optax.adam here
     if mu_dtype is not None:
@@ -546,11 +531,8 @@ from eps_ref.rules.rprop import rprop as _rprop_rule  # noqa: E402
 
 def _bind_rprop(*, learning_rate, eta_minus, eta_plus, min_step_size, max_step_size):
     name = "optax.rprop"
-    for keyword, value in (("learning_rate", learning_rate), ("eta_minus", eta_minus),
-                           ("eta_plus", eta_plus), ("min_step_size", min_step_size),
-                           ("max_step_size", max_step_size)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(name, keyword, value)
+    check_number(name, learning_rate=learning_rate, eta_minus=eta_minus, eta_plus=eta_plus,
+                 min_step_size=min_step_size, max_step_size=max_step_size)
     check_nonnegative(name, learning_rate=learning_rate, eta_minus=eta_minus,
                       eta_plus=eta_plus, min_step_size=min_step_size,
                       max_step_size=max_step_size)
@@ -593,8 +575,7 @@ def _bind_adafactor(*, learning_rate, min_dim_size_to_factor, decay_rate, decay_
     def number(keyword, value, optional=False):
         if optional and value is None:
             return None
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(name, keyword, value)  # schedules, callables, arrays
+        check_number(name, **{keyword: value})
         return float(value)
 
     dtype_name = dtype_momentum if isinstance(dtype_momentum, str) else (
@@ -673,9 +654,7 @@ def _bind_muon(*, learning_rate, ns_coeffs, ns_steps, beta, eps, weight_decay,
     # Only the Muon partition is modelled (every 2-D leaf with the default dimension
     # numbers); the adam_* keywords configure the AdamW partition for other leaves.
     name = "optax.contrib.muon"
-    for keyword, value in (("learning_rate", learning_rate), ("weight_decay", weight_decay)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(name, keyword, value)
+    check_number(name, learning_rate=learning_rate, weight_decay=weight_decay)
     check_nonnegative(name, learning_rate=learning_rate, eps=eps)
     if isinstance(ns_coeffs, str):
         if ns_coeffs != "standard":
@@ -706,7 +685,7 @@ def _bind_muon(*, learning_rate, ns_coeffs, ns_steps, beta, eps, weight_decay,
         "ns_precision": "param",
         "ns_form": "scaled_operand_fma",
         "matmul_kernel": "xla_cpu",
-        "norm_reduction": "sequential_fma",
+        "norm_reduction": "xla_cpu_fused_fma",
         "division": "multiply_by_reciprocal",
         "lr_scale": "sqrt_cols_over_rows" if consistent_rms is None else "rms_matched",
         "apply_form": "optax",
@@ -843,11 +822,8 @@ from eps_ref.rules.schedule_free import schedule_free_adamw as _schedule_free_ru
 def _bind_schedule_free_adamw(*, learning_rate, warmup_steps, b1, b2, eps, weight_decay,
                               weight_lr_power, state_dtype):
     name = "optax.contrib.schedule_free_adamw"
-    for keyword, value in (("learning_rate", learning_rate), ("b1", b1), ("b2", b2),
-                           ("eps", eps), ("weight_decay", weight_decay),
-                           ("weight_lr_power", weight_lr_power)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(name, keyword, value)  # arrays, schedules
+    check_number(name, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps,
+                 weight_decay=weight_decay, weight_lr_power=weight_lr_power)
     check_nonnegative(name, learning_rate=learning_rate, eps=eps, weight_decay=weight_decay)
     check_beta(name, b2=b2)
     if not 0.0 < b1 < 1.0:
@@ -899,16 +875,10 @@ from eps_ref.rules.novograd import novograd as _novograd_rule  # noqa: E402
 from eps_ref.rules.yogi import yogi as _yogi_rule  # noqa: E402
 
 
-def _scalars(qualified, **values):
-    """Python floats only: schedules, callables and arrays change the arithmetic."""
-    for keyword, value in values.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)
-
 
 def _bind_adabelief(*, learning_rate, b1, b2, eps, eps_root, nesterov):
     name = "optax.adabelief"
-    _scalars(name, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
+    check_number(name, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root)
     check_nonnegative(name, learning_rate=learning_rate, eps=eps, eps_root=eps_root)
     check_beta(name, b1=b1, b2=b2)   # optax does not check; as optax.adam here
     return dict(lr=float(learning_rate), beta1=float(b1), beta2=float(b2), eps=float(eps),
@@ -918,7 +888,7 @@ def _bind_adabelief(*, learning_rate, b1, b2, eps, eps_root, nesterov):
 
 def _bind_adan(*, learning_rate, b1, b2, b3, eps, eps_root, weight_decay, mask):
     name = "optax.adan"
-    _scalars(name, learning_rate=learning_rate, b1=b1, b2=b2, b3=b3, eps=eps,
+    check_number(name, learning_rate=learning_rate, b1=b1, b2=b2, b3=b3, eps=eps,
              eps_root=eps_root, weight_decay=weight_decay)
     check_nonnegative(name, learning_rate=learning_rate, eps=eps, eps_root=eps_root,
                       weight_decay=weight_decay)
@@ -931,7 +901,7 @@ def _bind_adan(*, learning_rate, b1, b2, b3, eps, eps_root, weight_decay, mask):
 
 def _bind_yogi(*, learning_rate, b1, b2, eps):
     name = "optax.yogi"
-    _scalars(name, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps)
+    check_number(name, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps)
     check_nonnegative(name, learning_rate=learning_rate, eps=eps)
     check_beta(name, b1=b1, b2=b2)
     # alias.yogi passes neither eps_root nor initial_accumulator_value: scale_by_yogi's.
@@ -941,7 +911,7 @@ def _bind_yogi(*, learning_rate, b1, b2, eps):
 
 def _bind_novograd(*, learning_rate, b1, b2, eps, eps_root, weight_decay):
     name = "optax.novograd"
-    _scalars(name, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
+    check_number(name, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, eps_root=eps_root,
              weight_decay=weight_decay)
     check_nonnegative(name, learning_rate=learning_rate, eps=eps, eps_root=eps_root,
                       weight_decay=weight_decay)
@@ -1075,7 +1045,7 @@ def _bind_fromage(*, learning_rate, min_norm):
     _numbers(name, learning_rate=learning_rate, min_norm=min_norm)
     check_nonnegative(name, learning_rate=learning_rate, min_norm=min_norm)
     return dict(lr=float(learning_rate), min_norm=float(min_norm),
-                norm_method="xla_cpu_fma_row_major")
+                norm_method="xla_cpu_fused_fma")
 
 
 def _bind_optimistic(*, learning_rate, alpha, beta):

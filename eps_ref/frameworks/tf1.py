@@ -4,7 +4,8 @@
 Keyword names and defaults are the framework's own.
 """
 
-from eps_ref.spec import Budget, Spec, check_beta, check_nonnegative, register, unsupported  # noqa: F401
+from eps_ref.spec import (Budget, Spec, check_beta, check_nonnegative, check_number,  # noqa: F401
+                          register, unsupported)
 
 VERSION = "2.21.0"
 SOURCE = "https://github.com/tensorflow/tensorflow/blob/v2.21.0/"
@@ -17,9 +18,7 @@ from eps_ref.spec import REQUIRED  # noqa: E402
 
 def _check_sgd_numbers(name, learning_rate, **others):
     """Python numbers only (a Tensor or a callable is not modelled); lr >= 0."""
-    for keyword, value in {"learning_rate": learning_rate, **others}.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(name, keyword, value)
+    check_number(name, learning_rate=learning_rate, **others)
     check_nonnegative(name, learning_rate=learning_rate)
 
 
@@ -89,10 +88,8 @@ from eps_ref.rules.adam import adam as _adam_rule  # noqa: E402
 def _bind_adam(*, learning_rate, beta1, beta2, epsilon, use_locking, name,
                use_own_namescope_for_non_slot_vars):
     qualified = "tf.compat.v1.train.AdamOptimizer"
-    for keyword, value in (("learning_rate", learning_rate), ("beta1", beta1),
-                           ("beta2", beta2), ("epsilon", epsilon)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # tensors and callables
+    check_number(qualified, learning_rate=learning_rate, beta1=beta1, beta2=beta2,
+                 epsilon=epsilon)
     check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
     check_beta(qualified, beta1=beta1, beta2=beta2)
     return dict(lr=float(learning_rate), beta1=float(beta1), beta2=float(beta2),
@@ -132,10 +129,8 @@ from eps_ref.spec import REQUIRED  # noqa: E402
 
 def _bind_rmsprop(*, learning_rate, decay, momentum, epsilon, use_locking, centered, name):
     qualified = "tf.compat.v1.train.RMSPropOptimizer"
-    for keyword, value in (("learning_rate", learning_rate), ("decay", decay),
-                           ("momentum", momentum), ("epsilon", epsilon)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)
+    check_number(qualified, learning_rate=learning_rate, decay=decay, momentum=momentum,
+                 epsilon=epsilon)
     check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
     # The kernel always runs the momentum buffer (``mom = mom * momentum + ...``), even at 0.
     return dict(lr=float(learning_rate), decay=float(decay), eps=float(epsilon),
@@ -174,10 +169,8 @@ from eps_ref.spec import REQUIRED  # noqa: E402
 
 def _bind_adagrad(*, learning_rate, initial_accumulator_value, use_locking, name):
     qualified = "tf.compat.v1.train.AdagradOptimizer"
-    for keyword, value in (("learning_rate", learning_rate),
-                           ("initial_accumulator_value", initial_accumulator_value)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # tensors, callables
+    check_number(qualified, learning_rate=learning_rate,
+                 initial_accumulator_value=initial_accumulator_value)
     # TF1 itself checks only the accumulator (adagrad.py __init__); eps_ref also rejects a
     # negative learning rate, as for every spec.
     check_nonnegative(qualified, learning_rate=learning_rate)
@@ -215,10 +208,7 @@ from eps_ref.rules.adadelta import adadelta as _adadelta_rule  # noqa: E402
 
 def _bind_adadelta(*, learning_rate, rho, epsilon, use_locking, name):
     qualified = "tf.compat.v1.train.AdadeltaOptimizer"
-    for keyword, value in (("learning_rate", learning_rate), ("rho", rho),
-                           ("epsilon", epsilon)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # tensors, callables
+    check_number(qualified, learning_rate=learning_rate, rho=rho, epsilon=epsilon)
     # TF1 checks none of them (adadelta.py); eps_ref rejects values that are no rates.
     check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
     if not 0.0 <= rho <= 1.0:
@@ -268,9 +258,7 @@ def check_ftrl(qualified, *, learning_rate, learning_rate_power, initial_accumul
               "l2_regularization_strength": l2_regularization_strength,
               "l2_shrinkage_regularization_strength": l2_shrinkage_regularization_strength,
               "beta": beta}
-    for keyword, value in values.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # tensors, schedules, callables
+    check_number(qualified, **values)
     check_nonnegative(qualified, learning_rate=learning_rate)
     if learning_rate_power > 0.0:
         raise ValueError(f"{qualified}: learning_rate_power {learning_rate_power!r} needs to "
@@ -360,9 +348,7 @@ def _check_proximal(qualified, *, learning_rate, l1, l2, **others):
     rejects values that are no rates or strengths)."""
     values = {"learning_rate": learning_rate, "l1_regularization_strength": l1,
               "l2_regularization_strength": l2, **others}
-    for keyword, value in values.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)  # tensors, callables
+    check_number(qualified, **values)
     check_nonnegative(qualified, learning_rate=learning_rate, l1_regularization_strength=l1,
                       l2_regularization_strength=l2)
 

@@ -31,7 +31,8 @@ Not modelled yet: ``Ftrl`` and ``Adafactor`` (both generations; the project has 
 Adafactor rule yet). Keyword names and defaults are the framework's own.
 """
 
-from eps_ref.spec import Spec, check_beta, check_nonnegative, register, unsupported  # noqa: F401
+from eps_ref.spec import (Spec, check_beta, check_nonnegative, check_number,  # noqa: F401
+                          register, unsupported)
 from eps_ref.spec import spec as _spec
 
 VERSION = "2.21.0"
@@ -55,12 +56,6 @@ NEW_BASE_DEFAULTS = {
     "jit_compile": True,
 }
 
-
-def _number(qualified, **values):
-    """Python numbers only: tensors, schedules and callables are not modelled."""
-    for keyword, value in values.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(qualified, keyword, value)
 
 
 def _via_keras3(keras_name, qualified, *, jit_compile, ema_overwrite_frequency, use_ema,
@@ -105,7 +100,7 @@ from eps_ref.rules.sgd import sgd as _sgd_rule  # noqa: E402
 
 def _bind_legacy_sgd(*, learning_rate, momentum, nesterov, name):
     qualified = "tf_keras.optimizers.legacy.SGD"
-    _number(qualified, learning_rate=learning_rate, momentum=momentum)
+    check_number(qualified, learning_rate=learning_rate, momentum=momentum)
     check_nonnegative(qualified, learning_rate=learning_rate)
     if momentum < 0 or momentum > 1:
         raise ValueError("`momentum` must be between [0, 1].")
@@ -135,7 +130,7 @@ register(Spec(
 
 def _bind_sgd(*, learning_rate, momentum, nesterov, name, **base):
     qualified = "tf_keras.optimizers.SGD"
-    _number(qualified, momentum=momentum)
+    check_number(qualified, momentum=momentum)
     if momentum < 0 or momentum > 1:
         raise ValueError("`momentum` must be between [0, 1].")
     return _via_keras3("keras.optimizers.SGD", qualified, learning_rate=learning_rate,
@@ -167,7 +162,7 @@ from eps_ref.rules.adam import adam as _adam_rule  # noqa: E402
 def _bind_legacy_adam(*, learning_rate, beta_1, beta_2, epsilon, amsgrad, name):
     qualified = "tf_keras.optimizers.legacy.Adam"
     epsilon = _legacy_epsilon(epsilon)
-    _number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+    check_number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon)
     check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
     check_beta(qualified, beta_1=beta_1, beta_2=beta_2)
@@ -267,7 +262,7 @@ from eps_ref.rules.rmsprop import rmsprop as _rmsprop_rule  # noqa: E402
 def _bind_legacy_rmsprop(*, learning_rate, rho, momentum, epsilon, centered, name):
     qualified = "tf_keras.optimizers.legacy.RMSprop"
     epsilon = _legacy_epsilon(epsilon)
-    _number(qualified, learning_rate=learning_rate, rho=rho, momentum=momentum,
+    check_number(qualified, learning_rate=learning_rate, rho=rho, momentum=momentum,
             epsilon=epsilon)
     check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
     if momentum < 0 or momentum > 1:
@@ -309,7 +304,7 @@ register(Spec(
 
 def _bind_rmsprop(*, learning_rate, rho, momentum, epsilon, centered, name, **base):
     qualified = "tf_keras.optimizers.RMSprop"
-    _number(qualified, momentum=momentum)
+    check_number(qualified, momentum=momentum)
     out = _via_keras3("keras.optimizers.RMSprop", qualified, learning_rate=learning_rate,
                       rho=rho, momentum=momentum, epsilon=epsilon, centered=centered,
                       name=name, **base)
@@ -344,7 +339,7 @@ from eps_ref.rules.adagrad import adagrad as _adagrad_rule  # noqa: E402
 def _bind_legacy_adagrad(*, learning_rate, initial_accumulator_value, epsilon, name):
     qualified = "tf_keras.optimizers.legacy.Adagrad"
     epsilon = _legacy_epsilon(epsilon)
-    _number(qualified, learning_rate=learning_rate, epsilon=epsilon,
+    check_number(qualified, learning_rate=learning_rate, epsilon=epsilon,
             initial_accumulator_value=initial_accumulator_value)
     if initial_accumulator_value < 0.0:
         raise ValueError("initial_accumulator_value must be non-negative: "
@@ -461,7 +456,7 @@ from eps_ref.rules.adamax import adamax as _adamax_rule  # noqa: E402
 def _bind_legacy_adamax(*, learning_rate, beta_1, beta_2, epsilon, name):
     qualified = "tf_keras.optimizers.legacy.Adamax"
     epsilon = _legacy_epsilon(epsilon)
-    _number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+    check_number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon)
     check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
     check_beta(qualified, beta_1=beta_1, beta_2=beta_2)
@@ -520,7 +515,7 @@ LEGACY_NADAM_SCHEDULE_DECAY = 0.004
 def _bind_legacy_nadam(*, learning_rate, beta_1, beta_2, epsilon, name):
     qualified = "tf_keras.optimizers.legacy.Nadam"
     epsilon = _legacy_epsilon(epsilon)
-    _number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+    check_number(qualified, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon)
     check_nonnegative(qualified, learning_rate=learning_rate, epsilon=epsilon)
     check_beta(qualified, beta_1=beta_1, beta_2=beta_2)

@@ -6,7 +6,8 @@ on CPU torch runs its single-tensor path, which the rules reproduce.
 """
 
 from eps_ref.spec import REQUIRED  # noqa: F401
-from eps_ref.spec import Budget, Spec, check_beta, check_nonnegative, register, unsupported  # noqa: F401
+from eps_ref.spec import (Budget, Spec, check_beta, check_nonnegative, check_number,  # noqa: F401
+                          register, unsupported)
 
 VERSION = "2.13.0"
 SOURCE = "https://github.com/pytorch/pytorch/blob/v2.13.0/torch/optim/"
@@ -19,9 +20,7 @@ from eps_ref.rules.sgd import sgd as _sgd  # noqa: E402
 def _bind_sgd(*, lr, momentum, dampening, weight_decay, nesterov, maximize, foreach,
               differentiable, fused):
     name = "torch.optim.SGD"
-    for keyword, value in (("lr", lr), ("weight_decay", weight_decay)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise unsupported(name, keyword, value)
+    check_number(name, lr=lr, weight_decay=weight_decay)
     check_nonnegative(name, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if nesterov and (momentum <= 0 or dampening != 0):
         raise ValueError("Nesterov momentum requires a momentum and zero dampening")

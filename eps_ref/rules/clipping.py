@@ -34,7 +34,7 @@ Keras ``clipvalue``
     :math:`g \leftarrow \mathrm{clip}(g, -c, c)`.
 
 Sums of squares follow one framework kernel each (``reduction``, see
-:func:`eps_ref.rules.lamb.sum_of_squares`): ``"eigen_avx_4x8"`` (TensorFlow),
+:func:`eps_ref.rules._reductions.sum_of_squares`): ``"eigen_avx_4x8"`` (TensorFlow),
 ``"xla_cpu_sequential"`` (eager JAX), ``"torch_cpu_avx2"`` (``torch.sum``). Square roots:
 ``"correctly_rounded"`` or ``"mkl_goldschmidt_rsqrtps"`` (``torch.sqrt``), see
 :mod:`eps_ref.rules._roots`.
@@ -47,13 +47,13 @@ import math
 from array_api_compat import array_namespace
 
 from eps_ref.rules import _roots
-from eps_ref.rules.lamb import NORM_REDUCTIONS, sum_of_squares
+from eps_ref.rules._reductions import REDUCTIONS as NORM_REDUCTIONS
+from eps_ref.rules._reductions import l2_norm, sum_of_squares
 
 __all__ = ["torch_vector_norm", "torch_clip_grad_norm", "torch_clip_grad_value",
            "optax_clip_by_global_norm", "optax_clip", "keras_clip_by_norm",
-           "keras_clip_by_global_norm", "keras_clip_by_value", "TORCH_NORM_LANES"]
+           "keras_clip_by_global_norm", "keras_clip_by_value"]
 
-TORCH_NORM_LANES = 8
 """Float lanes of the vectorized 2-norm loop in torch's CPU ``norm_kernel`` (measured: torch
 2.13 on an AVX-512 host reduces in 8 lanes, multiply and add rounded separately)."""
 
@@ -91,18 +91,7 @@ def torch_vector_norm(x, norm_type: float = 2.0):
     if norm_type != 2.0:
         raise ValueError(f"torch_vector_norm: norm_type {norm_type!r} is not modelled "
                          "(2.0 and inf are)")
-    n, lanes = flat.shape[0], TORCH_NORM_LANES
-    vectorized = (n // lanes) * lanes
-    acc = xp.zeros((lanes,), dtype=x.dtype)
-    for d in range(0, vectorized, lanes):
-        v = flat[d:d + lanes]
-        acc = acc + v * v
-    total = acc[0]
-    for j in range(1, lanes):
-        total = total + acc[j]
-    for k in range(vectorized, n):
-        total = total + flat[k] * flat[k]
-    return _roots.sqrt(total, "correctly_rounded")
+    return l2_norm(flat, reduction="torch_cpu_norm")
 
 
 def torch_clip_grad_norm(leaves, *, max_norm: float, norm_type: float = 2.0,

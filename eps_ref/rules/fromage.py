@@ -35,11 +35,11 @@ norms away from zero (optax's default is :math:`10^{-6}`). The weight term is sk
 
 Switch ``norm_method`` (how :math:`\lVert x\rVert` rounds in float32):
 
-``"xla_cpu_fma_row_major"``
+``"xla_cpu_fused_fma"``
     ``jnp.linalg.norm`` as XLA:CPU compiles it (it is ``jax.jit``-decorated, so compiled
     even when optax runs eagerly): one float32 accumulator, the squares fused into it
     (:math:`s \leftarrow \mathrm{fma}(x_i, x_i, s)`) in row-major order, then a correctly
-    rounded square root. Verified bit for bit against jax 0.10.2 on CPU for shapes
+    rounded square root (:mod:`eps_ref.rules._reductions`). Verified bit for bit against jax 0.10.2 on CPU for shapes
     (4, 16), (32, 32), (3, 5, 7) and (7,); for other shapes (e.g. 1-D arrays of 64 or more
     elements, (16, 4)) LLVM vectorizes the reduction into lanes and the sum lands a few
     ULP away.
@@ -52,16 +52,16 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 
 from eps_ref.rules import Rule
-from eps_ref.rules._numerics import fma
+from eps_ref.rules._reductions import l2_norm
 from eps_ref.rules._roots import sqrt
 
 __all__ = ["fromage", "init", "step", "frobenius_norm", "safe_norm", "trust_ratio",
            "NORM_METHODS"]
 
-NORM_METHODS = ("xla_cpu_fma_row_major", "float64")
+NORM_METHODS = ("xla_cpu_fused_fma", "float64")
 
 
-def frobenius_norm(x, method: str = "xla_cpu_fma_row_major"):
+def frobenius_norm(x, method: str = "xla_cpu_fused_fma"):
     r""":math:`\sqrt{\sum_i x_i^2}` over every element of ``x`` as a 0-d array."""
     xp = array_namespace(x)
     if method not in NORM_METHODS:
@@ -70,20 +70,17 @@ def frobenius_norm(x, method: str = "xla_cpu_fma_row_major"):
     if method == "float64" or x.dtype != xp.float32:
         f64 = xp.astype(flat, xp.float64)
         return xp.astype(sqrt(xp.sum(f64 * f64), "correctly_rounded"), x.dtype)
-    total = xp.zeros((), dtype=x.dtype)
-    for i in range(flat.shape[0]):
-        total = fma(flat[i], flat[i], total)
-    return sqrt(total, "correctly_rounded")
+    return l2_norm(flat, reduction="xla_cpu_fused_fma")
 
 
-def safe_norm(x, min_norm: float, method: str = "xla_cpu_fma_row_major"):
+def safe_norm(x, min_norm: float, method: str = "xla_cpu_fused_fma"):
     """optax ``numerics.safe_norm``: the norm, or ``min_norm`` where it is ``<= min_norm``."""
     xp = array_namespace(x)
     n = frobenius_norm(x, method)
     return xp.where(n <= min_norm, xp.asarray(min_norm, dtype=n.dtype), n)
 
 
-def trust_ratio(param, grad, min_norm: float, method: str = "xla_cpu_fma_row_major"):
+def trust_ratio(param, grad, min_norm: float, method: str = "xla_cpu_fused_fma"):
     r""":math:`n_\theta / n_g`, or 1 where either norm is 0 (optax ``scale_by_trust_ratio``
     with ``trust_coefficient=1``, ``eps=0``)."""
     xp = array_namespace(param, grad)
@@ -100,7 +97,7 @@ def init(param):
     return {}
 
 
-def step(param, grad, slots, *, t, lr, min_norm=1e-6, norm_method="xla_cpu_fma_row_major"):
+def step(param, grad, slots, *, t, lr, min_norm=1e-6, norm_method="xla_cpu_fused_fma"):
     r"""One Fromage step (module docstring): :math:`\theta + (-\eta\mu)(g r) + (\mu-1)\theta`."""
     mult = 1 / (1 + lr ** 2) ** 0.5         # Python float64, as optax.fromage
     update = (-(lr * mult)) * (grad * trust_ratio(param, grad, min_norm, norm_method))

@@ -84,20 +84,16 @@ import math
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
-from eps_ref.norms._stats import reduce_sum
-from eps_ref.norms._torch_cpu import torch_sum
 from eps_ref.rules import Rule, _roots
-from eps_ref.rules._numerics import fma
+from eps_ref.rules._reductions import REDUCTIONS as NORM_REDUCTIONS
+from eps_ref.rules._reductions import l2_norm, sum_of_squares
 from eps_ref.rules.adam import rounded_power
 from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch
 
 __all__ = ["lamb", "lars", "sum_of_squares", "l2_norm", "trust_ratio",
            "NORM_REDUCTIONS", "ZERO_NORM", "PHI"]
 
-NORM_REDUCTIONS = ("xla_cpu_fused_fma", "xla_cpu_sequential", "eigen_avx_4x8",
-                   "torch_cpu_avx2", "float64_rounded")
 ZERO_NORM = ("ratio_one", "formula")
-SQUARE_OPS = ("multiply", "eigen_pow")
 PHI = ("identity", "clip")
 WEIGHT_DECAY_MODES = ("added_to_direction", "decoupled_keras", "decoupled_keras_torch")
 MOMENT_UPDATES = ("difference", "weighted_sum")
@@ -106,111 +102,12 @@ CORRECTION_OPS = ("divide", "multiply_by_reciprocal")
 STEP_ORDERS = ("ratio_times_lr", "negative_lr_last")
 LOOKAHEADS = ("none", "nesterov")
 
-EIGEN_LANES = 8
-"""float32 lanes of an Eigen packet in TensorFlow's CPU kernels (AVX ``Packet8f``)."""
-EIGEN_ACCUMULATORS = 4
-"""Packet accumulators Eigen's inner-most reducer deals consecutive packets to."""
-
-
 def _check(name, value, allowed, rule):
     if value not in allowed:
         raise ValueError(f"{rule}: {name} must be one of {allowed}, got {value!r}")
 
 
 # -- norms ------------------------------------------------------------------------------
-
-def _sequential(terms, add):
-    xp = array_namespace(terms)
-    s = xp.zeros((), dtype=terms.dtype, device=_device(terms))
-    for k in range(terms.shape[0]):
-        s = add(s, terms[k])
-    return s
-
-
-def _eigen_sum(flat):
-    """``tf.reduce_sum`` of a float32 vector on CPU: Eigen's inner-most reducer deals the
-    packets of 8 to four packet accumulators in turn, folds the leftover whole packets into
-    the first, adds the four accumulators in order, and returns the sequential sum of the
-    scalar tail plus the packet's horizontal sum (halves added: 8 -> 4 -> 2 -> 1).
-    Measured bit for bit against TensorFlow 2.21 on 64-element arrays."""
-    xp = array_namespace(flat)
-    n = flat.shape[0]
-    lanes, k = EIGEN_LANES, EIGEN_ACCUMULATORS
-    unrolled = (n // (k * lanes)) * k * lanes
-    vectorized = (n // lanes) * lanes
-    zero = xp.zeros((lanes,), dtype=flat.dtype, device=_device(flat))
-    acc = [zero] * k
-    for j in range(0, unrolled, lanes):
-        i = (j // lanes) % k
-        acc[i] = acc[i] + flat[j:j + lanes]
-    for j in range(unrolled, vectorized, lanes):
-        acc[0] = acc[0] + flat[j:j + lanes]
-    packet = acc[0]
-    for i in range(1, k):
-        packet = packet + acc[i]
-    while packet.shape[0] > 1:
-        half = packet.shape[0] // 2
-        packet = packet[:half] + packet[half:]
-    tail = xp.zeros((), dtype=flat.dtype, device=_device(flat))
-    for j in range(vectorized, n):
-        tail = tail + flat[j]
-    return tail + packet[0]
-
-
-def sum_of_squares(x, *, reduction: str, square_op: str = "multiply"):
-    r""":math:`\sum_i x_i^2` over every element of ``x`` (a 0-d array of ``x``'s dtype), in
-    the order and rounding of one framework kernel:
-
-    ``"xla_cpu_fused_fma"``
-        ``jnp.linalg.norm`` on XLA:CPU (jitted: the square fuses into the reduction, which
-        LLVM contracts): :math:`s \leftarrow \mathrm{fma}(x_i, x_i, s)` over the elements
-        in row-major order. Measured bit for bit (jax 0.10.2) on (4, 16) float32 arrays.
-    ``"xla_cpu_sequential"``
-        ``jnp.sum(x * x)`` run eagerly: each square rounded, then one float32 accumulator
-        in row-major order (:func:`eps_ref.norms._stats.reduce_sum`, ``"xla_cpu"``).
-    ``"eigen_avx_4x8"``
-        ``tf.reduce_sum(x * x)`` (see :func:`_eigen_sum`).
-    ``"torch_cpu_avx2"``
-        ``torch.sum(x * x)``: torch's CPU cascade sum
-        (:func:`eps_ref.norms._torch_cpu.torch_sum`, 8 lanes; measured to match torch 2.13
-        on an AVX-512 host).
-    ``"float64_rounded"``
-        the exact sum rounded once to ``x``'s dtype.
-
-    ``square_op`` is how each :math:`x_i^2` is rounded before the sum: ``"multiply"``
-    (:math:`x_i x_i`) or ``"eigen_pow"`` (``tf.pow(x, 2.0)``: Eigen's vectorised float
-    ``pow``, :func:`eps_ref.rules._eigen_pow.eigen_pow_float32`, up to 1 ULP off the square;
-    Keras on TensorFlow squares with ``ops.power(x, 2)``). The fused reduction takes no
-    separate square.
-    """
-    xp = array_namespace(x)
-    _check("norm_reduction", reduction, NORM_REDUCTIONS, "sum_of_squares")
-    flat = xp.reshape(x, (-1,))
-    if reduction == "xla_cpu_fused_fma":
-        return _sequential(flat, lambda s, v: fma(v, v, s))
-    _check("square_op", square_op, SQUARE_OPS, "sum_of_squares")
-    if square_op == "eigen_pow" and x.dtype == xp.float32:      # Eigen's float kernel
-        from eps_ref.rules._eigen_pow import eigen_pow_float32
-        squares = eigen_pow_float32(flat, 2.0)
-    else:
-        squares = flat * flat
-    if reduction == "xla_cpu_sequential":
-        return xp.reshape(reduce_sum(squares, (0,), reduction="xla_cpu")[0], ())
-    if reduction == "eigen_avx_4x8":
-        return _eigen_sum(squares)
-    if reduction == "torch_cpu_avx2":
-        return xp.reshape(torch_sum(squares, (0,), lanes=8), ())
-    s64 = xp.sum(xp.astype(flat, xp.float64) ** 2)
-    return xp.astype(s64, x.dtype)
-
-
-def l2_norm(x, *, reduction: str, sqrt_method: str = "correctly_rounded",
-            square_op: str = "multiply"):
-    r""":math:`\lVert x\rVert_2 = \sqrt{\sum_i x_i^2}` over all of ``x``: the squares and
-    the sum as :func:`sum_of_squares` rounds and orders them, the root as ``sqrt_method``."""
-    return _roots.sqrt(sum_of_squares(x, reduction=reduction, square_op=square_op),
-                       sqrt_method)
-
 
 def trust_ratio(param_norm, update_norm, *, trust_coefficient=1.0, eps=0.0,
                 zero_norm="ratio_one", phi="identity", phi_min=0.0, phi_max=math.inf):

@@ -58,6 +58,7 @@ from array_api_compat import array_namespace, device
 
 from eps_ref.rules import Rule
 from eps_ref.rules._numerics import fma
+from eps_ref.rules._reductions import REDUCTIONS, sum_of_squares
 from eps_ref.rules._roots import sqrt
 from eps_ref.rules.rmsprop import _bias_corrected
 from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras, decoupled_lr_scaled_torch
@@ -75,8 +76,7 @@ NS_FORMS = ("torch_addmm", "scaled_operand", "scaled_operand_fma")
 MATMUL_KERNELS = ("aten_bfloat16", "float64_rounded", "fma_chain", "eigen", "xla_cpu", "mkl_sgemm",
                   "namespace")
 DIVISIONS = ("divide", "multiply_by_reciprocal")
-NORM_REDUCTIONS = ("float64_rounded", "sequential", "sequential_fma", "eigen_avx2",
-                   "lanes_8_sequential")
+NORM_REDUCTIONS = REDUCTIONS
 LR_SCALES = ("none", "sqrt_rows_over_cols", "sqrt_cols_over_rows", "rms_matched")
 APPLY_FORMS = ("torch", "keras", "optax")
 
@@ -222,71 +222,6 @@ _KERNEL_ORDERS = {
 }
 
 
-def _eigen_sum(xp, v, lanes=8):
-    """Eigen's vectorized full sum (TF ``reduce_sum`` on CPU, 8-lane AVX2 packets): four
-    packet accumulators over blocks of four packets, combined as ((a0 + a1) + a2) + a3,
-    then leftover packets and the horizontal ``predux`` (upper half onto lower half)."""
-    n = v.shape[0]
-    packets = [v[i:i + lanes] for i in range(0, n - n % lanes, lanes)]
-    full = len(packets) - len(packets) % 4
-    if full:
-        acc = packets[:4]
-        for j in range(4, full, 4):
-            acc = [acc[r] + packets[j + r] for r in range(4)]
-        total = ((acc[0] + acc[1]) + acc[2]) + acc[3]
-        rest = packets[full:]
-    elif packets:
-        total, rest = packets[0], packets[1:]
-    else:
-        total, rest = None, []
-    for p in rest:
-        total = total + p
-    lanes_left = [] if total is None else [total[i] for i in range(lanes)]
-    while len(lanes_left) > 1:
-        h = len(lanes_left) // 2
-        lanes_left = [lanes_left[i] + lanes_left[i + h] for i in range(h)]
-    acc = lanes_left[0] if lanes_left else xp.zeros((), dtype=v.dtype)
-    for i in range(n - n % lanes, n):
-        acc = acc + v[i]
-    return acc
-
-
-def _sum_of_squares(xp, x, order):
-    r""":math:`\sum x^2`: ``"float64_rounded"`` (exact for bfloat16 values, then one
-    rounding), ``"sequential"`` (squares rounded, added in row-major order: XLA:CPU's
-    eager ``sum``) or ``"sequential_fma"`` (row-major, each square fused into the running
-    sum: ``jnp.linalg.norm``, which is jitted, so XLA contracts the product) or
-    ``"eigen_avx2"`` (squares rounded, then TF's Eigen ``reduce_sum``, see ``_eigen_sum``)
-    or ``"lanes_8_sequential"`` (torch's float32 ``linalg.norm``: squares rounded and
-    added into 8 lanes by index mod 8, then the lanes added in order)."""
-    if order == "eigen_avx2":
-        return _eigen_sum(xp, xp.reshape(x * x, (-1,)))
-    if order == "lanes_8_sequential":
-        sq = xp.reshape(x * x, (-1,))
-        n = sq.shape[0]
-        lanes = [sq[r] for r in range(min(8, n))]
-        for i in range(8, n):
-            lanes[i % 8] = lanes[i % 8] + sq[i]
-        acc = lanes[0]
-        for lane in lanes[1:]:
-            acc = acc + lane
-        return acc
-    if order == "sequential_fma":
-        v = xp.reshape(x, (-1,))
-        acc = v[0] * v[0]
-        for i in range(1, v.shape[0]):
-            acc = fma(v[i], v[i], acc)
-        return acc
-    if order == "sequential":
-        sq = xp.reshape(x * x, (-1,))
-        acc = sq[0]
-        for i in range(1, sq.shape[0]):
-            acc = acc + sq[i]
-        return acc
-    x64 = xp.astype(x, xp.float64)
-    return xp.astype(xp.sum(x64 * x64), x.dtype)
-
-
 # -- Newton–Schulz -----------------------------------------------------------------------
 
 def newton_schulz(x, *, coefficients=QUINTIC, steps=5, eps=1e-7,
@@ -314,7 +249,7 @@ def newton_schulz(x, *, coefficients=QUINTIC, steps=5, eps=1e-7,
             :math:`B = \mathrm{fma}(b, A, (cA)A)`, :math:`X = \mathrm{fma}(a, X, BX)` (optax:
             the loop is XLA-compiled even eagerly, and its loop fusions contract them).
         matmul_kernel: whose matmul summation order to reproduce (see ``_KERNEL_ORDERS``).
-        norm_reduction: how :math:`\lVert X\rVert_F^2` is summed, see ``_sum_of_squares``.
+        norm_reduction: how :math:`\lVert X\rVert_F^2` is summed, see :mod:`eps_ref.rules._reductions`.
         division: ``"divide"`` or ``"multiply_by_reciprocal"`` (:math:`X \cdot (1/d)`: jax's
             jitted ``divide`` by a broadcast scalar, rewritten by XLA's simplifier).
     """
@@ -335,7 +270,7 @@ def newton_schulz(x, *, coefficients=QUINTIC, steps=5, eps=1e-7,
     if tall:
         x = xp.matrix_transpose(x)
     # Frobenius norm, square root correctly rounded (the norm kernels' std::sqrt, vsqrtps).
-    norm = rnd(sqrt(_sum_of_squares(xp, x, norm_reduction), "correctly_rounded"))
+    norm = rnd(sqrt(sum_of_squares(x, reduction=norm_reduction), "correctly_rounded"))
     if normalization == "divide_by_norm_clamped_to_eps":
         x = rnd(x / xp.maximum(norm, rnd(_scalar(xp, eps, x))))
     elif division == "multiply_by_reciprocal":

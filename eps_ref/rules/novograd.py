@@ -51,12 +51,11 @@ then ``apply_updates``).
 
 from __future__ import annotations
 
-import math
-
 from array_api_compat import array_namespace
 
 from eps_ref.rules import Rule
 from eps_ref.rules._numerics import fma
+from eps_ref.rules._reductions import sum_of_squares
 from eps_ref.rules.adam import _itemsize, _round, _sqrt
 
 __all__ = ["novograd", "init", "step", "squared_norm"]
@@ -77,14 +76,8 @@ def squared_norm(g, multiply_add="fused"):
     ``"separate"``: the float64 sum of the float64 squares, rounded once."""
     _check(multiply_add)
     xp = array_namespace(g)
-    flat = xp.reshape(g, (math.prod(g.shape),))
-    if multiply_add == "fused":
-        s = xp.zeros((), dtype=g.dtype, device=getattr(g, "device", None))
-        for i in range(flat.shape[0]):
-            s = fma(flat[i], flat[i], s)
-    else:
-        flat64 = xp.astype(flat, xp.float64)
-        s = xp.astype(xp.sum(flat64 * flat64), g.dtype)
+    s = sum_of_squares(g, reduction="xla_cpu_fused_fma" if multiply_add == "fused"
+                       else "float64_rounded")
     root = _sqrt(xp, s)
     return root * root
 
