@@ -142,6 +142,38 @@ PORTING_GROUPS: dict[str, dict[str, dict]] = {
         "keras.optimizers.Lion": {},
         "optax.lion": {"learning_rate": 1e-3},
     },
+    "Adafactor at defaults (torch rho <= 1e-2, Keras rho <= 1e-3, optax unfactored below 128)": {
+        "torch.optim.Adafactor": {},
+        "keras.optimizers.Adafactor": {},
+        "optax.adafactor": {},
+    },
+    "Muon lr 1e-3, momentum 0.95, no weight decay": {
+        "torch.optim.Muon": {"lr": 1e-3, "weight_decay": 0.0},
+        "keras.optimizers.Muon": {"learning_rate": 1e-3, "weight_decay": None},
+        "optax.contrib.muon": {"learning_rate": 1e-3},
+    },
+    "Ftrl at defaults (lr 1e-3)": {
+        "keras.optimizers.Ftrl": {},
+        "tf.compat.v1.train.FtrlOptimizer": {"learning_rate": 1e-3},
+        "tf_keras.optimizers.legacy.Ftrl": {},
+        "tf_keras.optimizers.Ftrl": {},
+    },
+    "LAMB at defaults (lr 1e-3; Keras eps 1e-7, optax 1e-6)": {
+        "keras.optimizers.Lamb": {},
+        "optax.lamb": {"learning_rate": 1e-3},
+    },
+    "Schedule-Free AdamW at defaults (lr 0.0025)": {
+        "keras.optimizers.ScheduleFreeAdamW": {},
+        "optax.contrib.schedule_free_adamw": {},
+    },
+    "Proximal L1 0.01, lr 0.01": {
+        "tf.compat.v1.train.ProximalGradientDescentOptimizer":
+            {"learning_rate": 0.01, "l1_regularization_strength": 0.01},
+        "tf.compat.v1.train.ProximalAdagradOptimizer":
+            {"learning_rate": 0.01, "l1_regularization_strength": 0.01},
+        "tf.compat.v1.train.AdagradDAOptimizer":
+            {"learning_rate": 0.01, "global_step": 0, "l1_regularization_strength": 0.01},
+    },
 }
 
 

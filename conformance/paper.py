@@ -70,6 +70,19 @@ def _amsgrad(s):
     return _adam(s)
 
 
+def _lamb(s):
+    return {**_adam(s), "weight_decay": s["weight_decay"]}
+
+
+def _adafactor(s):
+    # torch's d, Keras' clip_threshold; torch's eps = (None, 1e-3) clamps at float32's
+    # machine epsilon where the paper adds eps1, which keeps its own 1e-30 here.
+    return {"lr": s["lr"], "beta_2_decay": s.get("beta_2_decay", s.get("beta2_decay")),
+            "epsilon_1": s.get("epsilon_1", 1e-30),
+            "epsilon_2": s.get("epsilon_2", s.get("eps2")),
+            "clip_threshold": s.get("clip_threshold", s.get("d"))}
+
+
 Match = Callable[[dict], dict]
 
 FAMILIES: dict[str, list[tuple[str, dict, str, Match]]] = {
@@ -105,6 +118,9 @@ FAMILIES: dict[str, list[tuple[str, dict, str, Match]]] = {
         "torch.optim.Adadelta", "keras.optimizers.Adadelta",
         "tf.compat.v1.train.AdadeltaOptimizer", "optax.adadelta")],
     "lion": [(n, {}, "paper.lion", _lion) for n in ("keras.optimizers.Lion", "optax.lion")],
+    "lamb": [(n, {}, "paper.lamb", _lamb) for n in ("keras.optimizers.Lamb", "optax.lamb")],
+    "adafactor": [(n, {}, "paper.adafactor", _adafactor) for n in (
+        "torch.optim.Adafactor", "keras.optimizers.Adafactor")],
 }
 
 
