@@ -26,7 +26,8 @@ import importlib
 import shutil
 import tempfile
 
-__all__ = ["BACKEND_LABELS", "adapter", "labels_for", "jax_compilation_cache"]
+__all__ = ["BACKEND_LABELS", "adapter", "labels_for", "jax_compilation_cache",
+           "free_jax_executables"]
 
 # label -> (adapter module, environment the worker must set before importing it)
 BACKEND_LABELS = {
@@ -81,3 +82,16 @@ def jax_compilation_cache():
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def free_jax_executables():
+    """Drop the executables JAX's in-memory caches hold.
+
+    Code that compiles anew on every call (see :func:`jax_compilation_cache`) leaves one
+    set of executables per call in those caches, each holding memory maps (about 8 per
+    Keras ``apply`` with gradient accumulation, 40 per ``optax.contrib.muon`` step). A
+    worker running many such cases passes ``vm.max_map_count`` (65530) and LLVM then fails
+    with "Cannot allocate memory". Adapters call this every few dozen steps; the
+    persistent cache turns the recompiles that follow into hits of the same programs."""
+    import jax
+    jax.clear_caches()

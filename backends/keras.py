@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from eps_ref.backends import jax_compilation_cache, resolve_attr
+from eps_ref.backends import free_jax_executables, jax_compilation_cache, resolve_attr
 
 PREFIX = "keras."
 
@@ -56,9 +56,11 @@ def run_optimizer(name, kwargs, param0, grads, device="cpu"):
     opt = resolve(name)(**kwargs)
     opt.build([variable])
     trajectory = [np.array(param0, copy=True)]
-    for g in grads:
+    for t, g in enumerate(grads, 1):
         opt.apply([keras.ops.convert_to_tensor(g)], [variable])
         trajectory.append(np.array(keras.ops.convert_to_numpy(variable.value), copy=True))
+        if t % 50 == 0 and keras.backend.backend() == "jax":
+            free_jax_executables()
     return np.stack(trajectory)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eps_ref.backends import jax_compilation_cache, resolve_attr
+from eps_ref.backends import free_jax_executables, jax_compilation_cache, resolve_attr
 
 PREFIX = "optax."
 
@@ -39,8 +39,10 @@ def resolve(name):
 def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=(), jit=False):
     """``clips``: ``[(name, keywords)]`` of optax transforms chained in front of the
     optimizer, ``optax.chain(*clips, optimizer)``."""
-    if name.startswith("optax.contrib.muon"):
-        # its Newton-Schulz fori_loop is recompiled on every eager call (about 0.9 s a step)
+    recompiles = name.startswith("optax.contrib.muon")
+    if recompiles:
+        # its Newton-Schulz fori_loop is compiled anew on every eager call (about 40
+        # memory maps a step)
         jax_compilation_cache()
     import jax
     import jax.numpy as jnp
@@ -59,7 +61,9 @@ def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=(), jit=False
     params = jax.device_put(jnp.asarray(param0), dev)
     state = tx.init(params)
     trajectory = [np.array(param0, copy=True)]
-    for g in grads:
+    for t, g in enumerate(grads, 1):
         params, state = step(params, state, jax.device_put(jnp.asarray(g), dev))
         trajectory.append(np.asarray(params).copy())
+        if recompiles and t % 50 == 0:
+            free_jax_executables()
     return np.stack(trajectory)
