@@ -82,7 +82,9 @@ def reference_trajectory(name: str, kwargs: dict, param0: np.ndarray,
                          optimizer: tuple[str, dict] | None = None) -> np.ndarray:
     """The oracle's trajectory on numpy arrays, shape ``(steps + 1, *param0.shape)``,
     reproducing the kernels of backend ``label`` (``"keras/torch"``) where they differ.
-    With ``optimizer = (name, keywords)``, ``name`` is a clip run in front of it."""
+    With ``optimizer = (name, keywords)``, ``name`` is a clip run in front of it.
+    Overflow and NaN are part of a trajectory (the comparisons count them), so NumPy's
+    floating-point warnings are silenced here rather than printed."""
     backend = label.split("/", 1)[1] if label and "/" in label else None
     if optimizer is None:
         opt = eps_ref.optimizer(name, backend=backend, **kwargs)
@@ -91,9 +93,10 @@ def reference_trajectory(name: str, kwargs: dict, param0: np.ndarray,
                             eps_ref.optimizer(optimizer[0], backend=backend, **optimizer[1]))
     param, state = param0, opt.init(param0)
     out = [param0]
-    for g in grads:
-        param, state = opt.step(param, g, state)
-        out.append(param)
+    with np.errstate(all="ignore"):
+        for g in grads:
+            param, state = opt.step(param, g, state)
+            out.append(param)
     return np.stack(out)
 
 

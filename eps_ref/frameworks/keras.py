@@ -840,40 +840,15 @@ def _lamb_jax_backend_semantics(rule_kwargs: dict) -> dict:
 
 def _lamb_torch_backend_semantics(rule_kwargs: dict) -> dict:
     """``KERAS_BACKEND=torch``: Lamb has no ``torch_*`` override, so ``update_step`` runs on
-    torch ops: ``ops.sum`` is torch's CPU cascade sum, ``ops.sqrt`` MKL's ``vmsSqrt``, and
+    torch ops: ``ops.power(x, 2)`` is ``torch.pow`` with a tensor exponent (SLEEF's
+    ``powf``), ``ops.sum`` is torch's CPU cascade sum, ``ops.sqrt`` MKL's ``vmsSqrt``, and
     ``TorchOptimizer._apply_weight_decay`` multiplies by ``1 - wd*lr`` in float32."""
-    out = {**rule_kwargs, "norm_reduction": "torch_cpu_avx2", "square_op": "multiply",
+    out = {**rule_kwargs, "norm_reduction": "torch_cpu_avx2", "square_op": "sleef_pow",
            "sqrt_method": "mkl_goldschmidt_rsqrtps"}
     if out["weight_decay_mode"] == "decoupled_keras":
         out["weight_decay_mode"] = "decoupled_keras_torch"
     return out
 
-
-_LAMB_POW_REASON = (
-    "both norms square with ops.power(x, 2): {backend} evaluates it with a transcendental "
-    "pow ({kernel}), 1 ULP off x*x on part of the inputs (measured), "
-    "so the norms "
-    "and the trust ratio move by an ULP; the reference squares exactly (keras/jax's "
-    "jnp.power(x, 2) is integer_pow: 0 ULP there)")
-
-# Max per-step ULP over the 1000-step conformance stream (the largest counts sit on
-# parameters near zero; max abs error <= 5e-7). With torch.pow's own squares substituted for
-# x*x the reference is 0 ULP on every variant, so the power is the whole difference.
-# (TensorFlow's tf.pow is reproduced: square_op="eigen_pow".)
-_LAMB_MEASURED = {
-    "keras/torch": {"defaults": 16, "epsilon=1e-3": 8192, "epsilon=1": 8,
-                    "weight_decay=0.01": 32, "learning_rate=1e-2": 8192,
-                    "beta_1=0.5,beta_2=0.99": 64},
-}
-_LAMB_POW_KERNELS = {
-    "keras/torch": ("torch", "torch.pow(x, torch.tensor(2)): the tensor-exponent CPU kernel, "
-                             "a vectorised transcendental pow, not the scalar-exponent square"),
-}
-_LAMB_BUDGETS = {
-    f"{label}:{variant}": Budget(ulp=ulp, reason=_LAMB_POW_REASON.format(
-        backend=_LAMB_POW_KERNELS[label][0], kernel=_LAMB_POW_KERNELS[label][1]))
-    for label, per_variant in _LAMB_MEASURED.items() for variant, ulp in per_variant.items()
-}
 
 register(Spec(
     name="keras.optimizers.Lamb", framework="keras", version=VERSION,
@@ -890,7 +865,6 @@ register(Spec(
     },
     backend_semantics={"keras/jax": _lamb_jax_backend_semantics,
                        "keras/torch": _lamb_torch_backend_semantics},
-    budgets=_LAMB_BUDGETS,
     doc="eps OUTSIDE the bias-corrected root: u = m_hat / (sqrt(v_hat) + eps), "
         "m += (g-m)*(1-b1), v += (g^2-v)*(1-b2); trust ratio ||p||/||u|| (1 if either norm "
         "is 0); p -= (ratio*lr)*u; weight decay p -= p*wd*lr first (not in u)",

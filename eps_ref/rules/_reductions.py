@@ -43,7 +43,7 @@ __all__ = ["REDUCTIONS", "SQUARE_OPS", "eigen_sum", "sum_of_squares", "l2_norm"]
 
 REDUCTIONS = ("xla_cpu_fused_fma", "xla_cpu_sequential", "eigen_avx_4x8", "torch_cpu_avx2",
               "torch_cpu_norm", "float64_rounded")
-SQUARE_OPS = ("multiply", "eigen_pow")
+SQUARE_OPS = ("multiply", "eigen_pow", "sleef_pow")
 
 EIGEN_LANES = 8
 """float32 lanes of an Eigen packet in TensorFlow's CPU kernels (AVX ``Packet8f``)."""
@@ -111,7 +111,9 @@ def sum_of_squares(x, *, reduction: str, square_op: str = "multiply"):
     ``square_op`` is how each :math:`x_i^2` is rounded before the sum: ``"multiply"``
     (:math:`x_i x_i`) or ``"eigen_pow"`` (``tf.pow(x, 2.0)``, Eigen's vectorised float
     ``pow``, up to 1 ULP off the square; Keras on TensorFlow squares with
-    ``ops.power(x, 2)``). The fused and the torch-norm orders square as their kernels do.
+    ``ops.power(x, 2)``) or ``"sleef_pow"`` (``torch.pow(x, tensor(2.0))``, SLEEF's
+    ``powf``, the same ``ops.power`` under Keras' torch backend). The fused and the
+    torch-norm orders square as their kernels do.
     """
     xp = array_namespace(x)
     if reduction not in REDUCTIONS:
@@ -133,6 +135,9 @@ def sum_of_squares(x, *, reduction: str, square_op: str = "multiply"):
     if square_op == "eigen_pow" and x.dtype == xp.float32:      # Eigen's float kernel
         from eps_ref.rules._eigen_pow import eigen_pow_float32
         squares = eigen_pow_float32(flat, 2.0)
+    elif square_op == "sleef_pow" and x.dtype == xp.float32:    # ATen's tensor-tensor pow
+        from eps_ref.rules._sleef_pow import sleef_powf
+        squares = sleef_powf(flat, 2.0)
     else:
         squares = flat * flat
     if reduction == "xla_cpu_sequential":

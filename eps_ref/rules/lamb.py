@@ -67,14 +67,11 @@ The frameworks agree on these formulas and differ in the parts this module makes
 
 ``square_op``
     how the norms square: ``"multiply"`` (:math:`x \cdot x`: optax, Keras on JAX, whose
-    ``jnp.power(x, 2)`` is ``integer_pow``) or ``"eigen_pow"`` (Keras on TensorFlow:
+    ``jnp.power(x, 2)`` is ``integer_pow``), ``"eigen_pow"`` (Keras on TensorFlow:
     ``ops.power(x, 2)`` is ``tf.pow``, Eigen's vectorised ``pow``, 1 ULP off the square for
-    about a quarter of float32 inputs; reproduced exactly).
-
-Not reproduced: under Keras' torch backend ``ops.power(x, 2)`` is ``torch.pow`` with a
-0-d tensor exponent, the tensor-exponent CPU kernel (a vectorised transcendental ``pow``,
-not the exact square torch uses for a Python exponent); the reference squares exactly and
-the conformance budgets measure the effect.
+    about a quarter of float32 inputs) or ``"sleef_pow"`` (Keras on torch: ``ops.power(x,
+    2)`` is ``torch.pow`` with a 0-d tensor exponent, SLEEF's transcendental ``powf``, not
+    the exact square torch takes for a Python exponent); both reproduced exactly.
 """
 
 from __future__ import annotations
