@@ -24,18 +24,22 @@ def _value(v) -> str:
 
 
 # Paper rules compared in the same row as the framework family they define.
-_PAPER_FAMILY = {"adam_eps_hat": "adam", "adamw": "adam", "amsgrad": "adam", "sgdw": "sgd",
-                 "mcallester_adam": "adam", "mcallester_rmsprop": "rmsprop",
-                 "powersign": "sign", "addsign": "sign"}
+_FAMILY = {"adam_eps_hat": "adam", "adamw": "adam", "amsgrad": "adam", "sgdw": "sgd",
+           "mcallester_adam": "adam", "mcallester_rmsprop": "rmsprop",
+           "powersign": "sign", "addsign": "sign",
+           "adafactor_optax": "adafactor", "adafactor_torch": "adafactor"}
+"""Rules folded into another family's row: the papers' variants, and the Adafactor forms
+that differ enough to be separate rules but answer the same question."""
 
 SIDE_BY_SIDE = ("torch", "keras", "tf1", "tf_keras", "optax", "paper")
 """Dialects that are columns of the side-by-side table, in order."""
 
 
 def family(spec_) -> str:
-    """The row of the side-by-side table a spec belongs to (its rule, papers folded in)."""
+    """The family (a row of the side-by-side table, a section of the per-family tables) a
+    spec belongs to: its rule, with the papers' and the Adafactor variants folded in."""
     name = spec_.rule.name.removeprefix("paper.")
-    return _PAPER_FAMILY.get(name, name)
+    return _FAMILY.get(name, name)
 
 
 _EPS = re.compile(r"(?<![a-z])(eps|epsilon)", re.IGNORECASE)
@@ -121,10 +125,10 @@ OUT_OF_SCOPE = """\
 
 
 def semantics_markdown() -> str:
-    by_rule: dict[str, list] = {}
+    by_family: dict[str, list] = {}
     for name in eps_ref.specs(kind="optimizer"):
         s = eps_ref.spec(name)
-        by_rule.setdefault(s.rule.name, []).append(s)
+        by_family.setdefault(family(s), []).append(s)
     versions = {}
     for s in (eps_ref.spec(n) for n in eps_ref.specs()):
         versions[s.framework] = s.version
@@ -144,8 +148,8 @@ def semantics_markdown() -> str:
         "",
         side_by_side_markdown(),
     ]
-    for rule, members in by_rule.items():
-        lines += ["", f"## {rule}", "",
+    for fam, members in by_family.items():
+        lines += ["", f"## {fam}", "",
                   "| spec | defaults | update, and where eps sits | switches at defaults |",
                   "|---|---|---|---|"]
         for s in members:

@@ -45,27 +45,32 @@ NOT_A_MOVE_FROM_P = {
 """Rules for which 'the first step descends and a zero gradient stays' is false by design."""
 
 
-ADAFACTOR_OPEN = pytest.mark.xfail(
-    reason="open: hypothesis finds small float32 inputs where the Keras-form and paper "
-           "Adafactor step goes uphill or to NaN; not yet compared with the frameworks there",
-    strict=False)
+from test_rules_adafactor import EPS1_SQUARED_UNDERFLOWS  # noqa: E402
 
 
-def _params(names):
-    return [pytest.param(n, marks=ADAFACTOR_OPEN) if n in _ADAFACTOR_OPEN else n for n in names]
+def _conditioned(name, g):
+    """``g`` itself, except for the Adafactor forms whose eps1 = 1e-30 enters squared: there
+    a zero (or tiny) gradient along a whole row and column underflows V to 0 and the step to
+    NaN, in the frameworks too (test_rules_adafactor, conformance/test_edge_inputs). Those
+    forms get one entry of magnitude >= 1e-3 in every row and every column."""
+    if name not in EPS1_SQUARED_UNDERFLOWS:
+        return g
+    g = g.copy()
+    rows, cols = g.shape
+    for k in range(max(rows, cols)):
+        i, j = k % rows, k % cols
+        if abs(g[i, j]) < 1e-3:
+            g[i, j] = 1.0
+    return g
 
 
-_ADAFACTOR_OPEN = {"keras.optimizers.Adafactor", "tf_keras.optimizers.Adafactor",
-                   "paper.adafactor"}
-
-
-@pytest.mark.parametrize("name", _params([n for n in SPECS if n not in NOT_A_MOVE_FROM_P]))
+@pytest.mark.parametrize("name", [n for n in SPECS if n not in NOT_A_MOVE_FROM_P])
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_first_step_descends_and_zero_gradient_stays(name, data):
     shape = data.draw(shapes)
     p = data.draw(arrays(np.float32, shape, elements=finite32))
-    g = data.draw(arrays(np.float32, shape, elements=finite32))
+    g = _conditioned(name, data.draw(arrays(np.float32, shape, elements=finite32)))
     opt = eps_ref.optimizer(name, **_no_decay(name))
     p1, state = opt.step(p, g, opt.init(p))
     assert p1.shape == p.shape and p1.dtype == np.float32
@@ -75,13 +80,14 @@ def test_first_step_descends_and_zero_gradient_stays(name, data):
     np.testing.assert_array_equal(p1[g == 0], p[g == 0])
 
 
-@pytest.mark.parametrize("name", _params(SPECS))
+@pytest.mark.parametrize("name", SPECS)
 @settings(max_examples=10, deadline=None)
 @given(data=st.data())
 def test_steps_are_deterministic_and_finite(name, data):
     shape = data.draw(shapes)
     p = data.draw(arrays(np.float32, shape, elements=finite32))
-    gs = [data.draw(arrays(np.float32, shape, elements=finite32)) for _ in range(4)]
+    gs = [_conditioned(name, data.draw(arrays(np.float32, shape, elements=finite32)))
+          for _ in range(4)]
     opt = eps_ref.optimizer(name, **example_kwargs(name))
 
     def run():

@@ -196,3 +196,34 @@ def test_validation():
     with pytest.raises(ValueError):
         A.adafactor.step(np.ones(2, F32), np.ones(2, F32), A.adafactor.init(np.ones(2, F32)),
                          t=1, lr=1e-2, reduction="pairwise")
+
+
+# A factored matrix whose gradient is zero along a whole row and a whole column: there the
+# Keras/paper estimate V_ij = R_i C_j / sum(R) is about (2e-30)^2 / sum(R), below float32's
+# smallest subnormal, so U_ij = 0 / sqrt(0) = NaN, and the RMS clip spreads it to every
+# entry. Keras 3 (every backend) and tf_keras do the same (conformance/test_edge_inputs.py);
+# torch clamps V at eps1^2 with eps1 = float32 machine epsilon and stays finite.
+ZERO_ROW_AND_COLUMN = (np.array([[-1.0, 1.0, 1000.0], [0.0, 1.0, 0.5]], F32),
+                       np.array([[0.0, 0.0, 0.0], [1.0, 0.0, -1.0]], F32))
+EPS1_SQUARED_UNDERFLOWS = ("keras.optimizers.Adafactor", "tf_keras.optimizers.Adafactor",
+                           "paper.adafactor")
+
+
+@pytest.mark.parametrize("name", EPS1_SQUARED_UNDERFLOWS)
+def test_eps1_squared_underflows_to_nan_on_a_zero_row_and_column(name):
+    p, g = ZERO_ROW_AND_COLUMN
+    with np.errstate(all="ignore"):
+        out = _run(name, p, [g])
+    assert np.isnan(out).all()
+    # in float64 the same step is finite: the NaN is float32 underflow, not the algorithm
+    with np.errstate(all="ignore"):
+        wide = _run(name, p.astype(np.float64), [g.astype(np.float64)])
+    assert np.isfinite(wide).all()
+    np.testing.assert_array_equal(wide[g == 0], p[g == 0])
+
+
+def test_torch_clamps_the_estimate_and_stays_finite():
+    p, g = ZERO_ROW_AND_COLUMN
+    out = _run("torch.optim.Adafactor", p, [g])
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out[g == 0], p[g == 0])

@@ -6,10 +6,8 @@ rate and weight decay, Hinton's RMSProp learning rate, ...) the keyword is ``REQ
 Keyword names are shared across the dialect (``lr`` for :math:`\alpha`/:math:`\eta`,
 ``beta1``/``beta2``, ``eps`` for :math:`\epsilon`, ``weight_decay`` for :math:`\lambda`); each
 entry's ``doc`` maps them to the paper's notation. The rules live in
-:mod:`eps_ref.rules.published`, :mod:`eps_ref.rules.sign` and :mod:`eps_ref.rules.mcallester`.
-
-Not here yet: ``paper.adafactor`` (Shazeer & Stern 2018) and ``paper.lamb`` (You et al.
-2020): the project has no Adafactor or LAMB rule family to compare them with.
+:mod:`eps_ref.rules.published`, :mod:`eps_ref.rules.sign`, :mod:`eps_ref.rules.mcallester`,
+:mod:`eps_ref.rules.adafactor` and :mod:`eps_ref.rules.lamb`.
 """
 
 from __future__ import annotations
@@ -326,7 +324,8 @@ _paper(
     doc="Alg. 4: R_t = b R + (1-b)(G^2 + eps1) 1_m, C_t = b C + (1-b) 1_n^T (G^2 + eps1), "
         "V = R C / (1_n^T R), b = 1 - t^-0.8 (Sec. 7.2); U = G/sqrt(V), U /= max(1, RMS(U)/d) "
         "(eq. 13); X -= max(eps2, RMS(X)) min(1e-2, 1/sqrt t) U (Sec. 8); lr is the cap 1e-2; "
-        "sums exact, rounded once",
+        "sums exact, rounded once; in float32 a gradient zero along a row and a column gives "
+        "V = 0 there (eps1^2 underflows) and NaN",
     variants={"epsilon_1=1e-3": {"epsilon_1": 1e-3}, "clip_threshold=2": {"clip_threshold": 2.0},
               "epsilon_2=1": {"epsilon_2": 1.0}})
 # --- end Adafactor family -------------------------------------------------------------

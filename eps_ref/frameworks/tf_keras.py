@@ -27,8 +27,11 @@ Two generations of optimizers live in that package:
 ``legacy.Nadam`` keeps Dozat's slow schedule :math:`0.96^{0.004 t}` (its ``schedule_decay``
 keyword), where the Keras 2.11+ ``Nadam`` uses :math:`0.96^t`.
 
-Not modelled yet: ``Ftrl`` and ``Adafactor`` (both generations; the project has no Ftrl or
-Adafactor rule yet). Keyword names and defaults are the framework's own.
+The Keras 2.11+ optimizers take the base keywords ``clipnorm``, ``clipvalue``,
+``global_clipnorm`` and ``use_ema``; tf_keras computes them differently from Keras 3
+(``tf.clip_by_global_norm`` through ``l2_loss``, an EMA that starts from a copy of the
+parameters), and this dialect refuses them with ``NotImplementedError`` rather than guess.
+Keyword names and defaults are the framework's own.
 """
 
 from eps_ref.spec import (Spec, check_beta, check_nonnegative, check_number,  # noqa: F401
@@ -698,6 +701,7 @@ register(Spec(
     },
     doc="eps1 INSIDE the factored moments (g^2 + 1e-30): V = (R / mean R) C, "
         "U = g * rsqrt(V) (Eigen), p += -max(eps2, RMS(p)) min(lr, rsqrt(t)) U / "
-        "max(1, RMS(U)/d); all in float32",
+        "max(1, RMS(U)/d); all in float32; a gradient zero along a row and a column "
+        "gives V = 0 there (eps1^2 underflows float32) and NaN everywhere",
 ))
 # --- end Adafactor family -------------------------------------------------------------
