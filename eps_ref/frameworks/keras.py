@@ -658,8 +658,8 @@ register(Spec(
                        "keras/torch": _adafactor_torch_backend_semantics},
     doc="eps1 INSIDE the factored moments (g^2 + 1e-30), no eps in the root: "
         "V = (R / mean R) C, p -= max(eps2, RMS(p)) min(lr, 1/sqrt t) U / max(1, RMS(U)/d), "
-        "U = g / sqrt(V); all in float32; a gradient zero along a row and a column gives V = 0 there "
-        "(eps1^2 underflows float32) and NaN everywhere",
+        "U = g / sqrt(V); all in float32; a gradient zero along a row and a column gives "
+        "V = 0 there (eps1^2 underflows float32) and NaN everywhere",
 ))
 # --- end Adafactor family -------------------------------------------------------------
 
