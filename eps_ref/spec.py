@@ -49,6 +49,9 @@ class Spec:
             keywords that reproduce that backend (``"keras/torch"``: torch foreach kernels).
         kind: ``"optimizer"``, ``"layer"`` or ``"clip"`` (a gradient transform run in
             front of an optimizer with :func:`chain`).
+        var_keywords: keywords the framework takes through ``**kwargs`` rather than its
+            signature (legacy tf_keras' ``clipnorm``), each with its value when not given;
+            accepted like ``defaults``, passed on only when given.
     """
 
     name: str
@@ -64,6 +67,7 @@ class Spec:
     backend_semantics: Mapping[str, Callable[[dict], dict]] = field(default_factory=dict)
     kind: str = "optimizer"
     doc: str = ""
+    var_keywords: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def semantics(self) -> Mapping[str, Any]:
@@ -159,13 +163,14 @@ def register_base_options(framework: str, build: Callable) -> None:
 
 
 def _hyperparams(s: Spec, kwargs: dict) -> dict:
-    unknown = [k for k in kwargs if k not in s.defaults]
+    accepted = {**s.defaults, **s.var_keywords}
+    unknown = [k for k in kwargs if k not in accepted]
     if unknown:
         k = unknown[0]
-        close = difflib.get_close_matches(k, s.defaults, n=1, cutoff=0.5)
+        close = difflib.get_close_matches(k, accepted, n=1, cutoff=0.5)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise TypeError(f"{s.name}() got an unexpected keyword argument {k!r}{hint}; "
-                        f"it takes {sorted(s.defaults)}")
+                        f"it takes {sorted(accepted)}")
     hyperparams = {**s.defaults, **kwargs}
     missing = [k for k, v in hyperparams.items() if v is REQUIRED]
     if missing:

@@ -94,7 +94,9 @@ def test_beta_outside_unit_interval_rejected(name, bad):
 @pytest.mark.parametrize("name, variant", SPEC_VARIANTS)
 def test_variants_build(name, variant):
     opt = eps_ref.optimizer(name, **example_kwargs(name, variant))
-    assert set(opt.hyperparams) == set(opt.spec.defaults)
+    given = set(opt.hyperparams) - set(opt.spec.defaults)
+    assert set(opt.spec.defaults) <= set(opt.hyperparams)
+    assert given <= set(opt.spec.var_keywords)      # legacy tf_keras' **kwargs
     assert all(v is not REQUIRED for v in opt.hyperparams.values())
 
 

@@ -163,8 +163,6 @@ def test_adaptive_epsilon_is_refused():
 
 
 @pytest.mark.parametrize("name, kw", [
-    (NEW + "Adam", {"clipnorm": 1.0}),
-    (NEW + "RMSprop", {"use_ema": True}),
     (NEW + "SGD", {"learning_rate": lambda: 0.1}),
 ])
 def test_unmodelled_keywords_are_refused_under_the_tf_keras_name(name, kw):

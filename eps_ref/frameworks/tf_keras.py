@@ -1,4 +1,4 @@
-"""The ``tf_keras`` dialect: legacy Keras 2 from the ``tf-keras`` package, read from 2.21.0.
+r"""The ``tf_keras`` dialect: legacy Keras 2 from the ``tf-keras`` package, read from 2.21.0.
 
 Two generations of optimizers live in that package:
 
@@ -27,15 +27,41 @@ Two generations of optimizers live in that package:
 ``legacy.Nadam`` keeps Dozat's slow schedule :math:`0.96^{0.004 t}` (its ``schedule_decay``
 keyword), where the Keras 2.11+ ``Nadam`` uses :math:`0.96^t`.
 
-The Keras 2.11+ optimizers take the base keywords ``clipnorm``, ``clipvalue``,
-``global_clipnorm`` and ``use_ema``; tf_keras computes them differently from Keras 3
-(``tf.clip_by_global_norm`` through ``l2_loss``, an EMA that starts from a copy of the
-parameters), and this dialect refuses them with ``NotImplementedError`` rather than guess.
+Both generations take the clipping keywords, and the Keras 2.11+ optimizers the moving
+average too; tf_keras computes them with TensorFlow ops that differ from Keras 3's, and this
+dialect runs them around every rule with :class:`eps_ref.rules.tf_keras_base.TfKerasBase`
+(registered with :func:`eps_ref.spec.register_base_options`):
+
+``clipnorm``
+    ``tf.clip_by_norm`` on each variable: :math:`g c / \max(\lVert g\rVert_2, c)`, the sum of
+    squares in Eigen's order.
+``global_clipnorm``
+    ``tf.clip_by_global_norm``: the norm :math:`\sqrt{2 \sum \mathrm{l2\_loss}(g_i)}` from
+    halved squares, and :math:`s = c \min(1/N, \mathrm{fl}(1)/\mathrm{fl}(c))` in float32
+    (Keras 3 rounds the float64 :math:`1/c`: at ``global_clipnorm=2.3`` the two drift 4224
+    ULP apart on Adam).
+``clipvalue``
+    ``tf.clip_by_value``. The Keras 2.11+ ``Optimizer`` runs only the first of ``clipnorm``,
+    ``global_clipnorm``, ``clipvalue`` that is set (here ``clipvalue`` with another raises);
+    a legacy optimizer (``**kwargs``, :attr:`~eps_ref.spec.Spec.var_keywords`) runs
+    ``clipvalue`` first, then ``clipnorm`` or ``global_clipnorm``.
+``use_ema``, ``ema_momentum``, ``ema_overwrite_frequency`` (Keras 2.11+ only)
+    after each step :math:`\bar\theta \leftarrow \mathrm{fl}(\mu)\bar\theta +
+    \mathrm{fl}(1-\mu)\theta`, :math:`1-\mu` subtracted in float64, the average starting as
+    a copy of the initial parameters; every ``ema_overwrite_frequency`` steps the
+    parameters are assigned the average.
+
+Thresholds that tf_keras silently skips (0 or less) raise here. All of it is 0 ULP over the
+1000-step conformance stream (whose 1e3 spikes make every clip bite).
+
 Keyword names and defaults are the framework's own.
 """
 
+import math
+
+from eps_ref.rules.tf_keras_base import TfKerasBase
 from eps_ref.spec import (Spec, check_beta, check_nonnegative, check_number,  # noqa: F401
-                          register, unsupported)
+                          register, register_base_options, unsupported)
 from eps_ref.spec import spec as _spec
 
 VERSION = "2.21.0"
@@ -61,27 +87,147 @@ NEW_BASE_DEFAULTS = {
 
 
 
-def _via_keras3(keras_name, qualified, *, jit_compile, ema_overwrite_frequency, use_ema,
-                **kwargs):
+def _via_keras3(keras_name, qualified, *, jit_compile, clipnorm, clipvalue, global_clipnorm,
+                use_ema, ema_momentum, ema_overwrite_frequency, **kwargs):
     """The rule keywords of the Keras 3 spec whose ``update_step`` this one shares.
 
-    ``jit_compile`` is dropped (XLA is off without a GPU). The base options that act on
-    the tree are refused: ``tf_keras`` computes them differently from Keras 3
-    (``tf.clip_by_global_norm`` takes its norm from ``l2_loss``; the EMA average starts as
-    a copy of the initial parameters and mixes with ``1 - ema_momentum`` computed in
-    float64) and no base hook models them yet.
+    ``jit_compile`` is dropped (XLA is off without a GPU). The base options that act on the
+    tree (``clipnorm``, ``clipvalue``, ``global_clipnorm``, ``use_ema``, ``ema_momentum``,
+    ``ema_overwrite_frequency``) are checked here (:func:`check_base_options`) and left out
+    of the rule: tf_keras computes them with TensorFlow's own clip ops and its own EMA, which
+    :func:`_base_options` hands to :class:`eps_ref.rules.tf_keras_base.TfKerasBase`; the
+    Keras 3 spec sees its defaults for them. ``weight_decay`` goes to the Keras 3 rule (the
+    same decoupled ``p -= p*wd*lr`` before the step).
     """
     if not isinstance(jit_compile, bool):
         raise ValueError(f"{qualified}: jit_compile must be a bool: {jit_compile!r}")
-    for keyword in ("clipnorm", "clipvalue", "global_clipnorm"):
-        if kwargs.get(keyword) is not None:
-            raise unsupported(qualified, keyword, kwargs[keyword])
-    if use_ema:
-        raise unsupported(qualified, "use_ema", use_ema)
-    kwargs.update(use_ema=use_ema,
-                  ema_overwrite_frequency=ema_overwrite_frequency if use_ema else None,
-                  loss_scale_factor=None, gradient_accumulation_steps=None)
+    check_base_options(qualified, clipnorm=clipnorm, clipvalue=clipvalue,
+                       global_clipnorm=global_clipnorm, use_ema=use_ema,
+                       ema_momentum=ema_momentum,
+                       ema_overwrite_frequency=ema_overwrite_frequency)
+    kwargs.update(clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False,
+                  ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
+                  gradient_accumulation_steps=None)
     return _via_spec(keras_name, qualified, **kwargs)
+
+
+def _check_threshold(qualified, keyword, value, *, legacy):
+    if value is None:
+        return
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise unsupported(qualified, keyword, value)
+    if legacy and value < 0:            # OptimizerV2.__init__'s own check and message
+        raise ValueError(f"Expected {keyword} >= 0, received: {value}")
+    if not 0 < value < math.inf:
+        what = ("would clip every gradient to 0" if legacy and value == 0
+                else "would silently skip clipping")
+        raise ValueError(f"{qualified}: {keyword} must be a finite number > 0 or None "
+                         f"(got {value!r}; tf_keras {what})")
+
+
+def check_base_options(qualified, *, clipnorm, clipvalue, global_clipnorm, use_ema=False,
+                       ema_momentum=0.99, ema_overwrite_frequency=None, legacy=False):
+    """Check the tf_keras base keywords as the framework does, and stricter where it
+    silently accepts nonsense.
+
+    As tf_keras: ``clipnorm`` together with ``global_clipnorm`` raises ``ValueError``
+    (both generations); a negative threshold raises in a legacy optimizer (``Expected
+    clipnorm >= 0``); with ``use_ema``, ``ema_momentum`` outside [0, 1] and an
+    ``ema_overwrite_frequency`` that is not an integer >= 1 raise. Stricter: a threshold
+    that is not a finite number > 0 raises here too (the Keras 2.11+ ``Optimizer`` skips
+    clipping silently for one <= 0; a legacy 0 zeroes the gradients); ``clipvalue`` with
+    ``clipnorm`` or ``global_clipnorm`` raises for the Keras 2.11+ ``Optimizer`` (it would
+    silently drop ``clipvalue``; a legacy optimizer applies both, ``clipvalue`` first);
+    ``use_ema`` must be a bool. As tf_keras, ``ema_momentum`` and ``ema_overwrite_frequency``
+    are ignored (and unchecked) without ``use_ema`` (``RMSprop`` defaults the frequency to
+    100), and a frequency of 0 or None means no overwrite.
+    """
+    if clipnorm is not None and global_clipnorm is not None:
+        if legacy:
+            raise ValueError("Cannot accept both `clipnorm` and `global_clipnorm`. "
+                             f"Received: `clipnorm`={clipnorm}, "
+                             f"`global_clipnorm`={global_clipnorm}.")
+        raise ValueError("At most one of `clipnorm` and `global_clipnorm` can be set. "
+                         f"Received: clipnorm={clipnorm}, global_clipnorm={global_clipnorm}.")
+    for keyword, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
+                           ("global_clipnorm", global_clipnorm)):
+        _check_threshold(qualified, keyword, value, legacy=legacy)
+    if not legacy and clipvalue is not None and (clipnorm is not None
+                                                 or global_clipnorm is not None):
+        other = "clipnorm" if clipnorm is not None else "global_clipnorm"
+        raise ValueError(f"{qualified}: clipvalue cannot be combined with {other} (tf_keras "
+                         f"would clip by {other} only and silently ignore clipvalue)")
+    if not isinstance(use_ema, bool):
+        raise ValueError(f"{qualified}: use_ema must be True or False, got {use_ema!r}")
+    if not use_ema:         # as tf_keras: the EMA keywords are read only with use_ema
+        return
+    if (not isinstance(ema_momentum, (int, float)) or isinstance(ema_momentum, bool)
+            or not 0 <= ema_momentum <= 1):
+        raise ValueError("`ema_momentum` must be in the range [0, 1]. "
+                         f"Received: ema_momentum={ema_momentum}")
+    if ema_overwrite_frequency and (not isinstance(ema_overwrite_frequency, int)
+                                    or ema_overwrite_frequency < 1):
+        raise ValueError("`ema_overwrite_frequency` must be an integer > 1 or None. "
+                         f"Received: ema_overwrite_frequency={ema_overwrite_frequency}")
+
+
+def _base_options(name, hyperparams, backend):
+    """The tf_keras base-optimizer logic around ``name``'s rule, or None when no option is
+    set (registered for every ``tf_keras`` spec; the checks are :func:`check_base_options`',
+    run by each spec's bind)."""
+    options = {k: hyperparams.get(k) for k in _TREE_OPTIONS}
+    if all(options[k] is None for k in ("clipnorm", "clipvalue", "global_clipnorm")) \
+            and not options["use_ema"]:
+        return None
+    legacy = name.startswith(LEGACY_PREFIX)
+    if not options["use_ema"]:
+        options.update(use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None)
+    return TfKerasBase(**options, clip_order="value_then_norm" if legacy else "first_set")
+
+
+LEGACY_CLIP_KEYWORDS = {"clipnorm": None, "clipvalue": None, "global_clipnorm": None}
+"""The clipping keywords a legacy optimizer takes through ``**kwargs`` (``OptimizerV2``)."""
+
+
+def _legacy_clips(qualified, bind):
+    """``bind`` of the legacy spec ``qualified``, taking the ``OptimizerV2`` clipping
+    keywords too: checked here, run around the rule by :func:`_base_options` (``clipvalue``
+    first, then ``clipnorm`` or ``global_clipnorm``), not seen by the rule."""
+    def bind_with_clips(*, clipnorm=None, clipvalue=None, global_clipnorm=None, **kwargs):
+        check_base_options(qualified, clipnorm=clipnorm, clipvalue=clipvalue,
+                           global_clipnorm=global_clipnorm, legacy=True)
+        return bind(**kwargs)
+    return bind_with_clips
+
+
+_TREE_OPTIONS = ("clipnorm", "clipvalue", "global_clipnorm", "use_ema", "ema_momentum",
+                 "ema_overwrite_frequency")
+LEGACY_PREFIX = "tf_keras.optimizers.legacy."
+register_base_options("tf_keras", _base_options)
+
+# The same for legacy SGD (momentum 0.9) and Adam: OptimizerV2 takes them through
+# ``**kwargs`` (``Spec.var_keywords``) and runs clipvalue, then clipnorm.
+LEGACY_CLIP_VARIANTS = {
+    "clipnorm 1.0": {"clipnorm": 1.0},
+    "clipvalue 0.1": {"clipvalue": 0.1},
+    "global_clipnorm 2.3": {"global_clipnorm": 2.3},
+    "clipvalue 0.1, then clipnorm 0.5": {"clipvalue": 0.1, "clipnorm": 0.5},
+}
+
+# Conformance variants of the base options, run on SGD (momentum 0.9) and Adam (the
+# gradient stream's 1e3 spikes make every clip bite). At 2.3 about half the steps are not
+# clipped, and there tf's scale c * fl(1/fl(c)) is exactly 1 where Keras 3's
+# c * fl(1/c) is 1 - 2^-24: the variant tells the two apart (by 4224 ULP on Adam).
+TF_KERAS_BASE_VARIANTS = {
+    "clipnorm 1.0": {"clipnorm": 1.0},
+    "clipvalue 0.1": {"clipvalue": 0.1},
+    "global_clipnorm 1.0": {"global_clipnorm": 1.0},
+    "global_clipnorm 2.3": {"global_clipnorm": 2.3},
+    "use_ema, ema_overwrite_frequency 10": {"use_ema": True, "ema_overwrite_frequency": 10},
+    "EMA 0.9 overwrite 3, global_clipnorm 0.7, weight decay 0.01": {
+        "use_ema": True, "ema_momentum": 0.9, "ema_overwrite_frequency": 3,
+        "global_clipnorm": 0.7, "weight_decay": 0.01},
+}
 
 
 def _via_spec(source_name, qualified, **kwargs):
@@ -118,13 +264,16 @@ def _bind_legacy_sgd(*, learning_rate, momentum, nesterov, name):
 register(Spec(
     name="tf_keras.optimizers.legacy.SGD", framework="tf_keras", version=VERSION,
     defaults={"learning_rate": 0.01, "momentum": 0.0, "nesterov": False, "name": "SGD"},
-    rule=_sgd_rule, bind=_bind_legacy_sgd, reference=SOURCE + "legacy/gradient_descent.py",
+    rule=_sgd_rule,
+    bind=_legacy_clips("tf_keras.optimizers.legacy.SGD", _bind_legacy_sgd),
+    var_keywords=LEGACY_CLIP_KEYWORDS, reference=SOURCE + "legacy/gradient_descent.py",
     inert=INERT,
     variants={
         "defaults": {},
         "learning_rate=1e-3": {"learning_rate": 1e-3},
         "momentum=0.9": {"momentum": 0.9},
         "nesterov": {"momentum": 0.9, "nesterov": True},
+        **{f"momentum 0.9, {k}": {"momentum": 0.9, **v} for k, v in LEGACY_CLIP_VARIANTS.items()},
     },
     doc="no eps; ResourceApplyKerasMomentum: accum = accum*mu - g*lr, var += accum "
         "(Nesterov: var += accum*mu - g*lr); without momentum var -= g*lr",
@@ -152,6 +301,8 @@ register(Spec(
         "weight_decay=4e-3": {"weight_decay": 4e-3},
         "momentum,weight_decay": {"momentum": 0.9, "weight_decay": 4e-3},
         "jit_compile=False": {"momentum": 0.9, "jit_compile": False},
+        **{f"momentum 0.9, {k}": {"momentum": 0.9, **v}
+           for k, v in TF_KERAS_BASE_VARIANTS.items()},
     },
     doc="no eps; v = mu*v - lr*g, p += v (Nesterov: p += mu*v - lr*g); weight decay "
         "p -= p*wd*lr first",
@@ -183,7 +334,9 @@ register(Spec(
     name="tf_keras.optimizers.legacy.Adam", framework="tf_keras", version=VERSION,
     defaults={"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
               "amsgrad": False, "name": "Adam"},
-    rule=_adam_rule, bind=_bind_legacy_adam, reference=SOURCE + "legacy/adam.py",
+    rule=_adam_rule,
+    bind=_legacy_clips("tf_keras.optimizers.legacy.Adam", _bind_legacy_adam),
+    var_keywords=LEGACY_CLIP_KEYWORDS, reference=SOURCE + "legacy/adam.py",
     inert=INERT,
     variants={
         "defaults": {},
@@ -192,6 +345,7 @@ register(Spec(
         "amsgrad": {"amsgrad": True},
         "beta_1=0.4,beta_2=0.99": {"beta_1": 0.4, "beta_2": 0.99},
         "learning_rate=1e-2,amsgrad": {"learning_rate": 1e-2, "amsgrad": True},
+        **LEGACY_CLIP_VARIANTS,
     },
     doc="eps-hat on the RAW root (ResourceApplyAdam / ResourceApplyAdamWithAmsgrad): "
         "alpha = lr*sqrt(1-b2^t)/(1-b1^t) from float32 tf.pow, m += (g-m)*(1-b1), "
@@ -233,6 +387,7 @@ register(Spec(
         "weight_decay=0.01": {"weight_decay": 0.01},
         "beta_1=0.4,beta_2=0.99": {"beta_1": 0.4, "beta_2": 0.99},
         "jit_compile=False": {"jit_compile": False},
+        **TF_KERAS_BASE_VARIANTS,
     },
     doc=_ADAM_DOC + " (adaptive_epsilon=True, Algorithm 1's eps, is not modelled)",
 ))
@@ -286,7 +441,9 @@ register(Spec(
     name="tf_keras.optimizers.legacy.RMSprop", framework="tf_keras", version=VERSION,
     defaults={"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7,
               "centered": False, "name": "RMSprop"},
-    rule=_rmsprop_rule, bind=_bind_legacy_rmsprop, reference=SOURCE + "legacy/rmsprop.py",
+    rule=_rmsprop_rule,
+    bind=_legacy_clips("tf_keras.optimizers.legacy.RMSprop", _bind_legacy_rmsprop),
+    var_keywords=LEGACY_CLIP_KEYWORDS, reference=SOURCE + "legacy/rmsprop.py",
     inert=INERT,
     variants={
         "defaults": {},
@@ -360,7 +517,9 @@ register(Spec(
     name="tf_keras.optimizers.legacy.Adagrad", framework="tf_keras", version=VERSION,
     defaults={"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7,
               "name": "Adagrad"},
-    rule=_adagrad_rule, bind=_bind_legacy_adagrad, reference=SOURCE + "legacy/adagrad.py",
+    rule=_adagrad_rule,
+    bind=_legacy_clips("tf_keras.optimizers.legacy.Adagrad", _bind_legacy_adagrad),
+    var_keywords=LEGACY_CLIP_KEYWORDS, reference=SOURCE + "legacy/adagrad.py",
     inert=INERT,
     variants={
         "defaults": {},
@@ -412,7 +571,9 @@ def _bind_legacy_adadelta(*, learning_rate, rho, epsilon, name):
 register(Spec(
     name="tf_keras.optimizers.legacy.Adadelta", framework="tf_keras", version=VERSION,
     defaults={"learning_rate": 0.001, "rho": 0.95, "epsilon": 1e-7, "name": "Adadelta"},
-    rule=_adadelta_rule, bind=_bind_legacy_adadelta, reference=SOURCE + "legacy/adadelta.py",
+    rule=_adadelta_rule,
+    bind=_legacy_clips("tf_keras.optimizers.legacy.Adadelta", _bind_legacy_adadelta),
+    var_keywords=LEGACY_CLIP_KEYWORDS, reference=SOURCE + "legacy/adadelta.py",
     inert=INERT,
     variants={
         "defaults": {},
@@ -472,7 +633,9 @@ register(Spec(
     name="tf_keras.optimizers.legacy.Adamax", framework="tf_keras", version=VERSION,
     defaults={"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
               "name": "Adamax"},
-    rule=_adamax_rule, bind=_bind_legacy_adamax, reference=SOURCE + "legacy/adamax.py",
+    rule=_adamax_rule,
+    bind=_legacy_clips("tf_keras.optimizers.legacy.Adamax", _bind_legacy_adamax),
+    var_keywords=LEGACY_CLIP_KEYWORDS, reference=SOURCE + "legacy/adamax.py",
     inert=INERT,
     variants={
         "defaults": {},
@@ -536,7 +699,9 @@ register(Spec(
     name="tf_keras.optimizers.legacy.Nadam", framework="tf_keras", version=VERSION,
     defaults={"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
               "name": "Nadam"},
-    rule=_nadam_rule, bind=_bind_legacy_nadam, reference=SOURCE + "legacy/nadam.py",
+    rule=_nadam_rule,
+    bind=_legacy_clips("tf_keras.optimizers.legacy.Nadam", _bind_legacy_nadam),
+    var_keywords=LEGACY_CLIP_KEYWORDS, reference=SOURCE + "legacy/nadam.py",
     inert=INERT,
     variants={
         "defaults": {},
@@ -632,7 +797,9 @@ _LEGACY_FTRL_DEFAULTS = {"learning_rate": 0.001, "learning_rate_power": -0.5,
 register(Spec(
     name="tf_keras.optimizers.legacy.Ftrl", framework="tf_keras", version=VERSION,
     defaults=_LEGACY_FTRL_DEFAULTS,
-    rule=_ftrl_rule, bind=_bind_legacy_ftrl, reference=SOURCE + "legacy/ftrl.py",
+    rule=_ftrl_rule,
+    bind=_legacy_clips("tf_keras.optimizers.legacy.Ftrl", _bind_legacy_ftrl),
+    var_keywords=LEGACY_CLIP_KEYWORDS, reference=SOURCE + "legacy/ftrl.py",
     inert=INERT,
     variants={"defaults": {}, **_FTRL_VARIANTS, "learning_rate=1e-2": {"learning_rate": 1e-2}},
     doc="NO eps, n0 = 0.1 (ResourceApplyFtrl): n' = n + g^2, z += g - (sqrt(n') - "
