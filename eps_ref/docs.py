@@ -167,7 +167,9 @@ def semantics_markdown() -> str:
     lines += ["", "## Gradient clipping", "",
               "Composable in front of any optimizer (`eps_ref.chain(eps_ref.clip(name, ...), "
               "optimizer)`); Keras' `clipnorm`, `clipvalue` and `global_clipnorm` are keywords "
-              "of every Keras optimizer.", "",
+              "of every Keras 3 and tf_keras optimizer (tf_keras clips with TensorFlow's "
+              "`clip_by_norm` and `clip_by_global_norm`, whose norm comes from `l2_loss`).",
+              "",
               "| spec | defaults | what it does, and its epsilon |", "|---|---|---|"]
     for name in eps_ref.specs(kind="clip"):
         s = eps_ref.spec(name)
