@@ -115,9 +115,12 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
                  seed: int = 0, device: str = "cpu", layer_results=()) -> Path:
     """Write ``report.json``, ``report.md`` and ``plots/*.png`` into ``out_dir``; with
     ``layer_results`` (from :func:`eps_ref.conformance.layers.run_layer_cases`) the report
-    gains the normalization-layer sections."""
+    gains the normalization-layer sections. ``plots/`` belongs to the report: the plots of
+    an earlier run are removed first, so none is left that the new report does not show."""
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
+    for stale in (out / "plots").glob("*.png"):
+        stale.unlink()
     agreement = keras_backend_agreement(results)
     gaps = porting_gaps(steps, seed)
     try:
