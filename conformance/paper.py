@@ -18,7 +18,7 @@ import numpy as np
 
 import eps_ref
 from eps_ref.conformance.runner import reference_trajectory
-from eps_ref.conformance.streams import gradient_stream, initial_params
+from eps_ref.conformance.streams import SHAPE, gradient_stream, initial_params
 from eps_ref.spec import REQUIRED
 
 __all__ = ["FAMILIES", "paper_distance", "paper_markdown"]
@@ -133,11 +133,11 @@ def _framework_kwargs(name: str, kwargs: dict) -> dict:
     return out
 
 
-def paper_distance(steps: int = 1000, seed: int = 0) -> list[dict]:
+def paper_distance(steps: int = 1000, seed: int = 0, shape=SHAPE) -> list[dict]:
     """One row per (family, framework spec, paper spec): both run on the conformance
     streams; per-step max abs difference of the params, the first step they differ, and
     the trajectories' difference for plotting (``abs_per_step``)."""
-    grads, param0 = gradient_stream(steps, seed), initial_params(seed)
+    grads, param0 = gradient_stream(steps, seed, shape), initial_params(seed, shape)
     known = set(eps_ref.specs())
     rows = []
     for family, entries in FAMILIES.items():

@@ -18,7 +18,7 @@ import numpy as np
 import eps_ref
 from eps_ref.conformance.cases import porting_groups
 from eps_ref.conformance.runner import Result, compare, reference_trajectory
-from eps_ref.conformance.streams import gradient_stream, initial_params
+from eps_ref.conformance.streams import SHAPE, gradient_stream, initial_params
 
 __all__ = ["keras_backend_agreement", "porting_gaps", "write_report"]
 
@@ -39,9 +39,9 @@ def keras_backend_agreement(results: list[Result]) -> list[dict]:
     return rows
 
 
-def porting_gaps(steps: int, seed: int = 0) -> list[dict]:
+def porting_gaps(steps: int, seed: int = 0, shape=SHAPE) -> list[dict]:
     """Oracle trajectories of each porting group, each member against the group's first."""
-    param0, grads = initial_params(seed), gradient_stream(steps, seed)
+    param0, grads = initial_params(seed, shape), gradient_stream(steps, seed, shape)
     out = []
     for title, members in porting_groups().items():
         trajectories = {name: reference_trajectory(name, kw, param0, grads)
@@ -112,7 +112,8 @@ def _slug(text: str) -> str:
 
 
 def write_report(results: list[Result], versions: dict, out_dir, steps: int,
-                 seed: int = 0, device: str = "cpu", layer_results=()) -> Path:
+                 seed: int = 0, device: str = "cpu", layer_results=(),
+                 shape: tuple[int, ...] = SHAPE) -> Path:
     """Write ``report.json``, ``report.md`` and ``plots/*.png`` into ``out_dir``; with
     ``layer_results`` (from :func:`eps_ref.conformance.layers.run_layer_cases`) the report
     gains the normalization-layer sections. ``plots/`` belongs to the report: the plots of
@@ -122,7 +123,7 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
     for stale in (out / "plots").glob("*.png"):
         stale.unlink()
     agreement = keras_backend_agreement(results)
-    gaps = porting_gaps(steps, seed)
+    gaps = porting_gaps(steps, seed, shape)
     try:
         import matplotlib  # noqa: F401
         have_plots = True
@@ -142,6 +143,7 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "eps_ref": eps_ref.__version__, "python": platform.python_version(),
         "machine": platform.machine(), "device": device, "steps": steps, "seed": seed,
+        "shape": list(shape),
         "versions": versions,
         "dialect_tables": {s.framework: s.version for s in map(eps_ref.spec, eps_ref.specs())},
         "counts": counts,
@@ -165,7 +167,7 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
     }
     markdown = _markdown(meta, results, agreement, gaps, ulp_plot)
     from eps_ref.conformance.paper import paper_distance, paper_markdown
-    paper_rows = paper_distance(steps=steps, seed=seed)
+    paper_rows = paper_distance(steps=steps, seed=seed, shape=shape)
     doc["paper_distance"] = [{k: v for k, v in row.items() if not isinstance(v, np.ndarray)}
                              for row in paper_rows]
     markdown += "\n" + paper_markdown(paper_rows, out)
@@ -196,7 +198,9 @@ def _jsonable(x):
 
 def _markdown(meta, results, agreement, gaps, ulp_plot) -> str:
     lines = ["# eps_ref conformance report", ""]
-    lines.append(f"{meta['date']} · {meta['steps']} float32 steps · device {meta['device']} · "
+    shape = "×".join(map(str, meta["shape"]))
+    lines.append(f"{meta['date']} · {meta['steps']} float32 steps · parameter shape {shape} · "
+                 f"device {meta['device']} · "
                  f"Python {meta['python']} ({meta['machine']}) · eps_ref {meta['eps_ref']}")
     lines.append("")
     lines.append("Ran against: " + "; ".join(

@@ -23,7 +23,7 @@ import numpy as np
 import eps_ref
 from eps_ref.backends import BACKEND_LABELS
 from eps_ref.conformance.cases import Case
-from eps_ref.conformance.streams import gradient_stream, initial_params
+from eps_ref.conformance.streams import SHAPE, gradient_stream, initial_params
 
 __all__ = ["Result", "Comparison", "compare", "reference_trajectory", "run_cases",
            "run_in_workers",
@@ -66,7 +66,9 @@ def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
 @dataclass
 class Result:
     case: Case
-    status: str          # exact | within budget | over budget | stale budget | error | skipped
+    # exact | within budget | over budget | stale budget | error | skipped; off the
+    # conformance shape also shape-dependent | stale shape dependence (cases.SHAPE_DEPENDENT)
+    status: str
     message: str = ""
     comparison: Comparison | None = None
     trajectory: np.ndarray | None = field(default=None, repr=False)
@@ -100,7 +102,14 @@ def reference_trajectory(name: str, kwargs: dict, param0: np.ndarray,
     return np.stack(out)
 
 
-def _judge(case: Case, comparison: Comparison) -> tuple[str, str]:
+def _judge(case: Case, comparison: Comparison, shape=SHAPE) -> tuple[str, str]:
+    reason = case.shape_dependence if tuple(shape) != SHAPE else None
+    if reason is not None:
+        if comparison.max_ulp == 0:
+            return "stale shape dependence", (f"bit-exact at shape {tuple(shape)}: remove it "
+                                              "from SHAPE_DEPENDENT")
+        return "shape-dependent", (f"{comparison.max_ulp} ULP at step "
+                                   f"{comparison.first_divergent_step}: {reason}")
     budget = case.budget
     if budget is None:
         if comparison.max_ulp == 0:
@@ -266,14 +275,16 @@ def run_in_workers(case_list: list[Case], run_one, make_result, *, jobs: int | N
 
 def run_cases(case_list: list[Case], steps: int = STEPS, seed: int = 0, device: str = "cpu",
               jobs: int | None = None, timeout: float = TIMEOUT_S,
-              progress: Callable[[str], None] | None = print, backends=None):
-    """Run every optimizer case; return ``(results, versions by label, references)``.
+              progress: Callable[[str], None] | None = print, backends=None,
+              shape: tuple[int, ...] = SHAPE):
+    """Run every optimizer case on one ``shape`` parameter tensor; return ``(results,
+    versions by label, references)``.
 
     ``backends`` maps a label to ``(adapter module, environment)`` (default
     :data:`eps_ref.backends.BACKEND_LABELS`); see :func:`run_in_workers`.
     """
-    param0 = initial_params(seed)
-    grads = gradient_stream(steps, seed)
+    param0 = initial_params(seed, shape)
+    grads = gradient_stream(steps, seed, shape)
     cache: dict = {}
     cache_lock = threading.Lock()
 
@@ -297,7 +308,7 @@ def run_cases(case_list: list[Case], steps: int = STEPS, seed: int = 0, device: 
         if kind == "error":
             return Result(case, "error", payload)
         comparison = compare(reference, payload)
-        status, message = _judge(case, comparison)
+        status, message = _judge(case, comparison, shape)
         return Result(case, status, message, comparison, payload)
 
     results, versions = run_in_workers(case_list, run_one, Result, jobs=jobs,

@@ -16,44 +16,43 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SHAPE", "REGIMES", "gradient_stream", "initial_params", "regime_slices"]
+__all__ = ["SHAPE", "REGIMES", "gradient_stream", "initial_params", "regime_indices"]
 
 SHAPE = (4, 16)
 REGIMES = {"ordinary": 16, "tiny": 12, "zero": 8, "spike": 12, "flip": 16}
+_PATTERN = np.repeat(np.arange(len(REGIMES)), list(REGIMES.values()))   # 64 flat slots
 
 
-def regime_slices() -> dict[str, slice]:
-    """Which flat element indices belong to each regime."""
-    out, start = {}, 0
-    for name, count in REGIMES.items():
-        out[name] = slice(start, start + count)
-        start += count
-    return out
+def regime_indices(shape=SHAPE) -> dict[str, np.ndarray]:
+    """Which flat element indices of a ``shape`` tensor belong to each regime: the 64-slot
+    pattern of :data:`REGIMES` repeats along the flattened tensor (at :data:`SHAPE` each
+    regime is one contiguous block)."""
+    slots = _PATTERN[np.arange(int(np.prod(shape))) % len(_PATTERN)]
+    return {name: np.flatnonzero(slots == k) for k, name in enumerate(REGIMES)}
 
 
-def gradient_stream(steps: int, seed: int = 0) -> np.ndarray:
-    """``steps`` float32 gradients of shape ``SHAPE`` mixing the regimes above."""
+def gradient_stream(steps: int, seed: int = 0, shape=SHAPE) -> np.ndarray:
+    """``steps`` float32 gradients of shape ``shape`` mixing the regimes above."""
     rng = np.random.default_rng(seed)
-    n = int(np.prod(SHAPE))
-    g = np.zeros((steps, n), dtype=np.float64)
-    sl = regime_slices()
-    k = REGIMES["ordinary"]
-    g[:, sl["ordinary"]] = rng.standard_normal((steps, k)) * np.logspace(-3, 0, k)
-    k = REGIMES["tiny"]
-    g[:, sl["tiny"]] = rng.standard_normal((steps, k)) * 1e-10
-    k = REGIMES["spike"]
+    idx = regime_indices(shape)
+    g = np.zeros((steps, int(np.prod(shape))), dtype=np.float64)
+    k = len(idx["ordinary"])
+    g[:, idx["ordinary"]] = rng.standard_normal((steps, k)) * np.logspace(-3, 0, k)
+    k = len(idx["tiny"])
+    g[:, idx["tiny"]] = rng.standard_normal((steps, k)) * 1e-10
+    k = len(idx["spike"])
     spikes = rng.random((steps, k)) < 0.01
-    g[:, sl["spike"]] = np.where(spikes, 1e3 * rng.choice([-1.0, 1.0], (steps, k)),
-                                 rng.standard_normal((steps, k)) * 1e-2)
-    k = REGIMES["flip"]
+    g[:, idx["spike"]] = np.where(spikes, 1e3 * rng.choice([-1.0, 1.0], (steps, k)),
+                                  rng.standard_normal((steps, k)) * 1e-2)
+    k = len(idx["flip"])
     signs = np.where(np.arange(steps) % 2 == 0, 1.0, -1.0)[:, None]
-    g[:, sl["flip"]] = 0.5 * signs * rng.choice([-1.0, 1.0], k)
-    return g.astype(np.float32).reshape((steps, *SHAPE))
+    g[:, idx["flip"]] = 0.5 * signs * rng.choice([-1.0, 1.0], k)
+    return g.astype(np.float32).reshape((steps, *shape))
 
 
-def initial_params(seed: int = 0) -> np.ndarray:
-    """Float32 initial parameters of shape ``SHAPE``; a few are exactly zero."""
+def initial_params(seed: int = 0, shape=SHAPE) -> np.ndarray:
+    """Float32 initial parameters of shape ``shape``; every ninth is exactly zero."""
     rng = np.random.default_rng(seed + 1_000_003)
-    p = rng.standard_normal(SHAPE).astype(np.float32)
+    p = rng.standard_normal(shape).astype(np.float32)
     p.reshape(-1)[::9] = 0.0
     return p

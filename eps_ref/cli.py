@@ -1,6 +1,6 @@
 """eps-ref: the spec oracle's command line.
 
-  eps-ref conformance [--framework F ...] [--steps N] [--out DIR]
+  eps-ref conformance [--framework F ...] [--steps N] [--shape D,D,...] [--out DIR]
       diff the reference against the installed frameworks, step by step, and write a
       Markdown + JSON report with plots
   eps-ref specs [--framework F]       list the qualified names known
@@ -13,7 +13,19 @@ import argparse
 import sys
 import time
 
+from eps_ref.conformance.streams import SHAPE
+
 FRAMEWORKS = ("torch", "keras", "tf1", "optax", "flax", "tf_keras")
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive sizes separated by commas")
+    return shape
 
 
 def _conformance(args) -> int:
@@ -31,25 +43,26 @@ def _conformance(args) -> int:
         print("eps-ref conformance: no case matches the selection", file=sys.stderr)
         return 2
     print(f"eps-ref conformance: {len(selected)} optimizer cases ({args.steps} float32 steps "
-          f"each) and {len(selected_layers)} layer cases, device {args.device}", flush=True)
+          f"each, parameter shape {args.shape}) and {len(selected_layers)} layer cases, device {args.device}", flush=True)
     start = time.perf_counter()
     progress = lambda line: print(line, flush=True)  # noqa: E731
     results, versions, _ = run_cases(selected, steps=args.steps, device=args.device,
-                                     jobs=args.jobs, timeout=args.timeout, progress=progress)
+                                     jobs=args.jobs, timeout=args.timeout, progress=progress,
+                                     shape=args.shape)
     layer_results, layer_versions = run_layer_cases(
         selected_layers, device=args.device, jobs=args.jobs, timeout=args.timeout,
         progress=progress) if selected_layers else ([], {})
     for label, v in layer_versions.items():
         versions.setdefault(label, v)
     out = write_report(results, versions, args.out, args.steps, device=args.device,
-                       layer_results=layer_results)
+                       layer_results=layer_results, shape=args.shape)
     counts: dict[str, int] = {}
     for r in [*results, *layer_results]:
         counts[r.status] = counts.get(r.status, 0) + 1
     print(f"\n{', '.join(f'{n} {s}' for s, n in sorted(counts.items()))} "
           f"in {time.perf_counter() - start:.0f} s; report: {out / 'report.md'}")
     failed = [r for r in [*results, *layer_results]
-              if r.status not in ("exact", "within budget", "skipped")]
+              if r.status not in ("exact", "within budget", "skipped", "shape-dependent")]
     return 1 if failed else 0
 
 
@@ -87,6 +100,9 @@ def main(argv=None) -> int:
                    help="dialects to check (default: all)")
     p.add_argument("--spec", nargs="+", help="only these qualified names")
     p.add_argument("--steps", type=int, default=1000, help="steps per case (default 1000)")
+    p.add_argument("--shape", type=_shape, default=SHAPE,
+                   help="the optimizer cases' parameter shape, e.g. 3,37 (default "
+                        f"{','.join(map(str, SHAPE))}; layer cases keep their own)")
     p.add_argument("--out", default="conformance-report", help="report folder")
     p.add_argument("--device", default="cpu", choices=("cpu",), help="device (cpu)")
     p.add_argument("--jobs", type=int, default=None, help="backends run at once")

@@ -451,3 +451,22 @@ def test_rule_rejects_unknown_switches(kw, match):
 
 def test_rule_forms_are_listed():
     assert set(sgd_module._SLOT) | {"none"} == set(sgd_module.MOMENTUM_FORMS)
+
+
+def test_torch_fused_cpu_rounds_only_the_scalar_tail_differently():
+    """Whole vectors of 8 round as the single-tensor path; the last numel % 8 entries round
+    the buffer as fma(b, mu, (1 - tau) g)."""
+    from eps_ref.rules._numerics import fma
+    from eps_ref.rules.sgd import step
+    rng = np.random.default_rng(5)
+    kw = dict(lr=1e-2, momentum=0.9, dampening=0.5, multiply_add="fused")
+    p = rng.standard_normal(11).astype(np.float32)
+    b = rng.standard_normal(11).astype(np.float32)
+    g = rng.standard_normal(11).astype(np.float32)
+    slots = {"momentum_buffer": b}
+    _, loop = step(p, g, slots, t=2, momentum_form="torch", **kw)
+    _, fused = step(p, g, slots, t=2, momentum_form="torch_fused_cpu", **kw)
+    mu, tau = np.float32(0.9), np.float32(0.5)
+    np.testing.assert_array_equal(fused["momentum_buffer"][:8], loop["momentum_buffer"][:8])
+    np.testing.assert_array_equal(fused["momentum_buffer"][8:], fma(b, mu, (np.float32(1) - tau) * g)[8:])
+    assert (fused["momentum_buffer"] != loop["momentum_buffer"]).any()

@@ -45,3 +45,44 @@ def test_every_spec_has_cases_on_every_backend_of_its_framework():
     for name, found in labels.items():
         if name.startswith("keras."):
             assert found == {"keras/tensorflow", "keras/jax", "keras/torch"}
+
+
+def test_streams_at_any_shape_keep_every_regime():
+    from eps_ref.conformance.streams import (REGIMES, SHAPE, gradient_stream, initial_params,
+                                             regime_indices)
+    at_default = regime_indices(SHAPE)
+    start = 0
+    for name, count in REGIMES.items():       # one contiguous block per regime at SHAPE
+        np.testing.assert_array_equal(at_default[name], np.arange(start, start + count))
+        start += count
+    g = gradient_stream(20, 0, (3, 37))
+    assert g.shape == (20, 3, 37) and g.dtype == np.float32
+    idx = regime_indices((3, 37))
+    flat = g.reshape(20, -1)
+    assert (flat[:, idx["zero"]] == 0).all() and (np.abs(flat[:, idx["tiny"]]) < 1e-8).all()
+    assert (np.abs(flat[:, idx["flip"]]) == 0.5).all()
+    assert sum(map(len, idx.values())) == 111
+    assert initial_params(0, (3, 37)).shape == (3, 37)
+
+
+def test_shape_dependent_cases_are_judged_off_the_conformance_shape_only():
+    from eps_ref.conformance.cases import ODD_SHAPE
+    from eps_ref.conformance.runner import _judge
+    case = next(c for c in cases(["optax"]) if c.spec == "optax.lamb")
+    assert case.shape_dependence
+    diverged = compare(np.zeros((2, 3), np.float32), np.array([[0, 0, 0], [1e-45, 0, 0]],
+                                                              np.float32))
+    assert _judge(case, diverged)[0] == "over budget"
+    assert _judge(case, diverged, ODD_SHAPE)[0] == "shape-dependent"
+    same = compare(np.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32))
+    assert _judge(case, same, ODD_SHAPE)[0] == "stale shape dependence"
+
+
+def test_cli_refuses_a_bad_shape(capsys):
+    import pytest
+
+    from eps_ref.cli import main
+    for bad in ("3,x", "0,4", ""):
+        with pytest.raises(SystemExit):
+            main(["conformance", "--shape", bad])
+        assert "positive sizes" in capsys.readouterr().err

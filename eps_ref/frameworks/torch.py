@@ -1,8 +1,9 @@
 """The ``torch.optim`` dialect, read from PyTorch 2.13.
 
 Keyword names and defaults are the constructors' own. ``foreach``, ``fused``,
-``capturable`` and ``differentiable`` select kernels, not math, and are accepted as inert;
-on CPU torch runs its single-tensor path, which the rules reproduce.
+``capturable`` and ``differentiable`` select kernels; each spec lists as inert those that
+do not change its CPU arithmetic. Where a kernel rounds differently (``fused=True`` for SGD,
+Adam, AdamW and Adagrad), the rule reproduces that kernel.
 """
 
 from eps_ref.spec import REQUIRED  # noqa: F401
@@ -34,7 +35,7 @@ def _bind_sgd(*, lr, momentum, dampening, weight_decay, nesterov, maximize, fore
         "momentum": float(momentum),
         "dampening": float(dampening) if with_momentum else 0.0,
         "weight_decay": float(weight_decay),
-        "momentum_form": "torch" if with_momentum else "none",
+        "momentum_form": ("torch_fused_cpu" if fused else "torch") if with_momentum else "none",
         "lookahead": "nesterov" if nesterov else "none",
         "weight_decay_form": "coupled",
         # ``x.add(y, alpha=a)`` is one fused multiply-add in torch's CPU kernels.
@@ -53,11 +54,10 @@ register(Spec(
     rule=_sgd,
     bind=_bind_sgd,
     reference=SOURCE + "sgd.py",
-    inert=INERT - {"capturable"},
-    # ``fused=True`` runs ATen's FusedSGDKernel.cpp: bit-exact with the single-tensor path
-    # on whole 8-float vectors, but its scalar tail (the last numel % 8 elements) rounds
-    # the buffer as fma(b, mu, (1-dampening)*g): up to 84 ULP measured on a 61-element
-    # tensor over 300 steps. The conformance tensor (64 elements) has no tail.
+    inert=INERT - {"capturable", "fused"},
+    # ``fused=True`` runs ATen's FusedSGDKernel.cpp: the single-tensor arithmetic on whole
+    # 8-float vectors, but its scalar tail rounds the buffer differently (momentum_form
+    # "torch_fused_cpu"; up to 84 ULP apart on a 61-element tensor over 300 steps).
     variants={
         "defaults": {},
         "lr 1e-2": {"lr": 1e-2},
@@ -237,10 +237,13 @@ def _bind_adagrad(*, lr, lr_decay, weight_decay, initial_accumulator_value, eps,
     check_nonnegative(name, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                       initial_accumulator_value=initial_accumulator_value, eps=eps)
     # std = state_sum.sqrt().add_(eps): torch.sqrt on CPU is MKL's vmsSqrt (ATen/cpu/vml.h);
-    # state_sum.addcmul_(g, g, value=1) is one FMA in ATen's vectorized kernel.
+    # state_sum.addcmul_(g, g, value=1) is one FMA in ATen's vectorized kernel. fused=True
+    # runs FusedAdagradKernel.cpp: the same FMAs (vector loop and scalar tail alike, measured)
+    # but the hardware square root, correctly rounded.
     return dict(lr=float(lr), lr_decay=float(lr_decay), eps=float(eps),
                 eps_placement="outside_sqrt", update_order="lr_grad_over_root",
-                sqrt_method="mkl_goldschmidt_rsqrtps", rsqrt_method="one_over_sqrt",
+                sqrt_method="correctly_rounded" if fused else "mkl_goldschmidt_rsqrtps",
+                rsqrt_method="one_over_sqrt",
                 accumulate="fma",
                 initial_accumulator_value=float(initial_accumulator_value),
                 weight_decay=float(weight_decay),
@@ -254,7 +257,7 @@ register(Spec(
               "eps": 1e-10, "foreach": None, "maximize": False, "differentiable": False,
               "fused": None},
     rule=_adagrad_rule, bind=_bind_adagrad, reference=SOURCE + "adagrad.py",
-    inert=INERT - {"capturable"},
+    inert=INERT - {"capturable", "fused"},
     variants={
         "defaults": {},
         "eps=1e-3": {"eps": 1e-3},
@@ -265,6 +268,9 @@ register(Spec(
         "maximize": {"maximize": True},
         "lr=1e-3,eps=1e-3,initial_accumulator_value=0.1":
             {"lr": 1e-3, "eps": 1e-3, "initial_accumulator_value": 0.1},
+        "fused": {"fused": True},
+        "fused,weight_decay=0.01,lr_decay=0.01": {"fused": True, "weight_decay": 0.01,
+                                                  "lr_decay": 0.01},
     },
     doc="eps OUTSIDE the root, G0 = 0: G += g*g (one FMA); "
         "p -= clr * g / (sqrt(G) + eps), clr = lr / (1 + (t-1)*lr_decay) in float64",

@@ -20,7 +20,9 @@ Every step is reproduced here with float32 operations, each rounded once; expone
 powers of two are handled exactly in float64. Results are within about 1 ULP of
 :math:`x^y` and identical to Eigen's for every packet element. Eigen finishes the last
 ``n % 8`` elements of a flat array with the C library's scalar ``powf``; that tail is
-computed correctly rounded here (glibc's ``powf`` almost always is). TensorFlow runs
+glibc's ``powf`` here too (:mod:`eps_ref.rules._libm_pow`, with TensorFlow's FTZ/DAZ;
+measured against ``tf.pow`` on 21,000 tail elements: 0 differ, where a correctly rounded
+power differs in 13). TensorFlow runs
 with FTZ/DAZ: subnormal inputs count as zeros and subnormal results are flushed to zero.
 """
 
@@ -215,12 +217,13 @@ def eigen_pow_float32(x, exponent: float):
     if y_value == 0.0:
         out = xp.ones_like(x)
 
-    # The flat tail of n % 8 elements takes the scalar powf: correctly rounded here.
+    # The flat tail of n % 8 elements takes the C library's scalar powf.
     n = math.prod(x.shape)
     tail = n % EIGEN_PACKET_SIZE
     if tail:
+        from eps_ref.rules._libm_pow import powf_glibc
         flat = xp.reshape(x, (n,))
-        exact = xp.astype(xp.pow(xp.astype(flat, xp.float64), y_value), xp.float32)
+        scalar = powf_glibc(flat, y_value, subnormals="flush_to_zero")
         index = xp.arange(n, device=_device(x))
-        out = xp.reshape(xp.where(index >= n - tail, exact, xp.reshape(out, (n,))), x.shape)
+        out = xp.reshape(xp.where(index >= n - tail, scalar, xp.reshape(out, (n,))), x.shape)
     return out
