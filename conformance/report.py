@@ -76,14 +76,20 @@ def _plot_ulp(results: list[Result], path: Path) -> bool:
     drawn = [r for r in results if r.comparison is not None and r.comparison.max_ulp > 0]
     if not drawn:
         return False
-    fig, ax = plt.subplots(figsize=(9, 5))
+    # one line per spec and backend: the largest ULP of its variants at each step
+    lines: dict[str, np.ndarray] = {}
     for r in drawn:
-        ax.plot(np.maximum(r.comparison.ulp_per_step, 0.5), label=r.case.id, lw=1)
+        key = f"{r.case.spec}@{r.case.label}"
+        ulp = r.comparison.ulp_per_step
+        lines[key] = ulp if key not in lines else np.maximum(lines[key], ulp)
+    fig, ax = plt.subplots(figsize=(12, 5.5))
+    for key, ulp in lines.items():
+        ax.plot(np.maximum(ulp, 0.5), label=key, lw=1)
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("max ULP, reference vs framework (0 drawn at 0.5)")
-    ax.set_title("Cases that are not bit-exact")
-    ax.legend(fontsize=6, loc="upper left")
+    ax.set_ylabel("max ULP over the variants (0 drawn at 0.5)")
+    ax.set_title("Cases that are not bit-exact, by spec and backend")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
