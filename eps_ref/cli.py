@@ -43,7 +43,8 @@ def _conformance(args) -> int:
         print("eps-ref conformance: no case matches the selection", file=sys.stderr)
         return 2
     print(f"eps-ref conformance: {len(selected)} optimizer cases ({args.steps} float32 steps "
-          f"each, parameter shape {args.shape}) and {len(selected_layers)} layer cases, device {args.device}", flush=True)
+          f"each, parameter shape {'x'.join(map(str, args.shape))}) and "
+          f"{len(selected_layers)} layer cases, device {args.device}", flush=True)
     start = time.perf_counter()
     progress = lambda line: print(line, flush=True)  # noqa: E731
     results, versions, _ = run_cases(selected, steps=args.steps, device=args.device,

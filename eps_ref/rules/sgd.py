@@ -73,8 +73,8 @@ MULTIPLY_ADDS = ("separate", "fused")
 OBJECTIVES = ("minimize", "maximize")
 
 # The slot each framework keeps, under the framework's own name.
-_SLOT = {"torch": "momentum_buffer", "torch_fused_cpu": "momentum_buffer", "tf1": "momentum", "optax": "trace",
-         "keras": "momentum", "keras_torch_backend": "momentum"}
+_SLOT = {"torch": "momentum_buffer", "torch_fused_cpu": "momentum_buffer", "tf1": "momentum",
+         "optax": "trace", "keras": "momentum", "keras_torch_backend": "momentum"}
 
 
 def _check(name, value, allowed):
