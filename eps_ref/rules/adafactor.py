@@ -87,7 +87,8 @@ from eps_ref.norms._torch_cpu import torch_sum
 from eps_ref.rules import Rule, _roots
 from eps_ref.rules._libm_pow import powf_glibc, powf_glibc_scalar
 from eps_ref.rules._numerics import fma
-from eps_ref.rules._reductions import eigen_sum, torch_norm_sums
+from eps_ref.rules._reductions import (EIGEN_ACCUMULATORS, EIGEN_LANES, eigen_sum,
+                                       torch_norm_sums)
 
 __all__ = ["adafactor", "adafactor_torch", "adafactor_optax", "reduce_mean", "float32_power",
            "torch_norm", "xla_pow_float32", "REDUCTIONS", "POW_METHODS"]
@@ -99,8 +100,6 @@ BROADCAST_DIVISIONS = ("divide", "multiply_by_reciprocal")
 WEIGHT_DECAY_MODES = ("none", "decoupled_keras", "decoupled_keras_torch")
 OBJECTIVES = ("minimize", "maximize")
 
-EIGEN_LANES = 8
-EIGEN_ACCUMULATORS = 4
 
 
 def _check(name, value, allowed):

@@ -53,10 +53,7 @@ from eps_ref.rules._reductions import eigen_sum, l2_norm, sum_of_squares
 __all__ = ["torch_vector_norm", "torch_clip_grad_norm", "torch_clip_grad_value",
            "optax_clip_by_global_norm", "optax_clip", "keras_clip_by_norm",
            "keras_clip_by_global_norm", "keras_clip_by_value", "tf_l2_loss", "tf_global_norm",
-           "tf_clip_by_global_norm"]
-
-"""Float lanes of the vectorized 2-norm loop in torch's CPU ``norm_kernel`` (measured: torch
-2.13 on an AVX-512 host reduces in 8 lanes, multiply and add rounded separately)."""
+           "tf_clip_by_global_norm", "tf_clip_by_value"]
 
 DIVISIONS = ("divide", "multiply_by_reciprocal")
 
@@ -79,11 +76,9 @@ def _sequential_sum(values, xp):
 def torch_vector_norm(x, norm_type: float = 2.0):
     r"""``torch.linalg.vector_norm(x, norm_type)`` of a float array on CPU, as a 0-d array.
 
-    2-norm: ``norm_two_reduce_step`` accumulates :math:`x^2` in 8 lanes over the flat array
-    (each square rounded, then added), the lanes are added left to right into lane 0, the
-    scalar tail is added in order, and ``std::sqrt`` rounds once. Infinity norm:
-    :math:`\max |x|`. Measured bit for bit on the 1000 (4, 16) float32 gradients of the
-    conformance stream.
+    2-norm: the sum of squares of :func:`eps_ref.rules._reductions.torch_norm_sums` over the
+    flat array (8 lanes, then the scalar tail as the compiler splits it), and ``std::sqrt``
+    rounds once. Infinity norm: :math:`\max |x|`.
     """
     xp = array_namespace(x)
     flat = xp.reshape(x, (-1,))
@@ -186,6 +181,14 @@ def keras_clip_by_value(leaves, *, clipvalue: float) -> list:
     """Keras ``clipvalue``: ``ops.clip(g, -clipvalue, clipvalue)``."""
     xp = _namespace(leaves)
     return [xp.clip(g, -clipvalue, clipvalue) for g in leaves]
+
+
+def tf_clip_by_value(leaves, *, clip_value: float) -> list:
+    """``tf.clip_by_value(g, -c, c)`` (tf_keras' ``clipvalue``): ``minimum(g, c)``, then
+    ``maximum(., -c)``."""
+    xp = _namespace(leaves)
+    return [xp.maximum(xp.minimum(g, xp.asarray(clip_value, dtype=g.dtype)),
+                       xp.asarray(-clip_value, dtype=g.dtype)) for g in leaves]
 
 
 def tf_l2_loss(x):

@@ -52,6 +52,8 @@ initialization and momentum in deep learning* (ICML 2013) for the Nesterov form.
 
 from __future__ import annotations
 
+import math
+
 from array_api_compat import array_namespace, device
 
 from eps_ref.rules import Rule
@@ -197,9 +199,7 @@ def _fused_tail(vector_loop, scalar_loop):
     """``vector_loop`` where torch's fused CPU kernel runs whole vectors, ``scalar_loop`` on
     the last ``numel mod TORCH_FUSED_LANES`` elements of the flattened array."""
     xp = array_namespace(vector_loop)
-    n = 1
-    for d in vector_loop.shape:
-        n *= d
+    n = math.prod(vector_loop.shape)
     tail = xp.arange(n, device=device(vector_loop)) >= n - n % TORCH_FUSED_LANES
     return xp.where(xp.reshape(tail, vector_loop.shape), scalar_loop, vector_loop)
 

@@ -68,7 +68,7 @@ class TfKerasBase:
     def clip(self, grads: list) -> list:
         by_value = self.clipvalue is not None
         if self.clip_order == "value_then_norm" and by_value:
-            grads = _clip_by_value(grads, self.clipvalue)
+            grads = clipping.tf_clip_by_value(grads, clip_value=self.clipvalue)
         if self.clipnorm is not None:
             return clipping.keras_clip_by_norm(grads, clipnorm=self.clipnorm,
                                                reduction="eigen_avx_4x8",
@@ -77,7 +77,7 @@ class TfKerasBase:
         if self.global_clipnorm is not None:
             return clipping.tf_clip_by_global_norm(grads, clip_norm=self.global_clipnorm)
         if self.clip_order == "first_set" and by_value:
-            return _clip_by_value(grads, self.clipvalue)
+            return clipping.tf_clip_by_value(grads, clip_value=self.clipvalue)
         return grads
 
     def step(self, params: list, grads: list, state: dict,
@@ -94,16 +94,6 @@ class TfKerasBase:
             if freq and (calls + 1) % freq == 0:
                 params = list(average)
         return params, new_state
-
-
-def _clip_by_value(grads: list, clipvalue: float) -> list:
-    """``tf.clip_by_value(g, -c, c)``: ``minimum(g, c)``, then ``maximum(., -c)``."""
-    out = []
-    for g in grads:
-        xp = array_namespace(g)
-        upper = xp.minimum(g, xp.asarray(clipvalue, dtype=g.dtype))
-        out.append(xp.maximum(upper, xp.asarray(-clipvalue, dtype=g.dtype)))
-    return out
 
 
 def _ema(average, param, momentum: float):
