@@ -35,6 +35,12 @@ class Case:
         return f"{self.spec}[{self.variant}]@{self.label}"
 
     @property
+    def backend(self) -> str | None:
+        """The ``backend=`` of :func:`eps_ref.optimizer` / :func:`eps_ref.layer` for this
+        case's label (``"keras/torch"`` -> ``"torch"``), or None."""
+        return self.label.split("/", 1)[1] if "/" in self.label else None
+
+    @property
     def framework(self) -> str:
         return eps_ref.spec(self.spec).framework
 

@@ -334,7 +334,7 @@ def run_layer_cases(case_list: list[Case], seed: int = 0, device: str = "cpu",
     def run_one(worker, case: Case) -> LayerResult:
         batches, eval_batch, params = _case_inputs(case.spec, seed)
         ref = reference_run(case.spec, dict(case.kwargs), batches, eval_batch, params,
-                            backend=case.label)
+                            backend=case.backend)
         kind, payload = worker.run(
             ("run_layer", (case.spec, dict(case.kwargs), batches, eval_batch, params,
                            device)), timeout)

@@ -87,7 +87,7 @@ def reference_trajectory(name: str, kwargs: dict, param0: np.ndarray,
     With ``optimizer = (name, keywords)``, ``name`` is a clip run in front of it.
     Overflow and NaN are part of a trajectory (the comparisons count them), so NumPy's
     floating-point warnings are silenced here rather than printed."""
-    backend = label.split("/", 1)[1] if label and "/" in label else None
+    backend = label.split("/", 1)[1] if label and "/" in label else None   # Case.backend
     if optimizer is None:
         opt = eps_ref.optimizer(name, backend=backend, **kwargs)
     else:

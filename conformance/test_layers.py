@@ -53,7 +53,7 @@ def test_flax_exact_but_for_rsqrt(monkeypatch):
     for case in flax_cases:
         batches, eval_batch, params = _case_inputs(case.spec)
         ref = reference_run(case.spec, dict(case.kwargs), batches, eval_batch, params,
-                            backend=case.label)
+                            backend=case.backend)
         got = flax_backend.run_layer(case.spec, dict(case.kwargs), batches, eval_batch, params)
         c = compare_runs(ref, got)
         assert c.max_ulp == 0, f"{case.id}: {c.summary()}"

@@ -8,18 +8,34 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-__all__ = ["flatten", "structure_error"]
+__all__ = ["flatten", "structure_error", "KEY_ORDERS"]
 
 
-def flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
-    """Return the leaves of ``tree`` (depth first, dict keys in insertion order) and a
-    function that rebuilds a tree of the same structure from a list of new leaves."""
+KEY_ORDERS = ("insertion", "sorted")
+
+
+def flatten(tree: Any, key_order: str = "insertion") -> tuple[list[Any], Callable[[list[Any]], Any]]:
+    """Return the leaves of ``tree`` (depth first) and a function that rebuilds a tree of
+    the same structure from a list of new leaves.
+
+    ``key_order`` is the order of a dict's leaves: ``"insertion"`` (the order a torch
+    parameter list or a Keras variable list has) or ``"sorted"`` (``jax.tree_util``
+    flattens a dict by its sorted keys, so optax sums a global norm in that order). The
+    rebuilt dict keeps the keys in their insertion order either way."""
+    if key_order not in KEY_ORDERS:
+        raise ValueError(f"key_order must be one of {KEY_ORDERS}, got {key_order!r}")
     if isinstance(tree, dict):
         keys = list(tree)
-        parts = [flatten(tree[k]) for k in keys]
-        return _join(parts, lambda subtrees: dict(zip(keys, subtrees)))
+        order = sorted(keys) if key_order == "sorted" else keys
+        parts = [flatten(tree[k], key_order) for k in order]
+
+        def rebuild(subtrees):
+            by_key = dict(zip(order, subtrees))
+            return {k: by_key[k] for k in keys}
+
+        return _join(parts, rebuild)
     if isinstance(tree, (list, tuple)):
-        parts = [flatten(v) for v in tree]
+        parts = [flatten(v, key_order) for v in tree]
         kind = type(tree)
         return _join(parts, lambda subtrees: kind(subtrees))
     return [tree], lambda leaves: leaves[0]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from eps_ref.spec import REQUIRED, Budget, Spec, spec
+from eps_ref.spec import REQUIRED, Budget, Spec, _accepts, check_threads, resolve_backend, spec
 
 
 @dataclass(frozen=True)
@@ -81,15 +81,19 @@ class Layer:
         return self.spec.rule.apply(x, state, training=bool(training), **self.rule_kwargs)
 
 
-def layer(name: str, *, backend: str | None = None, **kwargs) -> Layer:
+def layer(name: str, *, backend: str | None = None, threads: int = 1, **kwargs) -> Layer:
     """The reference layer for a framework name with the framework's keywords.
 
-    ``backend`` picks the backend label whose kernels to follow when a framework runs on
-    several (``"keras/torch"``); by default the spec's own semantics.
+    ``backend`` picks the backend whose kernels to follow when a framework runs on several
+    (Keras: ``"tensorflow"``, the default, ``"jax"`` or ``"torch"``), as for
+    :func:`eps_ref.optimizer`. ``threads`` is the framework's intra-op thread count, for
+    the kernels whose rounding depends on it (default 1).
     """
     s = spec(name)
     if s.kind != "layer":
         raise TypeError(f"{name} is a {s.kind}, not a layer; use eps_ref.{s.kind}()")
+    backend = resolve_backend(s, backend)
+    check_threads(name, threads)
     unknown = [k for k in kwargs if k not in s.defaults]
     if unknown:
         k = unknown[0]
@@ -103,7 +107,9 @@ def layer(name: str, *, backend: str | None = None, **kwargs) -> Layer:
         raise TypeError(f"{name}() missing required keyword argument(s): {missing}")
     rule_kwargs = dict(s.bind(**hyperparams))
     if backend is not None:
-        rule_kwargs.update(BACKEND_SEMANTICS.get((name, backend), {}))
+        rule_kwargs.update(BACKEND_SEMANTICS.get((name, f"{s.framework}/{backend}"), {}))
+    if _accepts(s.rule.apply, "threads"):
+        rule_kwargs["threads"] = threads
     return Layer(s, MappingProxyType(hyperparams), MappingProxyType(rule_kwargs), backend)
 
 

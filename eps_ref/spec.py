@@ -144,7 +144,47 @@ def specs(framework: str | None = None, kind: str | None = None) -> list[str]:
 
 
 BACKENDS = {"keras": ("tensorflow", "jax", "torch")}
-"""Frameworks that run on several backends; the first is the default."""
+"""Frameworks that run on several backends; the first is the default. A backend's label
+(the conformance suite's name for it) is ``"<framework>/<backend>"``."""
+
+KEY_ORDER = {"optax": "sorted", "flax": "sorted"}
+"""How a dialect orders the leaves of a dict tree (:func:`eps_ref._tree.flatten`); every
+other dialect takes them in insertion order, as a parameter or variable list."""
+
+
+def resolve_backend(s: "Spec", backend: str | None) -> str | None:
+    """The backend named by ``backend`` for spec ``s``: ``"torch"`` (or its label
+    ``"keras/torch"``, deprecated) for a Keras spec; ``None`` for the default."""
+    if backend is None:
+        return None
+    if not isinstance(backend, str):
+        raise TypeError(f"{s.name}: backend must be a string, got {type(backend).__name__}")
+    known = BACKENDS.get(s.framework, ())
+    prefix = f"{s.framework}/"
+    if backend.startswith(prefix) and backend[len(prefix):] in known:
+        import warnings
+        warnings.warn(f"backend={backend!r} is the conformance label; spell it "
+                      f"backend={backend[len(prefix):]!r}", DeprecationWarning, stacklevel=3)
+        backend = backend[len(prefix):]
+    if backend not in known:
+        close = difflib.get_close_matches(backend, known, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{s.name}: unknown backend {backend!r}{hint}; {s.framework} runs "
+                         f"on {list(known) or 'no other backend'}")
+    return backend
+
+
+def check_threads(name: str, threads) -> int:
+    """``threads``: the intra-op thread count of the framework run being reproduced, where
+    a kernel's result depends on it (a reduction split over threads)."""
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"{name}: threads must be a positive int, got {threads!r}")
+    return threads
+
+
+def _accepts(function: Callable, keyword: str) -> bool:
+    import inspect
+    return keyword in inspect.signature(function).parameters
 
 
 _BASE_OPTIONS: dict[str, Callable] = {}
@@ -184,11 +224,14 @@ def _check_kind(s: Spec, kind: str) -> None:
                         f"{kind}; use eps_ref.{s.kind}()")
 
 
-def optimizer(name: str, *, backend: str | None = None, **kwargs) -> "Optimizer":
+def optimizer(name: str, *, backend: str | None = None, threads: int = 1,
+              **kwargs) -> "Optimizer":
     """Build the reference optimizer for a framework name with the framework's keywords.
 
     ``backend`` picks, for Keras 3, which backend's kernels to reproduce bit for bit
     (``"tensorflow"``, the default, ``"jax"`` or ``"torch"``); the math is the same.
+    ``threads`` is the framework's intra-op thread count, for the kernels whose rounding
+    depends on it (default 1).
 
     >>> opt = optimizer("torch.optim.Adam", lr=1e-3)
     >>> opt.hyperparams["eps"]
@@ -196,13 +239,14 @@ def optimizer(name: str, *, backend: str | None = None, **kwargs) -> "Optimizer"
     """
     s = spec(name)
     _check_kind(s, "optimizer")
-    if backend is not None and backend not in BACKENDS.get(s.framework, ()):
-        raise ValueError(f"{name}: unknown backend {backend!r}; "
-                         f"{s.framework} runs on {list(BACKENDS.get(s.framework, ())) or 'no other backend'}")
+    backend = resolve_backend(s, backend)
+    check_threads(name, threads)
     hyperparams = _hyperparams(s, kwargs)
     rule_kwargs = s.bind(**hyperparams)
     if backend is not None and f"{s.framework}/{backend}" in s.backend_semantics:
         rule_kwargs = s.backend_semantics[f"{s.framework}/{backend}"](rule_kwargs)
+    if _accepts(s.rule.step, "threads"):
+        rule_kwargs = {**rule_kwargs, "threads": threads}
     build = _BASE_OPTIONS.get(s.framework)
     default_backend = BACKENDS.get(s.framework, (None,))[0]
     base = build(name, hyperparams, backend or default_backend) if build else None
@@ -225,8 +269,13 @@ class Optimizer:
     rule_kwargs: Mapping[str, Any] = field(repr=False)
     base: Any = field(default=None, repr=False)
 
+    @property
+    def key_order(self) -> str:
+        """How this dialect orders a dict tree's leaves (:data:`KEY_ORDER`)."""
+        return KEY_ORDER.get(self.spec.framework, "insertion")
+
     def init(self, params: Any) -> dict:
-        leaves, _ = flatten(params)
+        leaves, _ = flatten(params, self.key_order)
         for leaf in leaves:
             _check_float_array(leaf, "params")
         kw = self.spec.rule.init_kwargs(self.rule_kwargs)
@@ -248,8 +297,8 @@ class Optimizer:
         err = structure_error(params, grads)
         if err:
             raise ValueError(f"{self.spec.name}: grads do not match params {err}")
-        p_leaves, unflatten = flatten(params)
-        g_leaves, _ = flatten(grads)
+        p_leaves, unflatten = flatten(params, self.key_order)
+        g_leaves, _ = flatten(grads, self.key_order)
         if not isinstance(state, dict) or len(state.get("slots", ())) != len(p_leaves):
             raise ValueError(f"{self.spec.name}: state does not belong to these params; "
                              "build it with init(params)")
@@ -271,7 +320,7 @@ class Optimizer:
 
 # -- gradient clipping in front of an optimizer -------------------------------------------
 
-def clip(name: str, **kwargs) -> "Clip":
+def clip(name: str, *, threads: int = 1, **kwargs) -> "Clip":
     """Build a gradient clip from its framework name and keywords, e.g.
     ``clip("torch.nn.utils.clip_grad_norm_", max_norm=1.0)`` or
     ``clip("optax.clip_by_global_norm", max_norm=1.0)``; run it with :func:`chain`.
@@ -282,8 +331,12 @@ def clip(name: str, **kwargs) -> "Clip":
     """
     s = spec(name)
     _check_kind(s, "clip")
+    check_threads(name, threads)
     hyperparams = _hyperparams(s, kwargs)
-    return Clip(s, MappingProxyType(hyperparams), s.bind(**hyperparams))
+    transform_kwargs = s.bind(**hyperparams)
+    if _accepts(s.rule.apply, "threads"):
+        transform_kwargs = {**transform_kwargs, "threads": threads}
+    return Clip(s, MappingProxyType(hyperparams), transform_kwargs)
 
 
 @dataclass(frozen=True)
@@ -298,7 +351,7 @@ class Clip:
         return self.spec.rule.apply(list(leaves), **self.transform_kwargs)
 
     def __call__(self, grads: Any) -> Any:
-        leaves, unflatten = flatten(grads)
+        leaves, unflatten = flatten(grads, KEY_ORDER.get(self.spec.framework, "insertion"))
         for leaf in leaves:
             _check_float_array(leaf, "grads")
         return unflatten(self.apply_leaves(leaves))
@@ -346,7 +399,7 @@ class Chain:
         err = structure_error(params, grads)
         if err:
             raise ValueError(f"{self.spec.name}: grads do not match params {err}")
-        leaves, unflatten = flatten(grads)
+        leaves, unflatten = flatten(grads, self.optimizer.key_order)
         for leaf in leaves:
             _check_float_array(leaf, "grads")
         for c in self.clips:

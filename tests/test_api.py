@@ -167,3 +167,45 @@ def test_mismatch_errors(name, rng):
         opt.init(np.arange(4))
     with pytest.raises(TypeError, match="arrays"):
         opt.init([1.0, 2.0])
+
+
+def test_backend_is_spelled_the_same_for_optimizers_and_layers():
+    x = np.linspace(-1, 2, 24, dtype=np.float32).reshape(2, 3, 4)
+    for make, name in ((eps_ref.optimizer, "keras.optimizers.Adam"),
+                       (eps_ref.layer, "keras.layers.LayerNormalization")):
+        assert make(name, backend="torch").backend if make is eps_ref.layer else True
+        with pytest.warns(DeprecationWarning, match="spell it backend='torch'"):
+            old = make(name, backend="keras/torch")
+        assert dict(old.rule_kwargs) == dict(make(name, backend="torch").rule_kwargs)
+        with pytest.raises(ValueError, match="unknown backend 'pytorch'; did you mean 'torch'"):
+            make(name, backend="pytorch")
+    with pytest.raises(ValueError, match="torch runs on no other backend"):
+        eps_ref.layer("torch.nn.LayerNorm", normalized_shape=4, backend="jax")
+    lay = eps_ref.layer("keras.layers.LayerNormalization", backend="torch")
+    assert lay.backend == "torch"
+    lay.apply(x, lay.init(x), training=True)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
+def test_threads_must_be_a_positive_int(threads):
+    with pytest.raises(ValueError, match="threads must be a positive int"):
+        eps_ref.optimizer("torch.optim.SGD", threads=threads)
+    with pytest.raises(ValueError, match="threads must be a positive int"):
+        eps_ref.layer("torch.nn.LayerNorm", normalized_shape=4, threads=threads)
+
+
+def test_optax_orders_a_dict_tree_as_jax_does():
+    """jax flattens a dict by its sorted keys: optax's global norm adds the leaves in
+    that order, and the state's slots follow it; the result keeps the caller's order."""
+    params = {"z": np.ones(3, np.float32), "a": np.zeros(2, np.float32)}
+    grads = {"z": np.full(3, 0.5, np.float32), "a": np.full(2, 2.0, np.float32)}
+    opt = eps_ref.optimizer("optax.adagrad", learning_rate=0.1)
+    state = opt.init(params)
+    assert [s["accumulator"].shape for s in state["slots"]] == [(2,), (3,)]
+    new, state = opt.step(params, grads, state)
+    assert list(new) == ["z", "a"]
+    torch_state = eps_ref.optimizer("torch.optim.Adagrad").init(params)
+    assert [s["accumulator"].shape for s in torch_state["slots"]] == [(3,), (2,)]
+    one_by_one = {k: opt.step(params[k], grads[k], opt.init(params[k]))[0] for k in params}
+    for k in params:
+        np.testing.assert_array_equal(new[k], one_by_one[k])

@@ -224,7 +224,7 @@ def test_array_api_strict_equals_numpy(name, rng):
 def test_keras_torch_backend_semantics():
     x = (np.float32(100) + np.random.default_rng(0).standard_normal((8, 3))).astype(f32)
     a = layer("keras.layers.BatchNormalization")
-    b = layer("keras.layers.BatchNormalization", backend="keras/torch")
+    b = layer("keras.layers.BatchNormalization", backend="torch")
     assert b.rule_kwargs["variance"] == "mean_sq_minus_sq_mean"
     assert a.rule_kwargs["variance"] == "two_pass"
     ya, _ = a.apply(x, a.init(x), training=True)
@@ -362,7 +362,7 @@ def test_keras_renorm_array_api_strict_and_torch_sqrt():
     rng = np.random.default_rng(3)
     xs = [(rng.standard_normal((4, 3, 3, 6)) * 2 + 0.5).astype(f32) for _ in range(3)]
     kw = {"renorm": True, "renorm_clipping": {"rmax": 3.0, "rmin": 0.333, "dmax": 5.0}}
-    for backend in (None, "keras/torch"):
+    for backend in (None, "torch"):
         bn = layer("keras.layers.BatchNormalization", backend=backend, **kw)
         outs = []
         for conv in (lambda a: a, xps.asarray):
@@ -377,5 +377,5 @@ def test_keras_renorm_array_api_strict_and_torch_sqrt():
             outs.append(ys)
         for r, g in zip(*outs):
             np.testing.assert_array_equal(g, r)
-    assert layer("keras.layers.BatchNormalization", backend="keras/torch",
+    assert layer("keras.layers.BatchNormalization", backend="torch",
                  **kw).rule_kwargs["sqrt_method"] == "mkl_goldschmidt_rsqrtps"
