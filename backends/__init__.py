@@ -8,12 +8,16 @@ Each adapter module offers the same four functions:
     the versions of the packages it ran;
 ``resolve(name)``
     the native optimizer factory for a qualified name;
-``run_optimizer(name, kwargs, param0, grads, device="cpu") -> ndarray``
-    build the native optimizer from the framework's own keywords, run ``len(grads)`` steps
-    from ``param0`` and return the parameter trajectory, shape ``(steps + 1, *param0.shape)``.
-    The torch and optax adapters also take ``clips=[(name, keywords)]``: gradient clipping
-    applied in front of the optimizer, as ``clip_grad_norm_`` before ``step()`` or
-    ``optax.chain(*clips, optimizer)``.
+``run_optimizer(name, kwargs, param0, grads, device="cpu") -> trajectory``
+    build the native optimizer from the framework's own keywords, run the steps of
+    ``grads`` from ``param0`` and return the parameter trajectory. ``param0`` is one array
+    (``grads`` then has shape ``(steps, *param0.shape)``, the trajectory
+    ``(steps + 1, *param0.shape)``) or a parameter tree, a dict name -> array, given to the
+    framework as one parameter list (torch ``opt = Adam([p1, p2, ...])``, Keras' variable
+    list, optax's pytree) in the dict's order; ``grads`` and the trajectory are then dicts
+    of the same names (:func:`tree_leaves`). The torch and optax adapters also take
+    ``clips=[(name, keywords)]``: gradient clipping applied in front of the optimizer, as
+    ``clip_grad_norm_`` before ``step()`` or ``optax.chain(*clips, optimizer)``.
 
 Keras 3 fixes its backend at import, so the conformance harness runs each of
 :data:`BACKEND_LABELS` in its own worker process with the environment given here.
@@ -27,7 +31,7 @@ import shutil
 import tempfile
 
 __all__ = ["BACKEND_LABELS", "adapter", "labels_for", "jax_compilation_cache",
-           "free_jax_executables"]
+           "free_jax_executables", "tree_leaves", "tree_trajectory"]
 
 # label -> (adapter module, environment the worker must set before importing it)
 BACKEND_LABELS = {
@@ -52,6 +56,28 @@ def adapter(label: str):
     """Import the adapter module for a backend label (its environment must already be set)."""
     module, _ = BACKEND_LABELS[label]
     return importlib.import_module(module)
+
+
+def tree_leaves(param0, grads):
+    """``(names, leaves, streams)`` of the parameters an adapter runs: ``names`` is None for
+    one array, else the dict's keys in order; ``streams[i]`` holds leaf ``i``'s gradients,
+    shape ``(steps, *leaves[i].shape)``."""
+    if not isinstance(param0, dict):
+        return None, [param0], [grads]
+    if not isinstance(grads, dict) or list(grads) != list(param0):
+        raise ValueError("grads must be a dict with the keys of param0, in the same order")
+    steps = {len(grads[k]) for k in param0}
+    if len(steps) != 1:
+        raise ValueError(f"every leaf needs the same number of gradient steps, got {steps}")
+    names = list(param0)
+    return names, [param0[k] for k in names], [grads[k] for k in names]
+
+
+def tree_trajectory(names, trajectories: list):
+    """The trajectory in the structure of ``param0``: one array, or a dict of them."""
+    import numpy as np
+    stacked = [np.stack(t) for t in trajectories]
+    return stacked[0] if names is None else dict(zip(names, stacked))
 
 
 def resolve_attr(root, dotted: str):

@@ -1,6 +1,7 @@
 """Adapter for Keras 3 optimizers under the backend fixed by ``KERAS_BACKEND``.
 
-One ``keras.Variable``; each step calls ``optimizer.apply([grad], [variable])`` eagerly.
+One ``keras.Variable`` per parameter; each step calls ``optimizer.apply(grads, variables)``
+eagerly.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ import os
 
 import numpy as np
 
-from eps_ref.backends import free_jax_executables, jax_compilation_cache, resolve_attr
+from eps_ref.backends import (free_jax_executables, jax_compilation_cache, resolve_attr,
+                              tree_leaves, tree_trajectory)
 
 PREFIX = "keras."
 
@@ -51,17 +53,20 @@ def resolve(name):
 
 
 def run_optimizer(name, kwargs, param0, grads, device="cpu"):
+    """``param0``: one array or a dict tree, one ``keras.Variable`` per leaf, in order."""
     import keras
-    variable = keras.Variable(param0, dtype="float32")
+    names, leaves, streams = tree_leaves(param0, grads)
+    variables = [keras.Variable(p, dtype="float32") for p in leaves]
     opt = resolve(name)(**kwargs)
-    opt.build([variable])
-    trajectory = [np.array(param0, copy=True)]
-    for t, g in enumerate(grads, 1):
-        opt.apply([keras.ops.convert_to_tensor(g)], [variable])
-        trajectory.append(np.array(keras.ops.convert_to_numpy(variable.value), copy=True))
-        if t % 50 == 0 and keras.backend.backend() == "jax":
+    opt.build(variables)
+    trajectories = [[np.array(p, copy=True)] for p in leaves]
+    for t in range(len(streams[0])):
+        opt.apply([keras.ops.convert_to_tensor(s[t]) for s in streams], variables)
+        for trajectory, v in zip(trajectories, variables):
+            trajectory.append(np.array(keras.ops.convert_to_numpy(v.value), copy=True))
+        if (t + 1) % 50 == 0 and keras.backend.backend() == "jax":
             free_jax_executables()
-    return np.stack(trajectory)
+    return tree_trajectory(names, trajectories)
 
 
 # -- normalization layers ---------------------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from eps_ref.backends import free_jax_executables, jax_compilation_cache, resolve_attr
+from eps_ref.backends import (free_jax_executables, jax_compilation_cache, resolve_attr,
+                              tree_leaves, tree_trajectory)
 
 PREFIX = "optax."
 
@@ -37,7 +38,8 @@ def resolve(name):
 
 
 def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=(), jit=False):
-    """``clips``: ``[(name, keywords)]`` of optax transforms chained in front of the
+    """``param0``: one array or a dict tree (a pytree: jax orders its leaves by sorted
+    key). ``clips``: ``[(name, keywords)]`` of optax transforms chained in front of the
     optimizer, ``optax.chain(*clips, optimizer)``."""
     recompiles = name.startswith("optax.contrib.muon")
     if recompiles:
@@ -58,12 +60,20 @@ def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=(), jit=False
 
     if jit:
         step = jax.jit(step)
-    params = jax.device_put(jnp.asarray(param0), dev)
+    names, leaves, streams = tree_leaves(param0, grads)
+
+    def tree(arrays):
+        arrays = [jax.device_put(jnp.asarray(a), dev) for a in arrays]
+        return arrays[0] if names is None else dict(zip(names, arrays))
+
+    params = tree(leaves)
     state = tx.init(params)
-    trajectory = [np.array(param0, copy=True)]
-    for t, g in enumerate(grads, 1):
-        params, state = step(params, state, jax.device_put(jnp.asarray(g), dev))
-        trajectory.append(np.asarray(params).copy())
-        if recompiles and t % 50 == 0:
+    trajectories = [[np.array(p, copy=True)] for p in leaves]
+    for t in range(len(streams[0])):
+        params, state = step(params, state, tree([s[t] for s in streams]))
+        new = [params] if names is None else [params[k] for k in names]
+        for trajectory, p in zip(trajectories, new):
+            trajectory.append(np.asarray(p).copy())
+        if recompiles and (t + 1) % 50 == 0:
             free_jax_executables()
-    return np.stack(trajectory)
+    return tree_trajectory(names, trajectories)

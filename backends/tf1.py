@@ -1,4 +1,4 @@
-"""Adapter for ``tf.compat.v1.train`` optimizers, run eagerly on one ``tf.Variable``.
+"""Adapter for ``tf.compat.v1.train`` optimizers, run eagerly on ``tf.Variable`` s.
 
 Eager and graph mode dispatch the same C++ training kernels (``ApplyAdam``, ...). A
 ``global_step`` keyword (``AdagradDAOptimizer``) is the counter's starting value: the adapter
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eps_ref.backends import resolve_attr
+from eps_ref.backends import resolve_attr, tree_leaves, tree_trajectory
 
 PREFIX = "tf.compat.v1.train."
 
@@ -33,16 +33,20 @@ def resolve(name):
 
 
 def run_optimizer(name, kwargs, param0, grads, device="cpu"):
+    """``param0``: one array or a dict tree, one ``tf.Variable`` per leaf, in order."""
     import tensorflow as tf
+    names, leaves, streams = tree_leaves(param0, grads)
     with tf.device(device.upper() + ":0"):
-        variable = tf.Variable(param0)
+        variables = [tf.Variable(p) for p in leaves]
         step = None
         if "global_step" in kwargs:
             step = tf.Variable(int(kwargs["global_step"]), dtype=tf.int64)
             kwargs = {**kwargs, "global_step": step}
         opt = resolve(name)(**kwargs)
-        trajectory = [np.array(param0, copy=True)]
-        for g in grads:
-            opt.apply_gradients([(tf.constant(g), variable)], global_step=step)
-            trajectory.append(variable.numpy().copy())
-    return np.stack(trajectory)
+        trajectories = [[np.array(p, copy=True)] for p in leaves]
+        for t in range(len(streams[0])):
+            opt.apply_gradients([(tf.constant(s[t]), v) for s, v in zip(streams, variables)],
+                                global_step=step)
+            for trajectory, v in zip(trajectories, variables):
+                trajectory.append(v.numpy().copy())
+    return tree_trajectory(names, trajectories)

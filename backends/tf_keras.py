@@ -1,5 +1,5 @@
 """Adapter for legacy Keras 2 (the ``tf-keras`` package): ``tf_keras.optimizers.legacy.*``
-and ``tf_keras.optimizers.*``, run eagerly on one ``tf.Variable`` with ``apply_gradients``.
+and ``tf_keras.optimizers.*``, run eagerly on ``tf.Variable`` s with ``apply_gradients``.
 
 The non-legacy Keras 2 optimizers default to ``jit_compile=True``: their update step is an
 XLA computation, exactly as in training.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eps_ref.backends import resolve_attr
+from eps_ref.backends import resolve_attr, tree_leaves, tree_trajectory
 
 PREFIX = "tf_keras."
 
@@ -34,12 +34,15 @@ def resolve(name):
 
 
 def run_optimizer(name, kwargs, param0, grads, device="cpu"):
+    """``param0``: one array or a dict tree, one ``tf.Variable`` per leaf, in order."""
     import tensorflow as tf
+    names, leaves, streams = tree_leaves(param0, grads)
     with tf.device(device.upper() + ":0"):
-        variable = tf.Variable(param0)
+        variables = [tf.Variable(p) for p in leaves]
         opt = resolve(name)(**kwargs)
-        trajectory = [np.array(param0, copy=True)]
-        for g in grads:
-            opt.apply_gradients([(tf.constant(g), variable)])
-            trajectory.append(variable.numpy().copy())
-    return np.stack(trajectory)
+        trajectories = [[np.array(p, copy=True)] for p in leaves]
+        for t in range(len(streams[0])):
+            opt.apply_gradients([(tf.constant(s[t]), v) for s, v in zip(streams, variables)])
+            for trajectory, v in zip(trajectories, variables):
+                trajectory.append(v.numpy().copy())
+    return tree_trajectory(names, trajectories)

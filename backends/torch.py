@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eps_ref.backends import resolve_attr
+from eps_ref.backends import resolve_attr, tree_leaves, tree_trajectory
 
 PREFIX = "torch."
 
@@ -28,20 +28,25 @@ def resolve(name):
 
 
 def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=()):
-    """``clips``: ``[(name, keywords)]`` of ``torch.nn.utils`` clipping functions called on
-    the parameter, in order, after ``.grad`` is set and before ``opt.step()``."""
+    """``param0``: one array or a dict tree, given to the optimizer as one parameter list
+    (:func:`eps_ref.backends.tree_leaves`). ``clips``: ``[(name, keywords)]`` of
+    ``torch.nn.utils`` clipping functions called on the parameter list, in order, after
+    ``.grad`` is set and before ``opt.step()``."""
     import torch
-    param = torch.nn.Parameter(torch.tensor(param0, device=device))
-    opt = resolve(name)([param], **kwargs)
+    names, leaves, streams = tree_leaves(param0, grads)
+    params = [torch.nn.Parameter(torch.tensor(p, device=device)) for p in leaves]
+    opt = resolve(name)(params, **kwargs)
     clip_fns = [(resolve(clip_name), clip_kwargs) for clip_name, clip_kwargs in clips]
-    trajectory = [np.array(param0, copy=True)]
-    for g in grads:
-        param.grad = torch.tensor(g, device=device)
+    trajectories = [[np.array(p, copy=True)] for p in leaves]
+    for t in range(len(streams[0])):
+        for param, stream in zip(params, streams):
+            param.grad = torch.tensor(stream[t], device=device)
         for fn, clip_kwargs in clip_fns:
-            fn([param], **clip_kwargs)
+            fn(params, **clip_kwargs)
         opt.step()
-        trajectory.append(param.detach().cpu().numpy().copy())
-    return np.stack(trajectory)
+        for trajectory, param in zip(trajectories, params):
+            trajectory.append(param.detach().cpu().numpy().copy())
+    return tree_trajectory(names, trajectories)
 
 
 # -- normalization layers ---------------------------------------------------------------

@@ -18,7 +18,7 @@ from eps_ref.backends import labels_for
 from eps_ref.spec import Budget
 
 __all__ = ["Case", "cases", "CHAIN_OPTIMIZERS", "PORTING_GROUPS", "porting_groups",
-           "ODD_SHAPE", "SHAPE_DEPENDENT"]
+           "ODD_SHAPE", "SHAPE_DEPENDENT", "WORKLOAD_BUDGETS"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,15 @@ class Case:
     def budget(self) -> Budget | None:
         budgets = eps_ref.spec(self.spec).budgets
         return budgets.get(f"{self.label}:{self.variant}", budgets.get(self.label))
+
+    @property
+    def workload_budget(self) -> Budget | None:
+        """The declared budget of this case on the real workload
+        (:data:`WORKLOAD_BUDGETS`), or None: bit-exact."""
+        for (spec, label, variant_word), budget in WORKLOAD_BUDGETS.items():
+            if (spec, label) == (self.spec, self.label) and variant_word in self.variant:
+                return budget
+        return None
 
     @property
     def shape_dependence(self) -> str | None:
@@ -93,6 +102,13 @@ SHAPE_DEPENDENT: dict[tuple[str, str, str], str] = {
     ("optax.fromage", "optax", ""): _XLA_NORM,
     ("optax.clip_by_global_norm", "optax", ""): _XLA_NORM,
 }
+
+
+# (spec, backend label, a word of the variant name; "" for every variant) -> the measured
+# budget of a case on the real workload (eps_ref.conformance.workload) and its reason. The
+# workload runs every case on a parameter tree of real layer sizes; a budget here is a
+# kernel path that only real sizes reach and that the reference does not reproduce.
+WORKLOAD_BUDGETS: dict[tuple[str, str, str], Budget] = {}
 
 
 # The optimizers each framework's clips are checked in front of: label -> (name, keywords).

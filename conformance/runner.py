@@ -35,20 +35,42 @@ TIMEOUT_S = 300.0
 
 @dataclass
 class Comparison:
-    """Per-step agreement of two float32 trajectories of shape ``(steps + 1, ...)``."""
+    """Per-step agreement of two float32 trajectories of shape ``(steps + 1, ...)`` (or of
+    two parameter trees of them: every leaf counts, ``worst_leaf`` names the one with the
+    largest ULP)."""
 
     ulp_per_step: np.ndarray            # max ULP over the tensor, per step (step 0 = init)
     first_divergent_step: int | None    # first step with any ULP > 0
     max_ulp: int
     max_abs: float
     max_rel: float
+    worst_leaf: str | None = None
 
     def summary(self) -> dict:
-        return {"max_ulp": self.max_ulp, "first_divergent_step": self.first_divergent_step,
-                "max_abs": self.max_abs, "max_rel": self.max_rel}
+        out = {"max_ulp": self.max_ulp, "first_divergent_step": self.first_divergent_step,
+               "max_abs": self.max_abs, "max_rel": self.max_rel}
+        if self.worst_leaf is not None:
+            out["worst_leaf"] = self.worst_leaf
+        return out
 
 
-def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
+def compare(a, b) -> Comparison:
+    """Compare trajectories ``a`` (the reference) and ``b``: arrays, or dicts of arrays with
+    the same keys."""
+    if isinstance(a, dict) or isinstance(b, dict):
+        if not (isinstance(a, dict) and isinstance(b, dict)) or list(a) != list(b):
+            raise ValueError("compare: both trajectories must be trees with the same leaves")
+        per_leaf = {k: compare(a[k], b[k]) for k in a}
+        worst = max(per_leaf, key=lambda k: per_leaf[k].max_ulp)
+        ulp = np.max(np.stack([c.ulp_per_step for c in per_leaf.values()]), axis=0)
+        diverged = np.flatnonzero(ulp > 0)
+        return Comparison(
+            ulp_per_step=ulp,
+            first_divergent_step=int(diverged[0]) if len(diverged) else None,
+            max_ulp=int(ulp.max()),
+            max_abs=_nanmax([c.max_abs for c in per_leaf.values()]),
+            max_rel=_nanmax([c.max_rel for c in per_leaf.values()]),
+            worst_leaf=worst if per_leaf[worst].max_ulp else None)
     ulp = eps_ref.ulp_distance(a, b).reshape(len(a), -1).max(axis=1)
     diverged = np.flatnonzero(ulp > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -61,6 +83,11 @@ def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
         max_abs=float(np.nanmax(abs_err)) if np.isfinite(abs_err).any() else float("nan"),
         max_rel=float(np.nanmax(rel_err)) if np.isfinite(rel_err).any() else float("nan"),
     )
+
+
+def _nanmax(values) -> float:
+    finite = [v for v in values if not np.isnan(v)]
+    return max(finite) if finite else float("nan")
 
 
 @dataclass
@@ -79,43 +106,59 @@ class Result:
         return self.status in ("exact", "within budget")
 
 
-def reference_trajectory(name: str, kwargs: dict, param0: np.ndarray,
-                         grads: np.ndarray, label: str | None = None,
-                         optimizer: tuple[str, dict] | None = None) -> np.ndarray:
-    """The oracle's trajectory on numpy arrays, shape ``(steps + 1, *param0.shape)``,
+def reference_trajectory(name: str, kwargs: dict, param0, grads, label: str | None = None,
+                         optimizer: tuple[str, dict] | None = None, threads: int = 1):
+    """The oracle's trajectory on numpy arrays, shape ``(steps + 1, *param0.shape)`` (or,
+    for a dict tree ``param0`` with ``grads`` a dict of streams, a dict of trajectories),
     reproducing the kernels of backend ``label`` (``"keras/torch"``) where they differ.
     With ``optimizer = (name, keywords)``, ``name`` is a clip run in front of it.
     Overflow and NaN are part of a trajectory (the comparisons count them), so NumPy's
     floating-point warnings are silenced here rather than printed."""
     backend = label.split("/", 1)[1] if label and "/" in label else None   # Case.backend
     if optimizer is None:
-        opt = eps_ref.optimizer(name, backend=backend, **kwargs)
+        opt = eps_ref.optimizer(name, backend=backend, threads=threads, **kwargs)
     else:
-        opt = eps_ref.chain(eps_ref.clip(name, **kwargs),
-                            eps_ref.optimizer(optimizer[0], backend=backend, **optimizer[1]))
+        opt = eps_ref.chain(eps_ref.clip(name, threads=threads, **kwargs),
+                            eps_ref.optimizer(optimizer[0], backend=backend, threads=threads,
+                                              **optimizer[1]))
+    names = list(param0) if isinstance(param0, dict) else None
+    steps = len(next(iter(grads.values()))) if names else len(grads)
     param, state = param0, opt.init(param0)
     out = [param0]
     with np.errstate(all="ignore"):
-        for g in grads:
+        for t in range(steps):
+            g = {k: grads[k][t] for k in names} if names else grads[t]
             param, state = opt.step(param, g, state)
             out.append(param)
-    return np.stack(out)
+    if names is None:
+        return np.stack(out)
+    return {k: np.stack([p[k] for p in out]) for k in names}
 
 
-def _judge(case: Case, comparison: Comparison, shape=SHAPE) -> tuple[str, str]:
-    reason = case.shape_dependence if tuple(shape) != SHAPE else None
-    if reason is not None:
+SETTINGS = ("standard", "odd shape", "workload")
+
+
+def _judge(case: Case, comparison: Comparison, setting: str = "standard") -> tuple[str, str]:
+    """The status of a case. ``setting``: ``"standard"`` (the conformance tensor),
+    ``"odd shape"`` (:data:`~eps_ref.conformance.cases.ODD_SHAPE`: a case declared
+    shape-dependent must still diverge) or ``"workload"`` (the real-workload tree: a case
+    declared shape-dependent may diverge, a workload budget bounds it)."""
+    if setting not in SETTINGS:
+        raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
+    reason = case.shape_dependence if setting != "standard" else None
+    if reason is not None and (setting == "odd shape" or comparison.max_ulp > 0):
         if comparison.max_ulp == 0:
-            return "stale shape dependence", (f"bit-exact at shape {tuple(shape)}: remove it "
+            return "stale shape dependence", ("bit-exact at the odd shape: remove it "
                                               "from SHAPE_DEPENDENT")
         return "shape-dependent", (f"{comparison.max_ulp} ULP at step "
                                    f"{comparison.first_divergent_step}: {reason}")
-    budget = case.budget
+    budget = case.workload_budget if setting == "workload" else case.budget
     if budget is None:
         if comparison.max_ulp == 0:
             return "exact", ""
+        where = f" (leaf {comparison.worst_leaf})" if comparison.worst_leaf else ""
         return "over budget", (f"{comparison.max_ulp} ULP at step "
-                               f"{comparison.first_divergent_step}; no budget declared")
+                               f"{comparison.first_divergent_step}{where}; no budget declared")
     if comparison.max_ulp == 0:
         return "stale budget", f"declared {budget.ulp} ULP but measured 0: remove the budget"
     if comparison.max_ulp <= budget.ulp:
@@ -276,21 +319,32 @@ def run_in_workers(case_list: list[Case], run_one, make_result, *, jobs: int | N
 def run_cases(case_list: list[Case], steps: int = STEPS, seed: int = 0, device: str = "cpu",
               jobs: int | None = None, timeout: float = TIMEOUT_S,
               progress: Callable[[str], None] | None = print, backends=None,
-              shape: tuple[int, ...] = SHAPE):
+              shape: tuple[int, ...] = SHAPE, inputs=None):
     """Run every optimizer case on one ``shape`` parameter tensor; return ``(results,
     versions by label, references)``.
 
-    ``backends`` maps a label to ``(adapter module, environment)`` (default
-    :data:`eps_ref.backends.BACKEND_LABELS`); see :func:`run_in_workers`.
+    ``inputs=(param0, grads)`` runs the cases on those instead: a parameter tree (dict name
+    -> array) and its gradient streams (dict name -> ``(steps, *shape)``), judged as the
+    real workload (:mod:`eps_ref.conformance.workload`). ``backends`` maps a label to
+    ``(adapter module, environment)`` (default :data:`eps_ref.backends.BACKEND_LABELS`);
+    see :func:`run_in_workers`.
     """
-    param0 = initial_params(seed, shape)
-    grads = gradient_stream(steps, seed, shape)
+    if inputs is None:
+        param0 = initial_params(seed, shape)
+        grads = gradient_stream(steps, seed, shape)
+        setting = "standard" if tuple(shape) == SHAPE else "odd shape"
+    else:
+        param0, grads = inputs
+        setting = "workload"
     cache: dict = {}
+    locks: dict = {}
     cache_lock = threading.Lock()
 
-    def references(case: Case) -> np.ndarray:
+    def references(case: Case):
         key = (case.spec, case.variant, case.label)
         with cache_lock:
+            lock = locks.setdefault(key, threading.Lock())
+        with lock:   # one computation per key; different keys run side by side
             if key not in cache:
                 cache[key] = reference_trajectory(case.spec, dict(case.kwargs), param0, grads,
                                                   case.label, case.optimizer)
@@ -308,7 +362,7 @@ def run_cases(case_list: list[Case], steps: int = STEPS, seed: int = 0, device: 
         if kind == "error":
             return Result(case, "error", payload)
         comparison = compare(reference, payload)
-        status, message = _judge(case, comparison, shape)
+        status, message = _judge(case, comparison, setting)
         return Result(case, status, message, comparison, payload)
 
     results, versions = run_in_workers(case_list, run_one, Result, jobs=jobs,

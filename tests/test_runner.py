@@ -1,9 +1,11 @@
 """The conformance runner survives a crash or a hang in a worker and judges budgets."""
 
 import numpy as np
+import pytest
 
 from eps_ref.conformance.cases import Case, cases
 from eps_ref.conformance.runner import compare, run_cases
+from eps_ref.spec import Budget
 
 FAKE = {"fake": ("fake_backend", {}), "missing": ("no_such_backend_module", {})}
 
@@ -73,9 +75,41 @@ def test_shape_dependent_cases_are_judged_off_the_conformance_shape_only():
     diverged = compare(np.zeros((2, 3), np.float32), np.array([[0, 0, 0], [1e-45, 0, 0]],
                                                               np.float32))
     assert _judge(case, diverged)[0] == "over budget"
-    assert _judge(case, diverged, ODD_SHAPE)[0] == "shape-dependent"
+    assert _judge(case, diverged, "odd shape")[0] == "shape-dependent"
+    assert _judge(case, diverged, "workload")[0] == "shape-dependent"
     same = compare(np.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32))
-    assert _judge(case, same, ODD_SHAPE)[0] == "stale shape dependence"
+    assert _judge(case, same, "odd shape")[0] == "stale shape dependence"
+    assert _judge(case, same, "workload")[0] == "exact"
+    with pytest.raises(ValueError, match="setting must be one of"):
+        _judge(case, same, ODD_SHAPE)
+
+
+def test_workload_budgets_bound_the_workload_only(monkeypatch):
+    from eps_ref.conformance import cases as cases_module
+    from eps_ref.conformance.runner import _judge
+    case = next(c for c in cases(["torch"]) if c.spec == "torch.optim.SGD")
+    monkeypatch.setitem(cases_module.WORKLOAD_BUDGETS, ("torch.optim.SGD", "torch", ""),
+                        Budget(2, "a reason long enough to be a reason"))
+    one = compare(np.zeros((2, 1), np.float32), np.array([[0], [1e-45]], np.float32))
+    assert _judge(case, one, "workload")[0] == "within budget"
+    assert _judge(case, one)[0] == "over budget"
+    assert _judge(case, compare(np.zeros((2, 1), np.float32), np.zeros((2, 1), np.float32)),
+                  "workload")[0] == "stale budget"
+
+
+def test_compare_trees_names_the_worst_leaf():
+    a = {"w": np.zeros((3, 2), np.float32), "b": np.ones((3, 1), np.float32)}
+    b = {"w": a["w"].copy(), "b": a["b"].copy()}
+    b["b"][2, 0] = np.nextafter(np.float32(1), np.float32(2))
+    b["w"][1, 1] = np.float32(1e-45)
+    c = compare(a, b)
+    assert (c.max_ulp, c.first_divergent_step, c.worst_leaf) == (1, 1, "w")
+    b["b"][2, 0] = np.float32(1.5)
+    c = compare(a, b)
+    assert c.worst_leaf == "b" and list(c.ulp_per_step[:2]) == [0, 1]
+    assert compare(a, a).worst_leaf is None
+    with pytest.raises(ValueError, match="same leaves"):
+        compare(a, {"w": a["w"]})
 
 
 def test_cli_refuses_a_bad_shape(capsys):
