@@ -832,7 +832,8 @@ for _suffix, _ndims in (("1d", (2, 3)), ("2d", (4,)), ("3d", (5,))):
         reference=_NN + "batchnorm.py", inert=_NN_INERT, variants=_BN_VARIANTS,
         doc="eps 1e-5 inside the sqrt; running = m*batch + (1-m)*running with the unbiased "
             "batch variance (normalizes with the biased one); momentum=None averages "
-            "cumulatively; float64 sequential statistics"))
+            "cumulatively; statistics summed in float64 per channel, or for (N, C), (N, C, 1) "
+            "and channels-last inputs in float32 per thread and the thread sums in float64"))
 
 
 def _layer_norm_bind(normalized_shape, eps, elementwise_affine, bias, device, dtype):
@@ -884,7 +885,8 @@ register(Spec(
     variants={"defaults": {"num_groups": 3, "num_channels": 6},
               "eps 1e-3, 2 groups": {"num_groups": 2, "num_channels": 6, "eps": 1e-3},
               "no affine": {"num_groups": 3, "num_channels": 6, "affine": False}},
-    doc="eps 1e-5 inside the sqrt; statistics per sample and group of channels (axis 1)"))
+    doc="eps 1e-5 inside the sqrt; statistics per sample and group of channels (axis 1); "
+        "rstd computed in float64 and rounded once"))
 
 
 def _instance_norm_bind(name, input_ndims):
@@ -896,6 +898,7 @@ def _instance_norm_bind(name, input_ndims):
         return dict(feature_axes=(1,), reduce_axes="spatial", input_ndims=input_ndims,
                     eps=float(eps), variance="two_pass", reduction="sequential_float64",
                     invstd_precision="float64", affine_form="torch_cpu_fused",
+                    min_values_per_group=1,
                     learn_scale=bool(affine), learn_bias=bool(affine and bias), name=name)
     return bind
 

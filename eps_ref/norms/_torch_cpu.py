@@ -155,7 +155,7 @@ def torch_sum(x, axes, *, lanes: int = 8, threads: int = 1):
         flat = xp.reshape(x, (numel,))
         used = min(threads, -(-numel // GRAIN_SIZE))
         step = -(-numel // used)
-        slots = [_serial_sum(flat[i:i + step], (0,), lanes) for i in range(0, numel, step)]
+        slots = [_serial_sum(flat[i:min(i + step, numel)], (0,), lanes) for i in range(0, numel, step)]
         slots += [xp.zeros((1,), dtype=x.dtype)] * (threads - len(slots))
         total = _serial_sum(xp.concat(slots), (0,), lanes)
         return xp.reshape(total, tuple(1 for _ in x.shape))
@@ -233,18 +233,28 @@ def _serial_sum(x, axes, lanes):
 
 
 def _add_moments_vec(m0_add, m1_add, m2_add, into):
-    """``AddMomentsVec``: the moments ``(m0_add, m1_add, m2_add)`` merged into ``into``."""
+    """``AddMomentsVec``: the moments ``(m0_add, m1_add, m2_add)`` merged into ``into``
+    (``[m0, m1, m2]``); the counts are arrays that broadcast against the moments (one per
+    block of a stack level)."""
     xp = array_namespace(m1_add)
+    dt = m1_add.dtype
     m0, m1, m2 = into
     n = m0 + m0_add
-    c = 0.0 if n == 0 else float(xp.asarray(m0_add, dtype=m1_add.dtype)
-                                 / xp.asarray(n, dtype=m1_add.dtype))
+    c = xp.where(n == 0, xp.zeros_like(n, dtype=dt),
+                 xp.astype(m0_add, dt) / xp.astype(xp.where(n == 0, 1, n), dt))
     delta = m1_add - m1
     m2_sum = m2 + m2_add
     c_delta = c * delta
     # written with fmadd: one rounding of m0 * delta * (c * delta) + (m2 + m2_add)
-    m2 = fma(delta * float(m0), c_delta, m2_sum)
+    m2 = fma(delta * xp.astype(m0, dt), c_delta, m2_sum)
     return [n, m1 + c_delta, m2]
+
+
+def _into_empty(block):
+    """A block entering an empty stack slot: ``AddMomentsVec`` into zero moments."""
+    xp = array_namespace(block[1])
+    zero = xp.zeros_like(block[1])
+    return _add_moments_vec(*block, [xp.zeros_like(block[0]), zero, zero])
 
 
 def _chunk_moments(blocks, count, inv):
@@ -261,6 +271,45 @@ def _chunk_moments(blocks, count, inv):
     return m1, m2
 
 
+def _merged_chunks(m0, m1, m2, depth):
+    """The chunk moments ``(m0 (chunks, 1), m1, m2 (..., chunks, lanes))`` merged as
+    ``RowwiseMomentsImpl``'s stack of ``depth`` slots merges them, one level at a time.
+
+    A block enters an empty slot (merged into zero moments), the next block of its level is
+    merged into it and the pair moves up a level, up to the top slot ``depth - 1``, which
+    keeps what it gets (at most two blocks); the leftover blocks of the lower levels (the
+    bits of the chunk count) stay in their slots. Then every slot above 0 is merged into
+    slot 0, in order."""
+    xp = array_namespace(m1)
+    slots = []
+    level = [m0, m1, m2]
+    for k in range(depth):
+        count = level[1].shape[-2]
+
+        def pick(sl):
+            return [level[0][sl, :], level[1][..., sl, :], level[2][..., sl, :]]
+
+        if k == depth - 1:
+            top = _into_empty(pick(slice(0, 1)))
+            if count == 2:
+                top = _add_moments_vec(*pick(slice(1, 2)), top)
+            slots.append(top)
+            break
+        pairs = count // 2
+        slots.append(_into_empty(pick(slice(count - 1, count))) if count % 2 else None)
+        if not pairs:
+            slots += [None] * (depth - 1 - k)
+            break
+        level = _add_moments_vec(*pick(slice(1, 2 * pairs, 2)),
+                                 _into_empty(pick(slice(0, 2 * pairs, 2))))
+    zero = xp.zeros_like(m1[..., :1, :])
+    empty = [xp.zeros_like(m0[:1, :]), zero, zero]
+    total = slots[0] or empty
+    for slot in slots[1:]:
+        total = _add_moments_vec(*(slot or empty), total)
+    return total[1][..., 0, :], total[2][..., 0, :]
+
+
 def rowwise_moments(rows, *, lanes: int = 8):
     """Mean and biased variance of each row of ``rows`` (shape ``(..., n)``), torch's
     ``RowwiseMoments`` order (module docstring)."""
@@ -269,36 +318,25 @@ def rowwise_moments(rows, *, lanes: int = 8):
     lead, size = tuple(rows.shape[:-1]), rows.shape[-1]
     nvec = size // lanes
     chunks = -(-nvec // 16)
-    depth = _ceil_log2(chunks)
     inv = [float(xp.asarray(1.0, dtype=dt) / xp.asarray(float(i + 1), dtype=dt))
            for i in range(16)]
     full = nvec // 16
-    m1s, m2s, counts = [], [], []
+    parts = []
     if full:
         blocks = xp.reshape(rows[..., :full * 16 * lanes], lead + (full, 16, lanes))
-        m1, m2 = _chunk_moments(blocks, 16, inv)
-        m1s += [m1[..., i, :] for i in range(full)]
-        m2s += [m2[..., i, :] for i in range(full)]
-        counts += [16] * full
+        parts.append((_chunk_moments(blocks, 16, inv), [16] * full))
     if nvec > full * 16:
         rest = nvec - full * 16
         block = xp.reshape(rows[..., full * 16 * lanes:nvec * lanes], lead + (1, rest, lanes))
-        m1, m2 = _chunk_moments(block, rest, inv)
-        m1s.append(m1[..., 0, :])
-        m2s.append(m2[..., 0, :])
-        counts.append(rest)
-    zero = xp.zeros(lead + (lanes,), dtype=dt)
-    stack = [[0, zero, zero] for _ in range(depth)]
-    for i in range(chunks):
-        stack[0] = _add_moments_vec(counts[i], m1s[i], m2s[i], stack[0])
-        mask, j = i + 1, 1
-        while j < depth and (mask & 1) == 0:
-            stack[j] = _add_moments_vec(*stack[j - 1], stack[j])
-            stack[j - 1] = [0, zero, zero]
-            mask >>= 1
-            j += 1
-    for j in range(1, depth):
-        stack[0] = _add_moments_vec(*stack[j], stack[0])
+        parts.append((_chunk_moments(block, rest, inv), [rest]))
+    if chunks:
+        counts = xp.reshape(xp.asarray(sum((c for _, c in parts), []), dtype=xp.int64),
+                            (chunks, 1))
+        vec_m1, vec_m2 = _merged_chunks(
+            counts, xp.concat([m for (m, _), _ in parts], axis=-2),
+            xp.concat([v for (_, v), _ in parts], axis=-2), _ceil_log2(chunks))
+    else:
+        vec_m1 = vec_m2 = xp.zeros(lead + (lanes,), dtype=dt)
     m0 = 0
     m1 = xp.zeros(lead, dtype=dt)
     m2 = xp.zeros(lead, dtype=dt)
@@ -313,9 +351,9 @@ def rowwise_moments(rows, *, lanes: int = 8):
         # AddMoments, contracted by GCC: m1 += c * delta and m2_add + delta^2 c m0 fused
         n = m0 + nvec
         c = 0.0 if n == 0 else float(xp.asarray(nvec, dtype=dt) / xp.asarray(n, dtype=dt))
-        delta = stack[0][1][..., k] - m1
+        delta = vec_m1[..., k] - m1
         m1 = fma(full_lead + c, delta, m1)
-        m2 = m2 + fma(delta * delta * c, full_lead + float(m0), stack[0][2][..., k])
+        m2 = m2 + fma(delta * delta * c, full_lead + float(m0), vec_m2[..., k])
         m0 = n
     return m1, m2 / float(size)
 
@@ -367,7 +405,7 @@ def _float32_row_sum(rows):
     xp = array_namespace(rows)
     acc = xp.zeros(rows.shape[1:], dtype=rows.dtype)
     for k in range(rows.shape[0]):
-        acc = rows[k] + acc
+        acc = rows[k, ...] + acc
     return acc
 
 
@@ -391,7 +429,7 @@ def _fused_square_sum(d, max_passes: int = 16):
     inf = xp.asarray(xp.inf, dtype=d.dtype)
     lo, window = 0, 64
     while lo < d.shape[0]:
-        w = d[lo:lo + window]
+        w = d[lo:min(lo + window, d.shape[0]), ...]
         lo += window
         window = min(2 * lo, 1 << 16)
         rows = w.shape[0]
@@ -424,7 +462,7 @@ def _fused_square_sum(d, max_passes: int = 16):
             acc, start = settle(acc, xp.where(first < rows, first + 1, float(rows)))
         else:
             for k in range(int(xp.min(start)), rows):
-                acc = xp.where(start <= k, fma(w[k], w[k], acc), acc)
+                acc = xp.where(start <= k, fma(w[k, ...], w[k, ...], acc), acc)
     return acc
 
 
@@ -443,7 +481,9 @@ def batch_norm_stats(x, *, threads: int = 1):
     one per thread; each slice summed in float32 row after row into its thread's buffer,
     the ``threads`` buffers added in float64 and divided by ``M`` (rounded once); then the
     squared deviations the same way, each step a fused multiply-add. With ``M <= threads``
-    it sums in float64 as the contiguous kernel does.
+    the rows are not split: for ``C <= 16`` or ``C > 2048`` ("Method 2") one float32 pass,
+    the sum divided by ``M`` in float32 and the fused squares left in float32; otherwise
+    ("Method 1") in float64 as the contiguous kernel does.
 
     Any other layout takes torch's non-contiguous path (``at::mean``, then a float64
     variance), which is not reproduced: a clear error.
@@ -460,6 +500,9 @@ def batch_norm_stats(x, *, threads: int = 1):
     m = rows.shape[0]
     spatial = m // x.shape[0]
     f64 = xp.float64
+    if m <= threads and (threads == 1 or c <= 16 or c > 2048):
+        mean = _float32_row_sum(rows) / float(m)
+        return mean, _fused_square_sum(rows - mean)
     if (layout == "contiguous" and spatial > 1) or m <= threads:
         per_channel = xp.reshape(xp.permute_dims(
             xp.reshape(x, (x.shape[0], c, spatial)), (1, 0, 2)), (c, m)) \
@@ -470,7 +513,7 @@ def batch_norm_stats(x, *, threads: int = 1):
         var_sum = xp.cumulative_sum(xp.astype(d * d, f64), axis=-1)[..., -1]
         return mean, xp.astype(var_sum, x.dtype)
     step = -(-m // threads)
-    slices = [rows[i:i + step] for i in range(0, m, step)]
+    slices = [rows[i:min(i + step, m), ...] for i in range(0, m, step)]
 
     def thread_total(per_thread):
         total = xp.zeros((c,), dtype=f64)
