@@ -2,11 +2,13 @@
 2 threads, against real torch in this process (its default CPU dispatch).
 
 The length is the number of values each statistic reduces: the batch of an ``(N, C)``
-BatchNorm1d, the rows of a channels-last BatchNorm2d/3d, a LayerNorm/RMSNorm row, a
-GroupNorm group, an InstanceNorm plane. The lengths straddle torch's vector width (8 lanes),
+BatchNorm1d, the rows of a channels-last BatchNorm2d, a LayerNorm/RMSNorm row, a GroupNorm
+group (contiguous and channels-last), an InstanceNorm plane. The lengths straddle torch's vector width (8 lanes),
 RowwiseMoments' chunks of 16 vectors (128 values) and its merge stack, and the 32768 values
 (``GRAIN_SIZE``) beyond which a reduction to one value splits over threads. Each case checks
 the training output, the running statistics and an inference output bit for bit.
+Channels-last inputs (torch's other batch-norm and group-norm kernels) run here only: the
+conformance workers receive contiguous arrays.
 """
 
 import os
@@ -38,13 +40,14 @@ LAYERS = {
                                 lambda n: (2, 2, -(-n // 2)), None),
     "BatchNorm2d channels-last (1, 2, 1, L)": ("torch.nn.BatchNorm2d", {"num_features": 2},
                                                lambda n: (1, 2, 1, n), _channels_last),
-    "BatchNorm3d channels-last (1, 2, 1, 1, L)": ("torch.nn.BatchNorm3d", {"num_features": 2},
-                                                  lambda n: (1, 2, 1, 1, n), _channels_last),
     "LayerNorm (2, L)": ("torch.nn.LayerNorm", None, lambda n: (2, n), None),
     "RMSNorm (1, L)": ("torch.nn.RMSNorm", None, lambda n: (1, n), None),
     "RMSNorm (2, L)": ("torch.nn.RMSNorm", None, lambda n: (2, n), None),
     "GroupNorm(1, 2) (1, 2, L/2)": ("torch.nn.GroupNorm", {"num_groups": 1, "num_channels": 2},
                                     lambda n: (1, 2, -(-n // 2)), None),
+    "GroupNorm(1, 2) channels-last (1, 2, 1, L/2)": (
+        "torch.nn.GroupNorm", {"num_groups": 1, "num_channels": 2},
+        lambda n: (1, 2, 1, -(-n // 2)), _channels_last),
     "InstanceNorm1d (1, 2, L)": ("torch.nn.InstanceNorm1d", {"num_features": 2, "affine": True},
                                  lambda n: (1, 2, n), None),
 }
@@ -175,3 +178,27 @@ def test_batch_norm_rows_at_most_threads(channels, threads):
         ref = _run_reference("torch.nn.BatchNorm1d", kwargs, x, params, threads)
         assert _bits_equal(ref[0], real[0]) and _bits_equal(ref[2], real[2]), rows
         assert all(_bits_equal(r, t) for r, t in zip(ref[1], real[1])), rows
+
+
+@pytest.mark.parametrize("threads", THREADS)
+@pytest.mark.parametrize("spec, kwargs, shape", [
+    ("torch.nn.BatchNorm2d", {"num_features": 64}, (32, 64, 16, 16)),
+    ("torch.nn.BatchNorm3d", {"num_features": 16}, (8, 16, 4, 8, 8)),
+    ("torch.nn.GroupNorm", {"num_groups": 32, "num_channels": 256}, (8, 256, 8, 8)),
+    ("torch.nn.GroupNorm", {"num_groups": 8, "num_channels": 64}, (2, 64, 32, 32)),
+    ("torch.nn.GroupNorm", {"num_groups": 4, "num_channels": 20, "affine": False},
+     (3, 20, 7, 5, 6)),
+])
+def test_channels_last_at_real_size(spec, kwargs, shape, threads):
+    """Real-size channels-last inputs: batch norm's per-thread float32 kernel, group norm's
+    column sums (spatial size below 1024) and its per-thread buffers (1024 and above)."""
+    rng = np.random.default_rng(sum(shape))
+    c = shape[1]
+    params = {"scale": (1 + 0.5 * rng.standard_normal(c)).astype(np.float32),
+              "bias": rng.standard_normal(c).astype(np.float32)}
+    for x in ((0.5 + 2 * rng.standard_normal(shape)), (1e4 + 0.1 * rng.standard_normal(shape))):
+        x = _channels_last(x.astype(np.float32))
+        real = _run_torch(spec, kwargs, x, params, threads)
+        ref = _run_reference(spec, kwargs, x, params, threads)
+        assert _bits_equal(ref[0], real[0]), "training output"
+        assert all(_bits_equal(r, t) for r, t in zip(ref[1], real[1]) if t is not None)

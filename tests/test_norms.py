@@ -548,3 +548,36 @@ def test_torch_kernels_at_size_array_api_strict():
         want = lay.apply(x, lay.init(x), training=True)[0]
         got = lay.apply(xps.asarray(x), lay.init(xps.asarray(x)), training=True)[0]
         np.testing.assert_array_equal(np.asarray(got).view(np.uint32), want.view(np.uint32))
+
+
+def test_torch_group_norm_channels_last_kernel():
+    """A channels-last input takes GroupNormKernelImplChannelsLastInternal: lane sums of
+    x and x*x per group (8 lanes over the group's channels, added position by position),
+    then var = fma(sum(x^2), s, -mean^2); its output differs from the contiguous kernel's
+    where E[x^2] - E[x]^2 cancels."""
+    from eps_ref.norms._torch_cpu import group_norm_channels_last, memory_format
+    from eps_ref.rules._numerics import fma
+    rng = np.random.default_rng(6)
+    x = (300 + rng.standard_normal((2, 16, 3, 2))).astype(f32)
+    x_cl = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+    assert memory_format(x_cl) == "channels_last"
+    mean, var = group_norm_channels_last(x_cl, 2)
+    lanes = np.moveaxis(x, 1, -1).reshape(2, 6, 2, 8)               # (N, HW, G, 8 channels)
+    acc, acc_sq = np.zeros((2, 2, 8), f32), np.zeros((2, 2, 8), f32)
+    for m in range(6):
+        acc, acc_sq = acc + lanes[:, m], acc_sq + lanes[:, m] * lanes[:, m]
+
+    def lane_sum(v):
+        return ((v[..., 0] + v[..., 4]) + (v[..., 2] + v[..., 6])) + (
+            (v[..., 1] + v[..., 5]) + (v[..., 3] + v[..., 7]))
+
+    s = f32(1) / f32(48)
+    want_mean = lane_sum(acc) * s
+    want_var = np.maximum(fma(lane_sum(acc_sq), np.full((2, 2), s, f32),
+                              -(want_mean * want_mean)), 0)
+    np.testing.assert_array_equal(mean, want_mean)
+    np.testing.assert_array_equal(var, want_var)
+    gn = layer("torch.nn.GroupNorm", num_groups=2, num_channels=16)
+    y_cl = gn.apply(x_cl, gn.init(x), training=True)[0]
+    y = gn.apply(x, gn.init(x), training=True)[0]
+    assert not np.array_equal(y_cl, y)

@@ -32,6 +32,10 @@ float64 per channel for a contiguous input with a spatial size above 1; for a ch
 input, or a contiguous ``(N, C)`` / ``(N, C, 1, ...)`` one, summed in float32 per thread over
 a slice of the rows and the thread partials added in float64 -- the result depends on the
 thread count.
+
+:func:`group_norm_channels_last` -- ``GroupNormKernelImplChannelsLastInternal`` of
+``cpu/group_norm_kernel.cpp``: sums of x and x^2 over each group, then
+:math:`E[x^2] - E[x]^2`; with a spatial size of 1024 or more summed per thread.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ from array_api_compat import array_namespace
 
 from eps_ref.rules._numerics import fma
 
-__all__ = ["torch_sum", "rowwise_moments", "batch_norm_stats", "memory_format"]
+__all__ = ["torch_sum", "rowwise_moments", "batch_norm_stats", "group_norm_channels_last",
+           "memory_format"]
 
 # at::internal::GRAIN_SIZE: the fewest elements a reduction splits over threads
 GRAIN_SIZE = 32768
@@ -524,3 +529,75 @@ def batch_norm_stats(x, *, threads: int = 1):
     mean = xp.astype(thread_total([_float32_row_sum(s) for s in slices]) / m, x.dtype)
     var_sum = thread_total([_fused_square_sum(s - mean) for s in slices])
     return mean, xp.astype(var_sum, x.dtype)
+
+
+# -- group norm, channels last -------------------------------------------------------------
+
+def _lane_sum(v):
+    """``vec_reduce_all`` of 8 lanes (AVX2): halves added, then pairs, then neighbours:
+    ``((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))``."""
+    lane = [v[..., i] for i in range(8)]
+    return (((lane[0] + lane[4]) + (lane[2] + lane[6]))
+            + ((lane[1] + lane[5]) + (lane[3] + lane[7])))
+
+
+def group_norm_channels_last(x, groups: int, *, threads: int = 1):
+    """Mean and variance of each ``(sample, group)`` of a channels-last ``x`` (``(N, C,
+    *spatial)`` float32), as ``GroupNormKernelImplChannelsLastInternal`` computes them; each
+    ``(N, groups)``. With ``s = 1 / (D * HW)`` (float32; ``D = C / groups`` channels of
+    ``HW`` positions), ``mean = sum(x) * s`` and ``var = max(fma(sum(x^2), s, -mean^2), 0)``.
+
+    ``HW < 1024`` (impl-1, ``ColumnwiseMoments``): per group, 8-lane vectors over its
+    channels (the last one zero-filled) added position by position into one accumulator of
+    x and one of x * x (rounded, not fused), then ``vec_reduce_all`` of the lanes.
+
+    ``HW >= 1024`` (impl-2): the ``N * HW`` rows cut into ``ceil(N * HW / threads)`` rows per
+    thread; each thread adds its rows into its buffer of per-sample channel sums (x, and x^2
+    fused); then, per group, the buffers summed in float32 channel by channel, thread by
+    thread -- the result depends on ``threads``.
+    """
+    xp = array_namespace(x)
+    n, c = x.shape[0], x.shape[1]
+    hw = 1
+    for d in x.shape[2:]:
+        hw *= d
+    per = c // groups
+    rows = xp.reshape(xp.moveaxis(x, 1, -1) if hasattr(xp, "moveaxis") else xp.permute_dims(
+        x, (0,) + tuple(range(2, x.ndim)) + (1,)), (n, hw, c))
+    s = float(xp.asarray(1.0, dtype=x.dtype) / xp.asarray(float(per * hw), dtype=x.dtype))
+    if hw < 1024:
+        blocks = -(-per // 8)
+        grouped = xp.reshape(rows, (n, hw, groups, per))
+        padded = xp.concat([grouped, xp.zeros((n, hw, groups, blocks * 8 - per),
+                                              dtype=x.dtype)], axis=-1)
+        padded = xp.reshape(padded, (n, hw, groups, blocks, 8))
+        acc = xp.zeros((n, groups, 8), dtype=x.dtype)
+        acc_sq = acc
+        for m in range(hw):
+            for b in range(blocks):
+                v = padded[:, m, :, b, :]
+                acc = acc + v
+                acc_sq = acc_sq + v * v
+        total, total_sq = _lane_sum(acc), _lane_sum(acc_sq)
+    else:
+        flat = xp.reshape(rows, (n * hw, c))
+        step = -(-(n * hw) // threads)
+        zero = xp.zeros((n, c), dtype=x.dtype)
+        buffers = []
+        for t in range(threads):
+            sums, squares = [zero[i, ...] for i in range(n)], [zero[i, ...] for i in range(n)]
+            lo, hi = t * step, min((t + 1) * step, n * hw)
+            for i in range(lo // hw, -(-hi // hw) if hi > lo else 0):
+                seg = flat[max(lo, i * hw):min(hi, (i + 1) * hw), ...]
+                sums[i] = _float32_row_sum(seg)
+                squares[i] = _fused_square_sum(seg)
+            buffers.append((xp.stack(sums), xp.stack(squares)))
+        total = xp.zeros((n, groups), dtype=x.dtype)
+        total_sq = total
+        for d in range(per):
+            for sums, squares in buffers:
+                total = total + sums[:, d::per][:, :groups]
+                total_sq = total_sq + squares[:, d::per][:, :groups]
+    mean = total * s
+    var = fma(total_sq, xp.full(total_sq.shape, s, dtype=x.dtype), -(mean * mean))
+    return mean, xp.maximum(var, xp.zeros_like(var))
