@@ -581,3 +581,12 @@ def test_torch_group_norm_channels_last_kernel():
     y_cl = gn.apply(x_cl, gn.init(x), training=True)[0]
     y = gn.apply(x, gn.init(x), training=True)[0]
     assert not np.array_equal(y_cl, y)
+
+
+def test_torch_batch_norm_contiguous_small_batch_stays_float64():
+    """A contiguous input with a spatial size above 1 takes the float64 kernel whatever
+    the thread count (the N <= threads rule is the channels-last kernel's)."""
+    from eps_ref.norms._torch_cpu import batch_norm_stats
+    x = np.zeros((1, 2, 3), f32)
+    x[0, 0] = [1e8, 1.0, -1e8]
+    assert batch_norm_stats(x, threads=4)[0][0] == f32(1 / 3)

@@ -503,15 +503,14 @@ def batch_norm_stats(x, *, threads: int = 1):
     rows = xp.reshape(xp.moveaxis(x, 1, -1) if hasattr(xp, "moveaxis") else xp.permute_dims(
         x, (0,) + tuple(range(2, x.ndim)) + (1,)), (-1, c))
     m = rows.shape[0]
-    spatial = m // x.shape[0]
-    f64 = xp.float64
-    if m <= threads and (threads == 1 or c <= 16 or c > 2048):
+    per_thread = layout == "channels_last" or m == x.shape[0]
+    if per_thread and m <= threads and (threads == 1 or c <= 16 or c > 2048):
         mean = _float32_row_sum(rows) / float(m)
         return mean, _fused_square_sum(rows - mean)
-    if (layout == "contiguous" and spatial > 1) or m <= threads:
-        per_channel = xp.reshape(xp.permute_dims(
-            xp.reshape(x, (x.shape[0], c, spatial)), (1, 0, 2)), (c, m)) \
-            if layout == "contiguous" else xp.permute_dims(rows, (1, 0))
+    if not per_thread or m <= threads:
+        # rows are in (batch, spatial) order, the contiguous kernel's order per channel
+        f64 = xp.float64
+        per_channel = xp.permute_dims(rows, (1, 0))
         mean = xp.astype(xp.cumulative_sum(xp.astype(per_channel, f64), axis=-1)[..., -1] / m,
                          x.dtype)
         d = per_channel - mean[:, None]
@@ -520,10 +519,10 @@ def batch_norm_stats(x, *, threads: int = 1):
     step = -(-m // threads)
     slices = [rows[i:min(i + step, m), ...] for i in range(0, m, step)]
 
-    def thread_total(per_thread):
-        total = xp.zeros((c,), dtype=f64)
-        for buffer in per_thread:
-            total = total + xp.astype(buffer, f64)
+    def thread_total(buffers):
+        total = xp.zeros((c,), dtype=xp.float64)
+        for buffer in buffers:
+            total = total + xp.astype(buffer, xp.float64)
         return total
 
     mean = xp.astype(thread_total([_float32_row_sum(s) for s in slices]) / m, x.dtype)
