@@ -18,8 +18,11 @@ def available():
 
 
 def versions():
+    """The torch version and the CPU capability its kernels dispatch on (``AVX512``,
+    ``AVX2``, ... as ``ATEN_CPU_CAPABILITY`` and the machine allow)."""
     import torch
-    return {"torch": torch.__version__}
+    return {"torch": torch.__version__,
+            "cpu capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def resolve(name):
@@ -54,13 +57,24 @@ def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=()):
 _TORCH_PARAM_NAMES = {"scale": "weight", "bias": "bias"}
 
 
-def run_layer(name, kwargs, batches, eval_batch, params=None, device="cpu"):
+def run_layer(name, kwargs, batches, eval_batch, params=None, device="cpu", threads=None):
     """Build ``torch.nn.<Layer>(**kwargs)``, set its ``weight``/``bias`` from ``params``
     (canonical names ``scale``/``bias``), call it in training mode on each batch, then in
-    eval mode on ``eval_batch``. Returns ``{"outputs": [...], "running_mean": [...],
+    eval mode on ``eval_batch``, on ``threads`` intra-op threads (``None``: torch's own
+    setting; restored afterwards). Returns ``{"outputs": [...], "running_mean": [...],
     "running_var": [...]}`` (numpy; the running statistics after each training batch, or
     ``None`` where the layer tracks none)."""
     import torch
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _run_layer(torch, name, kwargs, batches, eval_batch, params, device)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_layer(torch, name, kwargs, batches, eval_batch, params, device):
     module = resolve(name)(**kwargs).to(device)
     with torch.no_grad():
         for key, value in (params or {}).items():

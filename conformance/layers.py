@@ -9,8 +9,19 @@ finite), a tiny-variance batch, a batch of one sample, and large-mean batches wh
 :math:`E[x^2] - E[x]^2` cancels. Batches are generated channels-last and transposed to
 channels-first for the torch layers that take channels on axis 1.
 
-Entry points: :func:`layer_cases`, :func:`run_layer_cases`, :func:`layer_drift`,
-:func:`layer_markdown` (a report section with plots).
+A second case set runs each layer at real sizes (:data:`REAL_SIZES`: layer -> input shapes
+in the layer's own layout), a short stream of four regimes (:func:`real_size_stream`), and
+for the backends whose adapter sets the intra-op thread count per case
+(:data:`THREAD_COUNTS`) once per thread count: the kernels that sum per thread round
+differently on one thread and on two.
+
+torch runs its default CPU dispatch: on an AVX-512 machine the normalization and sum kernels
+are the AVX2 ones anyway (``REGISTER_DISPATCH`` registers none for AVX-512; see
+:mod:`eps_ref.norms._torch_cpu`), and the torch adapter reports the capability it ran
+(``versions()``).
+
+Entry points: :func:`layer_cases`, :func:`real_size_cases`, :func:`run_layer_cases`,
+:func:`layer_drift`, :func:`layer_markdown` (a report section with plots).
 """
 
 from __future__ import annotations
@@ -23,20 +34,22 @@ from typing import Callable
 import numpy as np
 
 import eps_ref
-from eps_ref.backends import BACKEND_LABELS
+from eps_ref.backends import BACKEND_LABELS, labels_for
 from eps_ref.conformance.cases import Case, cases
 from eps_ref.conformance.runner import TIMEOUT_S, run_in_workers
 from eps_ref.layer import LayerBudget, layer
 from eps_ref.norms.layer import _check as _feature_axes
 
 __all__ = ["TRAIN_BATCHES", "LayerComparison", "LayerResult", "layer_cases", "layer_stream",
-           "reference_run", "compare_runs", "run_layer_cases", "LAYER_DRIFT_GROUPS",
-           "layer_drift", "layer_markdown"]
+           "RealSize", "REAL_SIZES", "REAL_SIZE_REGIMES", "THREAD_COUNTS", "SizedCase",
+           "real_size_cases", "real_size_stream", "case_inputs", "reference_run",
+           "compare_runs", "run_layer_cases", "LAYER_DRIFT_GROUPS", "layer_drift",
+           "layer_markdown"]
 
 TRAIN_BATCHES = 8
-# torch dispatches its CPU kernels on the CPU capability; the reference models the AVX2 ones
-# (8 float lanes), so torch workers run them on any x86-64 machine (AVX-512 included).
-TORCH_CPU_ENV = {"ATEN_CPU_CAPABILITY": "avx2"}
+# The environment of the workers that run torch: its default CPU dispatch (nothing forced;
+# ATEN_CPU_CAPABILITY=avx2 runs the same normalization and sum kernels, measured bit for bit).
+TORCH_CPU_ENV: dict[str, str] = {}
 CHANNELS = 6
 BATCH = 8
 
@@ -115,21 +128,130 @@ def _case_inputs(name: str, seed: int = 0):
 
 
 def layer_cases(frameworks: list[str] | None = None) -> list[Case]:
-    """Every layer case: each layer spec's variants on each backend label of its framework."""
-    return [c for c in cases(frameworks, kind="layer") if c.spec in _SHAPES]
+    """Every layer case: each layer spec's variants on each backend label of its framework
+    (small inputs, :func:`layer_stream`), then the real-size cases
+    (:func:`real_size_cases`)."""
+    small = [c for c in cases(frameworks, kind="layer") if c.spec in _SHAPES]
+    return small + real_size_cases(frameworks)
 
 
-def reference_run(name: str, kwargs: dict, batches, eval_batch, params, backend=None) -> dict:
+# -- real sizes ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RealSize:
+    """A real-size input of a layer: the spec's keywords, the input shape in the layer's own
+    layout, and the axis of its channels (features), along which the stream varies the
+    spread and holds one channel constant, and which sizes the scale and bias."""
+
+    kwargs: dict
+    shape: tuple[int, ...]
+    channel_axis: int = 1
+
+
+# layer -> real-size inputs; the Keras and Flax counterparts go here too (channels last).
+REAL_SIZES: dict[str, tuple[RealSize, ...]] = {
+    "torch.nn.BatchNorm1d": (RealSize({"num_features": 256}, (64, 256)),        # MLP
+                             RealSize({"num_features": 64}, (32, 64, 50))),     # sequence
+    "torch.nn.BatchNorm2d": (RealSize({"num_features": 64}, (32, 64, 16, 16)),),
+    "torch.nn.LayerNorm": (RealSize({"normalized_shape": [768]}, (8, 128, 768), -1),),
+    "torch.nn.GroupNorm": (RealSize({"num_groups": 32, "num_channels": 256},
+                                    (8, 256, 8, 8)),),
+    "torch.nn.RMSNorm": (RealSize({"normalized_shape": [768]}, (8, 128, 768), -1),),
+    "torch.nn.InstanceNorm2d": (RealSize({"num_features": 64, "affine": True},
+                                         (8, 64, 32, 32)),),
+}
+
+# The training calls of a real-size case, in order; then one inference call on a held-out
+# ordinary batch.
+REAL_SIZE_REGIMES = ("ordinary", "large mean", "tiny variance", "constant channel")
+
+# backend label -> the intra-op thread counts its real-size cases run at; the label's
+# adapter takes the count as the last argument of ``run_layer``. Other labels run one case
+# at the worker's own setting, the reference at 1 thread.
+THREAD_COUNTS: dict[str, tuple[int, ...]] = {"torch": (1, 2)}
+
+
+@dataclass(frozen=True)
+class SizedCase(Case):
+    """A real-size layer case: :class:`RealSize` input, run at ``threads`` (``None``: the
+    worker's own thread count, not passed to the adapter)."""
+
+    shape: tuple[int, ...] = ()
+    channel_axis: int = 1
+    threads: int | None = None
+
+
+def real_size_cases(frameworks: list[str] | None = None) -> list[SizedCase]:
+    """Each :data:`REAL_SIZES` input on each backend label of its layer's framework, once
+    per thread count of :data:`THREAD_COUNTS`."""
+    known = set(eps_ref.specs(kind="layer"))
+    out = []
+    for name, sizes in REAL_SIZES.items():
+        if name not in known:
+            continue
+        framework = eps_ref.spec(name).framework
+        if frameworks and framework not in frameworks:
+            continue
+        for label in labels_for(framework):
+            for size in sizes:
+                for threads in THREAD_COUNTS.get(label, (None,)):
+                    shape = "x".join(map(str, size.shape))
+                    variant = f"real size {shape}" + (
+                        "" if threads is None else f", {threads} thread"
+                        + ("s" if threads > 1 else ""))
+                    out.append(SizedCase(name, variant, label, dict(size.kwargs),
+                                         shape=tuple(size.shape),
+                                         channel_axis=size.channel_axis, threads=threads))
+    return out
+
+
+def real_size_stream(shape: tuple[int, ...], channel_axis: int = 1, seed: int = 0):
+    """``(batches, eval_batch, params)`` float32 of ``shape``: one training batch per
+    :data:`REAL_SIZE_REGIMES` -- ordinary (mean 0.5, spread 2), large mean (1e4, spread 0.1:
+    :math:`E[x^2] - E[x]^2` cancels, float32 sums lose the spread), tiny variance (1,
+    spread 1e-4), constant channel (channel 0 is 3 everywhere and sample 0 is -2
+    everywhere: variance 0, only eps keeps the output finite) -- each channel's spread
+    scaled by a factor in [0.5, 1.5); a held-out ordinary batch; a scale and bias per
+    channel."""
+    rng = np.random.default_rng(seed)
+    axis = channel_axis % len(shape)
+    c = shape[axis]
+    per_channel_shape = tuple(c if a == axis else 1 for a in range(len(shape)))
+
+    def normal(loc, std):
+        spread = (0.5 + rng.random(c)).reshape(per_channel_shape)
+        return (loc + std * spread * rng.standard_normal(shape)).astype(np.float32)
+
+    constant = normal(0.5, 2.0)
+    constant[(slice(None),) * axis + (0,)] = 3.0
+    constant[0] = -2.0
+    batches = [normal(0.5, 2.0), normal(1e4, 0.1), normal(1.0, 1e-4), constant]
+    assert len(batches) == len(REAL_SIZE_REGIMES)
+    eval_batch = normal(0.5, 2.0)
+    params = {"scale": (1.0 + 0.5 * rng.standard_normal(c)).astype(np.float32),
+              "bias": rng.standard_normal(c).astype(np.float32)}
+    return batches, eval_batch, params
+
+
+def case_inputs(case: Case, seed: int = 0):
+    """``(batches, eval_batch, params)`` of a layer case, in the layer's own layout."""
+    if isinstance(case, SizedCase):
+        return real_size_stream(case.shape, case.channel_axis, seed)
+    return _case_inputs(case.spec, seed)
+
+
+def reference_run(name: str, kwargs: dict, batches, eval_batch, params, backend=None,
+                  threads: int = 1) -> dict:
     """The oracle on the same stream; same layout of result as the adapters' ``run_layer``.
     A batch whose variance is NaN or infinite is part of the stream (the comparisons count
     it), so NumPy's warnings about it are silenced rather than printed."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return _reference_run(name, kwargs, batches, eval_batch, params, backend)
+        return _reference_run(name, kwargs, batches, eval_batch, params, backend, threads)
 
 
-def _reference_run(name, kwargs, batches, eval_batch, params, backend):
-    lay = layer(name, backend=backend, **kwargs)
+def _reference_run(name, kwargs, batches, eval_batch, params, backend, threads):
+    lay = layer(name, backend=backend, threads=threads, **kwargs)
     state = lay.init(batches[0])
     for key, value in params.items():
         if key in state:
@@ -325,19 +447,23 @@ def run_layer_cases(case_list: list[Case], seed: int = 0, device: str = "cpu",
                     jobs: int | None = None, timeout: float = TIMEOUT_S,
                     progress: Callable[[str], None] | None = print, backends=None):
     """Run every layer case; return ``(results, versions by label)``. Each backend label
-    runs in its own worker process (:func:`eps_ref.conformance.runner.run_in_workers`);
-    torch's kernels run at the AVX2 capability the reference models."""
+    runs in its own worker process (:func:`eps_ref.conformance.runner.run_in_workers`),
+    torch's in :data:`TORCH_CPU_ENV`. The labels of :data:`THREAD_COUNTS` get every case's
+    thread count (1 for the small cases) as the last argument of ``run_layer``."""
     backends = BACKEND_LABELS if backends is None else backends
     backends = {label: (module, {**env, **TORCH_CPU_ENV}) if label in ("torch", "keras/torch")
                 else (module, env) for label, (module, env) in backends.items()}
 
     def run_one(worker, case: Case) -> LayerResult:
-        batches, eval_batch, params = _case_inputs(case.spec, seed)
+        batches, eval_batch, params = case_inputs(case, seed)
+        threads = getattr(case, "threads", None)
+        if threads is None and case.label in THREAD_COUNTS:
+            threads = 1
         ref = reference_run(case.spec, dict(case.kwargs), batches, eval_batch, params,
-                            backend=case.backend)
+                            backend=case.backend, threads=threads or 1)
+        args = (case.spec, dict(case.kwargs), batches, eval_batch, params, device)
         kind, payload = worker.run(
-            ("run_layer", (case.spec, dict(case.kwargs), batches, eval_batch, params,
-                           device)), timeout)
+            ("run_layer", args + ((threads,) if case.label in THREAD_COUNTS else ())), timeout)
         if kind == "error":
             return LayerResult(case, "error", payload)
         comparison = compare_runs(ref, payload)
@@ -441,7 +567,8 @@ def layer_markdown(results: list[LayerResult], out_dir, seed: int = 0) -> str:
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     lines = ["## Normalization layers: reference vs framework", "",
-             f"{TRAIN_BATCHES} training calls then one inference call per case; ULP of the "
+             f"{TRAIN_BATCHES} training calls (real-size cases: one per regime, "
+             f"{', '.join(REAL_SIZE_REGIMES)}) then one inference call per case; ULP of the "
              "outputs and of the running statistics, per call.", "",
              "| spec | variant | backend | status | max ULP output | max ULP running mean | "
              "max ULP running var | first divergent call | note |",

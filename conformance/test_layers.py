@@ -2,7 +2,10 @@
 
 The layer suite runs once per session (each backend in its own worker process); each test
 asserts its case: 0 ULP on every call's output and running statistics, or within the spec's
-declared budget. A backend that cannot be imported skips its cases with the reason.
+declared budget. A backend that cannot be imported skips its cases with the reason. The
+cases are the small ones of every layer variant, then the real-size ones
+(:data:`eps_ref.conformance.layers.REAL_SIZES`, at each thread count of
+:data:`~eps_ref.conformance.layers.THREAD_COUNTS`).
 """
 
 import pytest
@@ -41,7 +44,7 @@ def test_flax_exact_but_for_rsqrt(monkeypatch):
     import eps_ref.norms.batch
     import eps_ref.norms.group
     import eps_ref.norms.layer
-    from eps_ref.conformance.layers import _case_inputs, compare_runs, reference_run
+    from eps_ref.conformance.layers import case_inputs, compare_runs, reference_run
 
     def xla_rsqrt(var, eps, *, precision="float32"):
         return np.asarray(jax.lax.rsqrt(jnp.asarray(var + eps)))
@@ -51,7 +54,7 @@ def test_flax_exact_but_for_rsqrt(monkeypatch):
     flax_cases = [c for c in CASES if c.label == "flax"]
     assert flax_cases
     for case in flax_cases:
-        batches, eval_batch, params = _case_inputs(case.spec)
+        batches, eval_batch, params = case_inputs(case)
         ref = reference_run(case.spec, dict(case.kwargs), batches, eval_batch, params,
                             backend=case.backend)
         got = flax_backend.run_layer(case.spec, dict(case.kwargs), batches, eval_batch, params)

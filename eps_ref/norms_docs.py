@@ -176,7 +176,9 @@ def norms_markdown() -> str:
         "Momentum forms: `weight_on_batch` is torch's r ← m·b + (1 − m)·r (default m = 0.1); "
         "`cumulative_average` is torch's `momentum=None`, m = 1/t after t training calls; "
         "`weight_on_running` is Keras' and Flax's r ← m·r + (1 − m)·b (default m = 0.99). "
-        "Reductions: `sequential_float64` (torch batch/instance norm statistics), "
+        "Reductions: `sequential_float64` (torch instance norm statistics), "
+        "`torch_cpu_batch_norm` (torch's batch-norm statistics kernel: float64 per channel, "
+        "or float32 per thread for (N, C) and channels-last inputs), "
         "`torch_cpu_avx2` (torch's float32 cascade sum), `xla_cpu` (jnp.mean on XLA:CPU: "
         "float32 in row-major order, times float32(1/n)), `unordered_float32` (a float32 sum "
         "whose kernel order is not reproduced; the reference rounds the exact sum).",

@@ -379,3 +379,214 @@ def test_keras_renorm_array_api_strict_and_torch_sqrt():
             np.testing.assert_array_equal(g, r)
     assert layer("keras.layers.BatchNormalization", backend="torch",
                  **kw).rule_kwargs["sqrt_method"] == "mkl_goldschmidt_rsqrtps"
+
+
+# -- torch's CPU kernels (eps_ref.norms._torch_cpu), without torch ---------------------------
+
+def _literal_rowwise_merge(m0, m1, m2, depth):
+    """RowwiseMomentsImpl's stack loop as written in moments_utils.h, one chunk at a time
+    (AddMomentsVec: m1 + c*delta, fma(m0*delta, c*delta, m2 + m2_add))."""
+    from eps_ref.rules._numerics import fma
+
+    def add(a, into):
+        n = into[0] + a[0]
+        c = f32(0) if n == 0 else f32(a[0]) / f32(n)
+        delta = a[1] - into[1]
+        cd = c * delta
+        return [n, into[1] + cd, fma(delta * f32(into[0]), cd, into[2] + a[2])]
+
+    zero = np.zeros_like(m1[0])
+    stack = [[0, zero, zero] for _ in range(depth)]
+    for i in range(len(m0)):
+        stack[0] = add([m0[i], m1[i], m2[i]], stack[0])
+        mask, j = i + 1, 1
+        while j < depth and mask & 1 == 0:
+            stack[j] = add(stack[j - 1], stack[j])
+            stack[j - 1] = [0, zero, zero]
+            mask >>= 1
+            j += 1
+    for j in range(1, depth):
+        stack[0] = add(stack[j], stack[0])
+    return stack[0][1], stack[0][2]
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 33, 64, 100])
+def test_rowwise_merge_levels_equal_the_stack_loop(chunks):
+    """The level-at-a-time merge is the kernel's binary-counter stack, bit for bit, for any
+    chunk count (the last chunk partial)."""
+    from eps_ref.norms._torch_cpu import _ceil_log2, _merged_chunks
+    rng = np.random.default_rng(chunks)
+    counts = [16] * (chunks - 1) + [5]
+    m1 = (rng.standard_normal((chunks, 8)) * 3 + 1e3).astype(f32)
+    m2 = (rng.random((chunks, 8)) * 50).astype(f32)
+    want = _literal_rowwise_merge(counts, m1, m2, _ceil_log2(chunks))
+    got = _merged_chunks(np.asarray(counts, np.int64).reshape(-1, 1), m1[None], m2[None],
+                         _ceil_log2(chunks))
+    for w, g in zip(want, got):
+        np.testing.assert_array_equal(g[0].view(np.uint32), w.view(np.uint32))
+
+
+def test_fused_square_sum_is_the_fma_loop():
+    """The binade-run evaluation of acc = fma(d, d, acc) equals the row-by-row loop: ordinary
+    data, integers (ties once the accumulator passes 2^24), tiny, huge (overflow), zeros,
+    inf and NaN."""
+    from eps_ref.norms._torch_cpu import _fused_square_sum
+    from eps_ref.rules._numerics import fma
+    rng = np.random.default_rng(0)
+    nonfinite = rng.standard_normal((300, 3)).astype(f32)
+    nonfinite[100, 1], nonfinite[200, 2] = np.inf, np.nan
+    cases = [rng.standard_normal((5000, 4)), rng.integers(-3000, 3000, (3000, 3)),
+             (rng.integers(-999, 999, (2000, 2)) * 0.5), rng.standard_normal((300, 2)) * 1e-30,
+             rng.standard_normal((300, 2)) * 1e19, np.zeros((70, 2)), nonfinite]
+    with np.errstate(all="ignore"):
+        for d in cases:
+            d = np.asarray(d, f32)
+            acc = np.zeros(d.shape[1:], f32)
+            for row in d:
+                acc = fma(row, row, acc)
+            np.testing.assert_array_equal(_fused_square_sum(d).view(np.uint32),
+                                          acc.view(np.uint32))
+
+
+def test_torch_batch_norm_stats_layouts_and_threads():
+    """(N, C) and channels-last inputs: float32 sums per thread slice, the slices added in
+    float64; a contiguous (N, C, L): float64 per channel. Shown on a column whose float32
+    sum loses the small values."""
+    from eps_ref.norms._torch_cpu import batch_norm_stats, memory_format
+    col = np.array([1e8, 1.0, 1.0, 1.0, -1e8, 1.0], f32)
+    x = np.stack([col, col], axis=1)                                # (6, 2)
+    mean1, _ = batch_norm_stats(x, threads=1)
+    s1 = f32(0)
+    for v in col:
+        s1 = f32(s1 + v)
+    assert mean1[0] == f32(float(s1) / 6)                           # float32 sum: 0
+    mean2, _ = batch_norm_stats(x, threads=2)                       # slices of 3 rows
+    a, b = f32(0), f32(0)
+    for v in col[:3]:
+        a = f32(a + v)
+    for v in col[3:]:
+        b = f32(b + v)
+    assert mean2[0] == f32((float(a) + float(b)) / 6) and mean2[0] != mean1[0]
+    # the same column as a contiguous (1, 2, 6): float64, the exact 4/6
+    xc = np.ascontiguousarray(x.T[None])
+    assert memory_format(xc) == "contiguous"
+    assert batch_norm_stats(xc, threads=2)[0][0] == f32(4 / 6)
+    # channels-last memory (a moved NHWC array) takes the per-thread kernel
+    nhwc = np.ascontiguousarray(x.reshape(1, 2, 3, 2))
+    nchw = np.moveaxis(nhwc, -1, 1)
+    assert memory_format(nchw) == "channels_last"
+    np.testing.assert_array_equal(batch_norm_stats(nchw, threads=2)[0], mean2)
+    with pytest.raises(ValueError, match="neither contiguous nor channels-last"):
+        batch_norm_stats(np.ones((4, 3, 5), f32)[:, :, ::2], threads=1)
+
+
+def test_torch_batch_norm_rows_at_most_threads():
+    """N <= threads: up to 16 channels one float32 pass, divided by N in float32; 17 to
+    2048 channels float64, as the contiguous kernel; more rows than threads: per thread."""
+    from eps_ref.norms._torch_cpu import batch_norm_stats
+    x = np.zeros((3, 17), f32)
+    x[:, 0] = [1e8, 1.0, -1e8]
+    assert batch_norm_stats(np.ascontiguousarray(x[:, :16]), threads=4)[0][0] == 0
+    assert batch_norm_stats(x, threads=4)[0][0] == f32(1 / 3)     # float64
+    assert batch_norm_stats(x, threads=1)[0][0] == 0              # one slice, float32
+    bn = layer("torch.nn.BatchNorm1d", num_features=17, affine=False)
+    assert bn.rule_kwargs["threads"] == 1
+    bn4 = layer("torch.nn.BatchNorm1d", num_features=17, affine=False, threads=4)
+    y1, y4 = (b.apply(x, b.init(x), training=True)[0] for b in (bn, bn4))
+    assert y1[1, 0] != y4[1, 0]
+
+
+def test_torch_sum_splits_one_output_over_threads():
+    """A reduction to one value of >= 32768 elements: the flat input in ceil(n / threads)
+    slices, each summed on its own, then the slots summed; below that, or with several
+    outputs, the thread count does not matter."""
+    from eps_ref.norms._torch_cpu import GRAIN_SIZE, torch_sum
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(GRAIN_SIZE + 5) * np.logspace(-3, 3, GRAIN_SIZE + 5)).astype(f32)
+    half = -(-x.size // 2)
+    slots = [torch_sum(x[:half], (0,)), torch_sum(x[half:], (0,))]
+    want = torch_sum(np.concatenate(slots), (0,))
+    got = torch_sum(x, (0,), threads=2)
+    assert got.view(np.uint32) == want.view(np.uint32)
+    assert got.view(np.uint32) != torch_sum(x, (0,)).view(np.uint32)
+    small, rows = x[:GRAIN_SIZE - 1], np.stack([x, x[::-1]])
+    assert torch_sum(small, (0,), threads=2) == torch_sum(small, (0,))
+    np.testing.assert_array_equal(torch_sum(rows, (1,), threads=2), torch_sum(rows, (1,)))
+
+
+def test_torch_group_norm_rstd_in_float64_and_no_affine():
+    """group_norm_kernel.cpp: rstd = 1/sqrt(max(var, 0) + eps) in float64, rounded once;
+    without weight and bias y = (x - mean) * rstd."""
+    from eps_ref.norms._torch_cpu import rowwise_moments
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((3, 4, 5)) * 2 + 1).astype(f32)
+    gn = layer("torch.nn.GroupNorm", num_groups=2, num_channels=4, affine=False)
+    y, _ = gn.apply(x, gn.init(x), training=True)
+    mean, var = rowwise_moments(x.reshape(3, 2, 10))
+    rstd = (1 / np.sqrt(np.maximum(var, 0).astype(np.float64) + 1e-5)).astype(f32)
+    want = (x.reshape(3, 2, 10) - mean[..., None]) * rstd[..., None]
+    np.testing.assert_array_equal(y.reshape(3, 2, 10).view(np.uint32), want.view(np.uint32))
+
+
+def test_torch_instance_norm_refuses_one_spatial_value():
+    inorm = layer("torch.nn.InstanceNorm1d", num_features=3)
+    x = np.ones((2, 3, 1), f32)
+    with pytest.raises(ValueError, match="more than 1 value"):
+        inorm.apply(x, inorm.init(x), training=True)
+
+
+def test_torch_kernels_at_size_array_api_strict():
+    """The real-size kernels run on array_api_strict arrays too, bit for bit as on numpy."""
+    xps = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(5)
+    for name, kw, shape in (("torch.nn.LayerNorm", {"normalized_shape": [1000]}, (3, 1000)),
+                            ("torch.nn.BatchNorm1d", {"num_features": 5}, (300, 5)),
+                            ("torch.nn.GroupNorm", {"num_groups": 2, "num_channels": 4},
+                             (2, 4, 130))):
+        x = (rng.standard_normal(shape) * 3 + 10).astype(f32)
+        lay = layer(name, threads=2, **kw)
+        want = lay.apply(x, lay.init(x), training=True)[0]
+        got = lay.apply(xps.asarray(x), lay.init(xps.asarray(x)), training=True)[0]
+        np.testing.assert_array_equal(np.asarray(got).view(np.uint32), want.view(np.uint32))
+
+
+def test_torch_group_norm_channels_last_kernel():
+    """A channels-last input takes GroupNormKernelImplChannelsLastInternal: lane sums of
+    x and x*x per group (8 lanes over the group's channels, added position by position),
+    then var = fma(sum(x^2), s, -mean^2); its output differs from the contiguous kernel's
+    where E[x^2] - E[x]^2 cancels."""
+    from eps_ref.norms._torch_cpu import group_norm_channels_last, memory_format
+    from eps_ref.rules._numerics import fma
+    rng = np.random.default_rng(6)
+    x = (300 + rng.standard_normal((2, 16, 3, 2))).astype(f32)
+    x_cl = np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+    assert memory_format(x_cl) == "channels_last"
+    mean, var = group_norm_channels_last(x_cl, 2)
+    lanes = np.moveaxis(x, 1, -1).reshape(2, 6, 2, 8)               # (N, HW, G, 8 channels)
+    acc, acc_sq = np.zeros((2, 2, 8), f32), np.zeros((2, 2, 8), f32)
+    for m in range(6):
+        acc, acc_sq = acc + lanes[:, m], acc_sq + lanes[:, m] * lanes[:, m]
+
+    def lane_sum(v):
+        return ((v[..., 0] + v[..., 4]) + (v[..., 2] + v[..., 6])) + (
+            (v[..., 1] + v[..., 5]) + (v[..., 3] + v[..., 7]))
+
+    s = f32(1) / f32(48)
+    want_mean = lane_sum(acc) * s
+    want_var = np.maximum(fma(lane_sum(acc_sq), np.full((2, 2), s, f32),
+                              -(want_mean * want_mean)), 0)
+    np.testing.assert_array_equal(mean, want_mean)
+    np.testing.assert_array_equal(var, want_var)
+    gn = layer("torch.nn.GroupNorm", num_groups=2, num_channels=16)
+    y_cl = gn.apply(x_cl, gn.init(x), training=True)[0]
+    y = gn.apply(x, gn.init(x), training=True)[0]
+    assert not np.array_equal(y_cl, y)
+
+
+def test_torch_batch_norm_contiguous_small_batch_stays_float64():
+    """A contiguous input with a spatial size above 1 takes the float64 kernel whatever
+    the thread count (the N <= threads rule is the channels-last kernel's)."""
+    from eps_ref.norms._torch_cpu import batch_norm_stats
+    x = np.zeros((1, 2, 3), f32)
+    x[0, 0] = [1e8, 1.0, -1e8]
+    assert batch_norm_stats(x, threads=4)[0][0] == f32(1 / 3)

@@ -778,16 +778,10 @@ register(Spec(
 from eps_ref.norms import BATCH_NORM as _BATCH_NORM  # noqa: E402
 from eps_ref.norms import FEATURE_NORM as _FEATURE_NORM  # noqa: E402
 from eps_ref.norms import GROUP_NORM as _GROUP_NORM  # noqa: E402
-from eps_ref.layer import LayerBudget as _LayerBudget  # noqa: E402
 from eps_ref.spec import REQUIRED as _REQUIRED  # noqa: E402
 
 _NN = "https://github.com/pytorch/pytorch/blob/v2.13.0/torch/nn/modules/"
 _NN_INERT = frozenset({"device"})
-_FLOAT_SUM_BUDGET = (
-    "torch's float32 sum (cascade sum in SIMD lanes, aten/src/ATen/native/cpu/SumKernel.cpp) "
-    "and its row-wise Welford moments (cpu/moments_utils.h) accumulate in a machine-dependent "
-    "vector order; the reference rounds the float64 sum, so mean and variance differ by a few "
-    "ULP and the output, for values near the mean, by more ULP of a small number")
 
 
 def _check_layer_common(name, eps, dtype):
@@ -812,7 +806,7 @@ def _batch_norm_bind(name, input_ndims):
             axis=1, num_features=num_features, input_ndims=input_ndims, name=name,
             eps=float(eps), momentum=None if momentum is None else float(momentum),
             momentum_form="cumulative_average" if momentum is None else "weight_on_batch",
-            running_variance="unbiased", variance="two_pass", reduction="sequential_float64",
+            running_variance="unbiased", variance="two_pass", reduction="torch_cpu_batch_norm",
             training_invstd="float64", affine_form="torch_cpu_fused",
             eval_statistics="running" if track_running_stats else "batch",
             running_var_update="torch_cpu", min_values_per_channel=1,
@@ -838,7 +832,8 @@ for _suffix, _ndims in (("1d", (2, 3)), ("2d", (4,)), ("3d", (5,))):
         reference=_NN + "batchnorm.py", inert=_NN_INERT, variants=_BN_VARIANTS,
         doc="eps 1e-5 inside the sqrt; running = m*batch + (1-m)*running with the unbiased "
             "batch variance (normalizes with the biased one); momentum=None averages "
-            "cumulatively; float64 sequential statistics"))
+            "cumulatively; statistics summed in float64 per channel, or for (N, C), (N, C, 1) "
+            "and channels-last inputs in float32 per thread and the thread sums in float64"))
 
 
 def _layer_norm_bind(normalized_shape, eps, elementwise_affine, bias, device, dtype):
@@ -872,10 +867,13 @@ def _group_norm_bind(num_groups, num_channels, eps, affine, device, dtype, bias)
         raise ValueError(f"{name}: num_channels must be divisible by num_groups "
                          f"({num_channels} % {num_groups} != 0)")
     _check_layer_common(name, eps, dtype)
+    # group_norm_kernel.cpp: rstd = 1 / sqrt(max(var, 0) + eps) with eps a double, rounded
+    # once; y = scale * x + bias (FMA) with gamma or beta, (x - mean) * rstd without both
     return dict(groups=num_groups, channel_axis=1, num_channels=num_channels, eps=float(eps),
                 variance="torch_rowwise_welford", reduction="torch_cpu_avx2",
-                affine_form="torch_cpu_fused", learn_scale=bool(affine),
-                learn_bias=bool(affine and bias), name=name)
+                invstd_precision="float64",
+                affine_form="torch_cpu_fused" if affine else "center_scale",
+                learn_scale=bool(affine), learn_bias=bool(affine and bias), name=name)
 
 
 register(Spec(
@@ -885,12 +883,10 @@ register(Spec(
     rule=_GROUP_NORM, bind=_group_norm_bind, reference=_NN + "normalization.py",
     inert=_NN_INERT,
     variants={"defaults": {"num_groups": 3, "num_channels": 6},
-              "eps 1e-3, 2 groups": {"num_groups": 2, "num_channels": 6, "eps": 1e-3}},
-    budgets={"torch": _LayerBudget(ulp=0, output=2, reason=(
-        "group_norm_kernel.cpp: the mean is RowwiseMoments' (reproduced, 0 ULP) but rstd "
-        "differs by 1 ULP in some groups; the kernel's variance order is not pinned down "
-        "(measured 1.04 units, 2.6e6 raw ULP at outputs near 0)"))},
-    doc="eps 1e-5 inside the sqrt; statistics per sample and group of channels (axis 1)"))
+              "eps 1e-3, 2 groups": {"num_groups": 2, "num_channels": 6, "eps": 1e-3},
+              "no affine": {"num_groups": 3, "num_channels": 6, "affine": False}},
+    doc="eps 1e-5 inside the sqrt; statistics per sample and group of channels (axis 1); "
+        "rstd computed in float64 and rounded once"))
 
 
 def _instance_norm_bind(name, input_ndims):
@@ -902,6 +898,7 @@ def _instance_norm_bind(name, input_ndims):
         return dict(feature_axes=(1,), reduce_axes="spatial", input_ndims=input_ndims,
                     eps=float(eps), variance="two_pass", reduction="sequential_float64",
                     invstd_precision="float64", affine_form="torch_cpu_fused",
+                    min_values_per_group=1,
                     learn_scale=bool(affine), learn_bias=bool(affine and bias), name=name)
     return bind
 

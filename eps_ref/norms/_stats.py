@@ -78,15 +78,15 @@ def _keep(v, x, axes):
     return xp.reshape(v, shape)
 
 
-def reduce_sum(x, axes, *, reduction: str):
+def reduce_sum(x, axes, *, reduction: str, threads: int = 1):
     """Sum of ``x`` over ``axes`` (kept as size-1 axes), in ``x``'s dtype; see the module
     docstring for ``reduction``. Returns the float64 sum too, for kernels that divide in
-    float64."""
+    float64. ``threads``: the intra-op thread count (``"torch_cpu_avx2"`` splits over it)."""
     xp = array_namespace(x)
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     if reduction == "torch_cpu_avx2":
-        s = torch_sum(x, axes)
+        s = torch_sum(x, axes, threads=threads)
         return s, xp.astype(s, xp.float64)
     if reduction == "xla_cpu":
         rows = move_to_end(x, axes)
@@ -114,12 +114,13 @@ def _divide(s, s64, n: int, *, reduction):
     return s / n
 
 
-def _mean(x, axes, *, reduction):
-    s, s64 = reduce_sum(x, axes, reduction=reduction)
+def _mean(x, axes, *, reduction, threads=1):
+    s, s64 = reduce_sum(x, axes, reduction=reduction, threads=threads)
     return _divide(s, s64, count(x, axes), reduction=reduction)
 
 
-def mean_and_var(x, axes, *, variance: str, reduction: str, use_mean: bool = True):
+def mean_and_var(x, axes, *, variance: str, reduction: str, use_mean: bool = True,
+                 threads: int = 1):
     """Batch mean and biased variance over ``axes`` (kept as size-1 axes), plus the sum of
     squared deviations (two-pass only; ``None`` otherwise) for an unbiased estimate.
 
@@ -137,20 +138,20 @@ def mean_and_var(x, axes, *, variance: str, reduction: str, use_mean: bool = Tru
         raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
     n = count(x, axes)
     if not use_mean:
-        var = _mean(x * x, axes, reduction=reduction)
+        var = _mean(x * x, axes, reduction=reduction, threads=threads)
         return xp.zeros_like(var), var, None
     if variance == "torch_rowwise_welford":
         mu, var = rowwise_moments(move_to_end(x, axes))
         var = xp.maximum(var, xp.zeros_like(var))
         return _keep(mu, x, axes), _keep(var, x, axes), None
-    mu = _mean(x, axes, reduction=reduction)
+    mu = _mean(x, axes, reduction=reduction, threads=threads)
     if variance == "two_pass":
         d = x - mu
-        sq_sum, sq_sum64 = reduce_sum(d * d, axes, reduction=reduction)
+        sq_sum, sq_sum64 = reduce_sum(d * d, axes, reduction=reduction, threads=threads)
         if reduction == "xla_cpu":
             return mu, _divide(sq_sum, sq_sum64, n, reduction=reduction), sq_sum
         return mu, sq_sum / n, sq_sum
-    var = _mean(x * x, axes, reduction=reduction) - mu * mu
+    var = _mean(x * x, axes, reduction=reduction, threads=threads) - mu * mu
     if variance == "mean_sq_minus_sq_mean_clamped":
         var = xp.maximum(var, xp.zeros_like(var))
     return mu, var, None

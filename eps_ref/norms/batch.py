@@ -22,8 +22,11 @@ variance while normalizing with the biased :math:`\\sigma^2`; ``"biased"`` (Kera
 ``track_running_stats=False``: ``"batch"``).
 
 torch's CPU kernel order (``aten/src/ATen/native/Normalization.cpp``,
-``cpu/batch_norm_kernel.cpp``): statistics summed sequentially in float64
-(``reduction="sequential_float64"``), :math:`1/\\sqrt{\\sigma^2+\\epsilon}` in float64 in training,
+``cpu/batch_norm_kernel.cpp``): statistics as ``batch_norm_cpu_collect_stats_kernel`` sums
+them (``reduction="torch_cpu_batch_norm"``, :func:`eps_ref.norms._torch_cpu.batch_norm_stats`:
+in float64 for a contiguous input with spatial size above 1; in float32 per thread, the
+thread partials in float64, for ``(N, C)``, ``(N, C, 1)`` and channels-last inputs, so the
+result depends on ``threads``), :math:`1/\\sqrt{\\sigma^2+\\epsilon}` in float64 in training,
 float32 in inference; running mean updated in float32; running variance as
 ``float64(m) * float64(unbiased) + float32((1-m) * r)`` rounded once
 (``running_update="torch_cpu"``); output ``fma(x, a, fma(-mu, a, beta))`` with
@@ -55,6 +58,7 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 
 from eps_ref.norms._stats import affine, inverse_std, mean_and_var
+from eps_ref.norms._torch_cpu import batch_norm_stats
 from eps_ref.rules._roots import sqrt as _sqrt
 
 __all__ = ["MOMENTUM_FORMS", "batch_norm", "init", "apply"]
@@ -140,7 +144,7 @@ def batch_norm(x, state: dict, *, training: bool, axis: int, eps: float, momentu
                running_var_update: str = "float32", min_values_per_channel: int = 1,
                renorm: str = "none", renorm_momentum: float = 0.99, renorm_rmin=None,
                renorm_rmax=None, renorm_dmax=None, sqrt_method: str = "correctly_rounded",
-               num_features=None, input_ndims=None, name="batch_norm"):
+               threads: int = 1, num_features=None, input_ndims=None, name="batch_norm"):
     """One call of a batch-norm layer: ``(y, new_state)``. Pure: inputs are not modified.
 
     Args:
@@ -152,7 +156,10 @@ def batch_norm(x, state: dict, *, training: bool, axis: int, eps: float, momentu
         momentum: the framework's momentum (its meaning is ``momentum_form``); ``None`` with
             ``"cumulative_average"``.
         running_variance: ``"unbiased"`` or ``"biased"`` batch variance into the running one.
-        variance, reduction: see :func:`eps_ref.norms._stats.mean_and_var`.
+        variance, reduction: see :func:`eps_ref.norms._stats.mean_and_var`; or
+            ``reduction="torch_cpu_batch_norm"``: torch's statistics kernel on channels
+            ``axis=1`` (:func:`eps_ref.norms._torch_cpu.batch_norm_stats`; ``variance`` is
+            its two-pass one).
         training_invstd: ``"float64"`` or ``"float32"`` (:func:`inverse_std`).
         affine_form: see :func:`eps_ref.norms._stats.affine`.
         eval_statistics: ``"running"`` or ``"batch"`` in inference.
@@ -167,6 +174,8 @@ def batch_norm(x, state: dict, *, training: bool, axis: int, eps: float, momentu
             ``None`` does not clip.
         sqrt_method: the square root of :math:`s = \\sqrt{\\sigma^2+\\epsilon}` and of
             :math:`\\epsilon` in renorm (:func:`eps_ref.rules._roots.sqrt`).
+        threads: the framework's intra-op thread count (``"torch_cpu_batch_norm"`` sums
+            per thread).
     """
     xp = array_namespace(x)
     axis = _validate(x, axis=axis, num_features=num_features, input_ndims=input_ndims,
@@ -191,7 +200,13 @@ def batch_norm(x, state: dict, *, training: bool, axis: int, eps: float, momentu
         if n <= min_values_per_channel:
             raise ValueError(f"{name}: expected more than {min_values_per_channel} value per "
                              f"channel when training, got input of shape {tuple(x.shape)}")
-        mean, var, sq_sum = mean_and_var(x, axes, variance=variance, reduction=reduction)
+        if reduction == "torch_cpu_batch_norm":
+            if axis != 1:
+                raise ValueError(f"{name}: torch's statistics kernel takes channels on axis 1")
+            mean, sq_sum = (xp.reshape(v, shape) for v in batch_norm_stats(x, threads=threads))
+            var = sq_sum / n
+        else:
+            mean, var, sq_sum = mean_and_var(x, axes, variance=variance, reduction=reduction)
         invstd = inverse_std(var, eps, precision=training_invstd)
         if training and tracked and renorm == "keras":
             scale, bias, new_state = _renorm(
@@ -265,7 +280,8 @@ def _renorm(state, new_state, mean, var, scale, bias, *, eps, momentum, renorm_m
     return new_scale, new_bias, new_state
 
 
-def apply(x, state, *, training, learn_scale=True, learn_bias=True, track_running_stats=True,
-          running_mean_init=0.0, running_var_init=1.0, scale_init=1.0, bias_init=0.0, **kw):
+def apply(x, state, *, training, threads: int = 1, learn_scale=True, learn_bias=True,
+          track_running_stats=True, running_mean_init=0.0, running_var_init=1.0,
+          scale_init=1.0, bias_init=0.0, **kw):
     """:func:`batch_norm`; the keywords of :func:`init` are accepted and not used."""
-    return batch_norm(x, state, training=training, **kw)
+    return batch_norm(x, state, training=training, threads=threads, **kw)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 
 from eps_ref.norms._stats import affine, inverse_std, mean_and_var
+from eps_ref.norms._torch_cpu import group_norm_channels_last, memory_format
 
 __all__ = ["group_norm", "init", "apply"]
 
@@ -50,16 +51,27 @@ def init(x, *, groups, channel_axis, num_channels=None, learn_scale=True, learn_
 
 def group_norm(x, state: dict, *, training: bool = False, groups: int, channel_axis: int,
                eps: float, variance: str, reduction: str, affine_form: str,
-               num_channels=None, learn_scale=True, learn_bias=True, name="group_norm"):
-    """``(y, state)``; statistics over each sample's group, parameters per channel."""
+               invstd_precision: str = "float32", threads: int = 1, num_channels=None,
+               learn_scale=True, learn_bias=True, name="group_norm"):
+    """``(y, state)``; statistics over each sample's group, parameters per channel;
+    ``invstd_precision``: see :func:`eps_ref.norms._stats.inverse_std`. torch's kernel
+    (``variance="torch_rowwise_welford"``) on a channels-last input (read from its strides)
+    is another one: :func:`eps_ref.norms._torch_cpu.group_norm_channels_last` on
+    ``threads``, the output always ``"torch_cpu_fused"``."""
     xp = array_namespace(x)
     axis, c = _check(x, groups=groups, channel_axis=channel_axis, num_channels=num_channels,
                      name=name)
     gshape = tuple(x.shape[:axis]) + (groups, c // groups) + tuple(x.shape[axis + 1:])
     xg = xp.reshape(x, gshape)
     reduce_axes = tuple(a for a in range(1, xg.ndim) if a != axis)
-    mean, var, _ = mean_and_var(xg, reduce_axes, variance=variance, reduction=reduction)
-    invstd = inverse_std(var, eps)
+    if variance == "torch_rowwise_welford" and memory_format(x) == "channels_last":
+        stats = group_norm_channels_last(x, groups, threads=threads)
+        mean, var = (xp.reshape(v, (x.shape[0], groups) + (1,) * (xg.ndim - 2))
+                     for v in stats)
+        affine_form = "torch_cpu_fused"
+    else:
+        mean, var, _ = mean_and_var(xg, reduce_axes, variance=variance, reduction=reduction)
+    invstd = inverse_std(var, eps, precision=invstd_precision)
     pshape = tuple(gshape[a] if a in (axis, axis + 1) else 1 for a in range(xg.ndim))
     scale = xp.reshape(state["scale"], pshape) if "scale" in state else None
     bias = xp.reshape(state["bias"], pshape) if "bias" in state else None

@@ -14,6 +14,8 @@ modelled).
 
 from __future__ import annotations
 
+import math
+
 from array_api_compat import array_namespace
 
 from eps_ref.norms._stats import affine, inverse_std, mean_and_var
@@ -71,14 +73,17 @@ def feature_norm(x, state: dict, *, training: bool = False, eps: float, variance
                  reduction: str, affine_form: str, use_mean: bool = True,
                  feature_axes=(-1,), reduce_axes=(-1,), trailing_shape=None,
                  learn_scale=True, learn_bias=True, input_ndims=None, min_ndim=1,
-                 invstd_precision="float32", name="layer_norm"):
+                 invstd_precision="float32", threads: int = 1, min_values_per_group=0,
+                 name="layer_norm"):
     """``(y, state)``; the state (parameters only) is returned unchanged. ``training`` does
     not change the computation (no running statistics).
 
     ``reduce_axes="spatial"`` means every axis but the batch axis 0 and the feature axes
     (instance norm); ``trailing_shape`` (torch's ``normalized_shape``) sets both axes sets to
     the trailing dimensions and checks their sizes. ``eps=None`` is the machine epsilon of
-    the input dtype (torch's ``RMSNorm`` default).
+    the input dtype (torch's ``RMSNorm`` default). ``threads``: the framework's intra-op
+    thread count, for reductions split over threads. Statistics over at most
+    ``min_values_per_group`` values are refused (torch's instance norm: 1).
     """
     xp = array_namespace(x)
     feature_axes, reduce_axes = _check(
@@ -93,8 +98,11 @@ def feature_norm(x, state: dict, *, training: bool = False, eps: float, variance
                 raise ValueError(f"{name}: {key} has shape {tuple(state[key].shape)}, the "
                                  f"input's feature axes {feature_axes} have {want}")
             params[key] = xp.reshape(state[key], pshape)
+    if math.prod(x.shape[a] for a in reduce_axes) <= min_values_per_group:
+        raise ValueError(f"{name}: expected more than {min_values_per_group} value(s) per "
+                         f"normalization group, got input of shape {tuple(x.shape)}")
     mean, var, _ = mean_and_var(x, reduce_axes, variance=variance, reduction=reduction,
-                                use_mean=use_mean)
+                                use_mean=use_mean, threads=threads)
     if eps is None:
         eps = float(xp.finfo(x.dtype).eps)
     invstd = inverse_std(var, eps, precision=invstd_precision)
