@@ -119,10 +119,12 @@ def _slug(text: str) -> str:
 
 def write_report(results: list[Result], versions: dict, out_dir, steps: int,
                  seed: int = 0, device: str = "cpu", layer_results=(),
-                 shape: tuple[int, ...] = SHAPE) -> Path:
+                 shape: tuple[int, ...] = SHAPE, workload_results=None) -> Path:
     """Write ``report.json``, ``report.md`` and ``plots/*.png`` into ``out_dir``; with
     ``layer_results`` (from :func:`eps_ref.conformance.layers.run_layer_cases`) the report
-    gains the normalization-layer sections. ``plots/`` belongs to the report: the plots of
+    gains the normalization-layer sections, with ``workload_results`` (``{title: (steps,
+    results)}`` from :func:`eps_ref.conformance.workload.run_workload_cases`) a section per
+    parameter tree. ``plots/`` belongs to the report: the plots of
     an earlier run are removed first, so none is left that the new report does not show."""
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
@@ -142,8 +144,9 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
         if have_plots:
             _plot_porting(group, out / group["plot"])
 
+    workload_results = workload_results or {}
     counts: dict[str, int] = {}
-    for r in [*results, *layer_results]:
+    for r in [*results, *layer_results, *(r for _, rs in workload_results.values() for r in rs)]:
         counts[r.status] = counts.get(r.status, 0) + 1
     meta = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -185,9 +188,40 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
                                **(r.comparison.summary() if r.comparison else {})}
                               for r in layer_results]
         markdown += "\n" + layer_markdown(list(layer_results), out, seed)
+    for title, (tree_steps, tree_results) in workload_results.items():
+        doc.setdefault("trees", {})[title] = {
+            "steps": tree_steps,
+            "cases": [{"id": r.case.id, "status": r.status, "message": r.message,
+                       **(r.comparison.summary() if r.comparison else {})}
+                      for r in tree_results]}
+        markdown += "\n" + _tree_markdown(title, tree_steps, tree_results)
     (out / "report.json").write_text(json.dumps(_jsonable(doc), indent=1))
     (out / "report.md").write_text(markdown)
     return out
+
+
+def _tree_markdown(title: str, steps: int, results: list[Result]) -> str:
+    """A parameter tree's section: totals, then every case that is not bit-exact."""
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    lines = [f"## {title}", "",
+             f"{len(results)} optimizer cases, {steps} float32 steps each: "
+             + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".", ""]
+    rest = [r for r in results if r.status != "exact"]
+    if rest:
+        lines += ["| spec | variant | backend | status | max ULP | first divergent step | "
+                  "worst leaf | note |", "|---|---|---|---|---|---|---|---|"]
+        for r in rest:
+            c = r.comparison
+            note = r.message.splitlines()[0] if r.message else ""
+            lines.append(f"| `{r.case.spec}` | {r.case.variant} | {r.case.label} | {r.status} "
+                         f"| {_fmt(c.max_ulp if c else None)} | "
+                         f"{_fmt(c.first_divergent_step if c else None)} | "
+                         f"{(c.worst_leaf if c else None) or '-'} | {note.replace('|', '/')} |")
+    else:
+        lines.append("Every case is bit-exact on every leaf at every step.")
+    return "\n".join(lines) + "\n"
 
 
 def _jsonable(x):

@@ -16,6 +16,12 @@ large-size paths run as they do in training.
 
 The gradients are recorded once per machine, in a torch subprocess, and cached
 (``$EPS_REF_CACHE`` or ``~/.cache/eps_ref``); without torch the workload cases are skipped.
+
+Beside it, the size sweep (:func:`size_sweep`): one parameter list whose leaves have the
+lengths where vectorized loops, packets, reductions and thread splits change their path
+(1, 7, 8, 15, 16, 17, 63-65, 4095-4097, 8193, 32769, and matrices of 17x65 and
+129x257), fed the conformance streams (every regime: ordinary, far below eps, zeros,
+spikes, sign flips), so that a new size-dependent kernel path cannot hide.
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ import numpy as np
 
 from eps_ref.conformance.cases import Case, cases
 
-__all__ = ["WORKLOAD_STEPS", "WorkloadUnavailable", "record", "workload_cases", "leaves_for",
-           "WORKLOAD_VARIANT_WORDS"]
+__all__ = ["WORKLOAD_STEPS", "WorkloadUnavailable", "record", "size_sweep", "SWEEP_SHAPES",
+           "workload_cases", "leaves_for", "run_workload_cases", "WORKLOAD_VARIANT_WORDS"]
 
 WORKLOAD_STEPS = 20
 """Steps replayed per case: the size-dependent paths diverge within the first few (the
@@ -156,6 +162,23 @@ def record(steps: int = WORKLOAD_STEPS, seed: int = 0) -> tuple[dict, dict]:
         return ({n: data[f"param:{n}"] for n in names}, {n: data[f"grad:{n}"] for n in names})
 
 
+SWEEP_SHAPES = tuple((n,) for n in (1, 7, 8, 15, 16, 17, 63, 64, 65, 4095, 4096, 4097, 8193,
+                                     32769)) + ((17, 65), (129, 257))
+"""The leaves of the size sweep: the lengths past which a kernel takes another path."""
+
+
+def size_sweep(steps: int = WORKLOAD_STEPS, seed: int = 0) -> tuple[dict, dict]:
+    """``(params0, grads)`` of the size sweep: one leaf per :data:`SWEEP_SHAPES` entry,
+    named by its shape (``"n4097"``, ``"m129x257"``), each with its own conformance stream."""
+    from eps_ref.conformance.streams import gradient_stream, initial_params
+    params0, grads = {}, {}
+    for i, shape in enumerate(SWEEP_SHAPES):
+        name = f"n{shape[0]}" if len(shape) == 1 else "m" + "x".join(map(str, shape))
+        params0[name] = initial_params(seed + i, shape)
+        grads[name] = gradient_stream(steps, seed + i, shape)
+    return params0, grads
+
+
 def leaves_for(spec: str, params0: dict, grads: dict) -> tuple[dict, dict]:
     """The part of the workload a spec runs on: every leaf, or the matrices only for an
     optimizer that refuses other parameters."""
@@ -172,3 +195,24 @@ def workload_cases(frameworks: list[str] | None = None) -> list[Case]:
     return [c for c in cases(frameworks)
             if eps_ref.spec(c.spec).kind == "clip"
             or any(word in c.variant for word in WORKLOAD_VARIANT_WORDS)]
+
+
+def run_workload_cases(case_list: list[Case], inputs: tuple[dict, dict], **run_kwargs):
+    """Run ``case_list`` on a parameter tree ``inputs = (params0, grads)`` (the workload or
+    the size sweep), each spec on the leaves :func:`leaves_for` gives it; ``run_kwargs`` go
+    to :func:`eps_ref.conformance.runner.run_cases`. Returns ``(results, versions)``."""
+    from eps_ref.conformance.runner import run_cases
+    params0, grads = inputs
+    groups: dict[tuple, list[Case]] = {}
+    for case in case_list:
+        key = tuple(leaves_for(case.spec, params0, grads)[0])
+        groups.setdefault(key, []).append(case)
+    results, versions = [], {}
+    for key, group in groups.items():
+        part = ({k: params0[k] for k in key}, {k: grads[k] for k in key})
+        group_results, group_versions, _ = run_cases(group, inputs=part, **run_kwargs)
+        results += group_results
+        versions.update(group_versions)
+    order = {c.id: i for i, c in enumerate(case_list)}
+    results.sort(key=lambda r: order[r.case.id])
+    return results, versions

@@ -1,7 +1,9 @@
 """eps-ref: the spec oracle's command line.
 
-  eps-ref conformance [--framework F ...] [--steps N] [--shape D,D,...] [--out DIR]
-      diff the reference against the installed frameworks, step by step, and write a
+  eps-ref conformance [--framework F ...] [--steps N] [--shape D,D,...]
+                      [--workload-steps N] [--out DIR]
+      diff the reference against the installed frameworks, step by step (on the
+      conformance tensor, then on the real workload and the size sweep), and write a
       Markdown + JSON report with plots
   eps-ref specs [--framework F]       list the qualified names known
   eps-ref semantics [--check]         regenerate docs/semantics.md (or check it is current)
@@ -55,16 +57,47 @@ def _conformance(args) -> int:
         progress=progress) if selected_layers else ([], {})
     for label, v in layer_versions.items():
         versions.setdefault(label, v)
+    trees = _workload(args, selected, progress) if args.workload_steps else {}
     out = write_report(results, versions, args.out, args.steps, device=args.device,
-                       layer_results=layer_results, shape=args.shape)
+                       layer_results=layer_results, shape=args.shape, workload_results=trees)
+    tree_results = [r for _, rs in trees.values() for r in rs]
     counts: dict[str, int] = {}
-    for r in [*results, *layer_results]:
+    for r in [*results, *layer_results, *tree_results]:
         counts[r.status] = counts.get(r.status, 0) + 1
     print(f"\n{', '.join(f'{n} {s}' for s, n in sorted(counts.items()))} "
           f"in {time.perf_counter() - start:.0f} s; report: {out / 'report.md'}")
-    failed = [r for r in [*results, *layer_results]
+    failed = [r for r in [*results, *layer_results, *tree_results]
               if r.status not in ("exact", "within budget", "skipped", "shape-dependent")]
     return 1 if failed else 0
+
+
+def _workload(args, selected, progress) -> dict:
+    """The selected cases that run on parameter trees, on the real workload and the size
+    sweep: ``{title: (steps, results)}``."""
+    from eps_ref.conformance.workload import (WorkloadUnavailable, record, run_workload_cases,
+                                              size_sweep, workload_cases)
+    chosen = {c.id for c in selected}
+    tree_cases = [c for c in workload_cases() if c.id in chosen]
+    if not tree_cases:
+        return {}
+    trees = {}
+    try:
+        inputs = record(args.workload_steps)
+    except WorkloadUnavailable as e:
+        print(f"eps-ref conformance: real workload skipped: {e}", flush=True)
+    else:
+        print(f"\nreal workload: {len(tree_cases)} cases on a recorded training run's "
+              f"26 tensors, {args.workload_steps} steps", flush=True)
+        trees["Real workload (a recorded training run's parameter list)"] = (
+            args.workload_steps, run_workload_cases(
+                tree_cases, inputs, device=args.device, jobs=args.jobs,
+                timeout=args.timeout, progress=progress)[0])
+    print(f"\nsize sweep: {len(tree_cases)} cases, {args.workload_steps} steps", flush=True)
+    trees["Size sweep (one parameter list of the lengths where kernels change path)"] = (
+        args.workload_steps, run_workload_cases(
+            tree_cases, size_sweep(args.workload_steps), device=args.device, jobs=args.jobs,
+            timeout=args.timeout, progress=progress)[0])
+    return trees
 
 
 def _specs(args) -> int:
@@ -104,6 +137,9 @@ def main(argv=None) -> int:
     p.add_argument("--shape", type=_shape, default=SHAPE,
                    help="the optimizer cases' parameter shape, e.g. 3,37 (default "
                         f"{','.join(map(str, SHAPE))}; layer cases keep their own)")
+    p.add_argument("--workload-steps", type=int, default=20,
+                   help="steps of the cases run on the real workload and the size sweep "
+                        "(default 20; 0 skips them)")
     p.add_argument("--out", default="conformance-report", help="report folder")
     p.add_argument("--device", default="cpu", choices=("cpu",), help="device (cpu)")
     p.add_argument("--jobs", type=int, default=None, help="backends run at once")
@@ -122,6 +158,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "steps", 1) < 1:
         parser.error("--steps must be at least 1")
+    if getattr(args, "workload_steps", 0) < 0:
+        parser.error("--workload-steps must be at least 0")
     return args.func(args)
 
 

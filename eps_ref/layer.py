@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from eps_ref.spec import REQUIRED, Budget, Spec, _accepts, check_threads, resolve_backend, spec
+from eps_ref.spec import (REQUIRED, Budget, Spec, _accepts, check_namespace, check_threads,
+                          resolve_backend, spec)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Layer:
     def init(self, x) -> dict:
         """Parameters and running statistics for inputs shaped like ``x``."""
         _check_float_array(x, self.spec.name)
+        check_namespace(self.spec.name, [x])
         kw = self.spec.rule.init_kwargs(self.rule_kwargs)
         return self.spec.rule.init(x, **kw)
 
@@ -74,6 +76,7 @@ class Layer:
         _check_float_array(x, self.spec.name)
         if not isinstance(state, dict):
             raise TypeError(f"{self.spec.name}: state must be the dict returned by init(x)")
+        check_namespace(self.spec.name, [x, *(v for v in state.values() if hasattr(v, "dtype"))])
         for k, v in state.items():
             if hasattr(v, "dtype") and v.dtype != x.dtype:
                 raise TypeError(f"{self.spec.name}: state[{k!r}] has dtype {v.dtype}, the "

@@ -10,10 +10,13 @@ imports a framework.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
+
+from array_api_compat import array_namespace
 
 from eps_ref._tree import flatten, structure_error
 from eps_ref.rules import Rule
@@ -278,6 +281,7 @@ class Optimizer:
         leaves, _ = flatten(params, self.key_order)
         for leaf in leaves:
             _check_float_array(leaf, "params")
+        check_namespace(self.spec.name, leaves)
         kw = self.spec.rule.init_kwargs(self.rule_kwargs)
         state = {"step": 0, "slots": [self.spec.rule.init(p, **kw) for p in leaves]}
         if self.base is not None:
@@ -310,6 +314,9 @@ class Optimizer:
             if p.dtype != g.dtype:
                 raise TypeError(f"{self.spec.name}: leaf {i}: grad dtype {g.dtype} "
                                 f"!= param dtype {p.dtype}")
+        slot_arrays = [v for slots in state["slots"] for v in slots.values()
+                       if hasattr(v, "shape")]
+        check_namespace(self.spec.name, [*p_leaves, *g_leaves, *slot_arrays])
         if self.base is not None:
             new_p, new_state = self.base.step(p_leaves, g_leaves, state, self._update)
             return unflatten(new_p), new_state
@@ -354,6 +361,7 @@ class Clip:
         leaves, unflatten = flatten(grads, KEY_ORDER.get(self.spec.framework, "insertion"))
         for leaf in leaves:
             _check_float_array(leaf, "grads")
+        check_namespace(self.spec.name, leaves)
         return unflatten(self.apply_leaves(leaves))
 
 
@@ -405,6 +413,31 @@ class Chain:
         for c in self.clips:
             leaves = c.apply_leaves(leaves)
         return self.optimizer.step(params, unflatten(leaves), state)
+
+
+def check_namespace(name: str, arrays: list) -> None:
+    """The arrays of one call come from one Array-API namespace, and that namespace can
+    compute in float64: the reference emulates the frameworks' float32 kernels exactly
+    through float64 arithmetic (JAX without ``jax_enable_x64`` silently gives float32)."""
+    try:
+        xp = array_namespace(*arrays)
+    except TypeError as e:
+        raise TypeError(f"{name}: params, grads and state must all come from one array "
+                        f"namespace ({e})") from None
+    if not _has_float64(xp):
+        hint = (" Enable it with jax.config.update('jax_enable_x64', True) before creating "
+                "arrays." if "jax" in getattr(xp, "__name__", "") else "")
+        raise TypeError(f"{name}: the reference needs float64 arithmetic to reproduce the "
+                        f"frameworks' float32 kernels bit for bit, and "
+                        f"{getattr(xp, '__name__', xp)} has float64 disabled.{hint}")
+
+
+@functools.lru_cache(maxsize=None)
+def _has_float64(xp) -> bool:
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return xp.asarray(0.0, dtype=xp.float64).dtype == xp.float64
 
 
 def _check_float_array(x, what):

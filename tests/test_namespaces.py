@@ -58,3 +58,61 @@ def test_float64_params_stay_float64(name, rng):
     p = rng.standard_normal(4)
     p2, _ = opt.step(p, rng.standard_normal(4), opt.init(p))
     assert p2.dtype == np.float64
+
+
+def test_mixed_namespaces_are_a_clear_error():
+    torch = pytest.importorskip("torch")
+    opt = eps_ref.optimizer("torch.optim.SGD", momentum=0.9)
+    p = np.ones(3, np.float32)
+    with pytest.raises(TypeError, match="one array namespace"):
+        opt.step({"a": p, "b": torch.ones(3)}, {"a": p, "b": torch.ones(3)},
+                 opt.init({"a": p, "b": p}))
+    lay = eps_ref.layer("torch.nn.LayerNorm", normalized_shape=3)
+    with pytest.raises(TypeError, match="one array namespace"):
+        lay.apply(torch.ones(2, 3), lay.init(np.ones((2, 3), np.float32)), training=True)
+
+
+_JAX_SCRIPT = """
+import sys, numpy as np
+import jax
+if sys.argv[1] == "x64":
+    jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp
+import eps_ref
+p = np.linspace(-1, 1, 15, dtype=np.float32).reshape(3, 5)
+g = (p * 1e-3).astype(np.float32)
+for name, kw in [("torch.optim.Adam", {}), ("keras.optimizers.Adam", {}),
+                 ("optax.adam", {"learning_rate": 1e-3})]:
+    opt = eps_ref.optimizer(name, **kw)
+    try:
+        x, s = jnp.asarray(p), opt.init(jnp.asarray(p))
+        for _ in range(3):
+            x, s = opt.step(x, jnp.asarray(g), s)
+    except TypeError as e:
+        print("refused", name, e)
+        continue
+    y, s = p, opt.init(p)
+    for _ in range(3):
+        y, s = opt.step(y, g, s)
+    print("same" if (np.asarray(x).view(np.uint32) == y.view(np.uint32)).all() else "differs",
+          name, np.asarray(x).dtype)
+"""
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_jax_arrays_give_the_numpy_bits_or_a_clear_error(x64):
+    """JAX computes in float32 unless x64 is enabled; the float64 emulations would silently
+    lose their exactness, so the reference refuses such arrays and names the switch."""
+    pytest.importorskip("jax")
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", _JAX_SCRIPT, "x64" if x64 else "x32"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3, out.stdout
+    for line in lines:
+        if x64:
+            assert line.startswith("same") and line.endswith("float32"), line
+        else:
+            assert line.startswith("refused") and "jax_enable_x64" in line, line

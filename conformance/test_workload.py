@@ -1,0 +1,54 @@
+"""``pytest conformance``: the optimizer cases on the real workload and the size sweep.
+
+Each case of :func:`~eps_ref.conformance.workload.workload_cases` runs on the recorded
+training run's 26-tensor parameter list and on the size-sweep list, against its real
+framework; it must be bit-exact on every leaf at every step, or stay within its declared
+workload budget (:data:`~eps_ref.conformance.cases.WORKLOAD_BUDGETS`), or be a case declared
+shape-dependent (:data:`~eps_ref.conformance.cases.SHAPE_DEPENDENT`).
+"""
+
+import os
+
+import pytest
+
+from eps_ref.conformance.workload import (WORKLOAD_STEPS, WorkloadUnavailable, record,
+                                          run_workload_cases, size_sweep, workload_cases)
+
+STEPS = int(os.environ.get("EPS_REF_WORKLOAD_STEPS", str(WORKLOAD_STEPS)))
+CASES = workload_cases()
+
+
+@pytest.fixture(scope="session")
+def workload_suite():
+    try:
+        inputs = record(STEPS)
+    except WorkloadUnavailable as e:
+        return str(e)
+    results, _ = run_workload_cases(CASES, inputs, progress=None)
+    return {r.case.id: r for r in results}
+
+
+@pytest.fixture(scope="session")
+def sweep_suite():
+    results, _ = run_workload_cases(CASES, size_sweep(STEPS), progress=None)
+    return {r.case.id: r for r in results}
+
+
+def _check(results, case, where):
+    if isinstance(results, str):
+        pytest.skip(results)
+    result = results[case.id]
+    if result.status == "skipped":
+        pytest.skip(result.message)
+    assert result.status in ("exact", "within budget", "shape-dependent"), \
+        f"{case.id} on the {where}: {result.status}: {result.message}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_case_on_the_workload(workload_suite, case):
+    _check(workload_suite, case, "real workload")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_case_on_the_size_sweep(sweep_suite, case):
+    _check(sweep_suite, case, "size sweep")
