@@ -120,8 +120,8 @@ def test_matmul_orders_agree_with_exact_products_when_exact():
 
 
 def test_onednn_bf16_order_and_where_torch_takes_it():
-    """oneDNN's bf16 gemm adds each k pair odd term first, in K blocks of 512; torch calls
-    it once m*k*n > 16^3 and its own lane-halving kernel below."""
+    """oneDNN's bf16 gemm adds each k pair odd term first, in K blocks of 512 (1024 past
+    K = 1024); torch calls it once m*k*n > 16^3 and its own lane-halving kernel below."""
     big, one = f32(2.0 ** 12), f32(1.0)
     # products 1, 2^24, -2^24 at k = 0, 1, 2: odd first, 2^24 + 1 rounds to 2^24 and the
     # cancellation leaves 0; lane halving adds (p0 + p2) + (p1 + p3) and keeps the 1
@@ -135,6 +135,11 @@ def test_onednn_bf16_order_and_where_torch_takes_it():
     b[[10, 600, 700], 0] = one, big, big
     assert matmul(a, b, "onednn_bf16")[0, 0] == 1.0
     assert matmul(a, b, "bf16_dot_pairs")[0, 0] == 0.0          # one chain over all of K
+    # past K = 1024 the blocks are 1024 long: the same three products in one block cancel
+    a, b = np.zeros((1, 2048), f32), np.zeros((2048, 1), f32)
+    a[0, [10, 600, 700]] = one, big, -big
+    b[[10, 600, 700], 0] = one, big, big
+    assert matmul(a, b, "onednn_bf16")[0, 0] == 0.0
     rng = np.random.default_rng(0)
     x = round_to_bfloat16(rng.standard_normal((17, 33)).astype(f32))    # 17*33*17 > 16^3
     np.testing.assert_array_equal(matmul(x, x.T.copy(), "aten_bfloat16"),

@@ -63,7 +63,7 @@ from eps_ref.rules._roots import sqrt
 from eps_ref.rules.rmsprop import _bias_corrected
 from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras, decoupled_lr_scaled_torch
 
-__all__ = ["muon", "newton_schulz", "round_to_bfloat16", "matmul", "QUINTIC"]
+__all__ = ["muon", "newton_schulz", "round_to_bfloat16", "matmul", "onednn_k_block", "QUINTIC"]
 
 QUINTIC = (3.4445, -4.7750, 2.0315)
 """Jordan's quintic Newton–Schulz coefficients (a, b, c), shared by all three dialects."""
@@ -139,16 +139,22 @@ def _pairwise(parts):
 
 ONEDNN_MIN_SIZE = 16 * 16 * 16
 """torch's bfloat16 matmul goes to oneDNN past this ``m * k * n`` (``Matmul.cpp``)."""
-ONEDNN_K_BLOCK = 512
-"""The K block of oneDNN's bfloat16 gemm as measured on this host for K up to 576."""
+
+
+def onednn_k_block(k: int) -> int:
+    """The K block of oneDNN's bfloat16 gemm on this host (Zen 4, 1 and 2 threads): 512 up
+    to K = 1024, then 1024. Measured against ``X @ X.T`` for K from 33 to 2048 (at 3072
+    and 4096 every blocking tried gave the same bfloat16 results)."""
+    return 512 if k <= 1024 else 1024
 
 
 def _onednn_bf16(xp, a, b):
     """``a @ b`` as :func:`matmul`'s ``"onednn_bf16"`` sums it."""
     k = a.shape[1]
+    block = onednn_k_block(k)
     total = None
-    for start in range(0, k, ONEDNN_K_BLOCK):
-        stop = min(start + ONEDNN_K_BLOCK, k)
+    for start in range(0, k, block):
+        stop = min(start + block, k)
         acc = None
         for j in range(start, stop, 2):
             for i in ((j + 1, j) if j + 1 < stop else (j,)):
@@ -173,7 +179,8 @@ def matmul(a, b, order="float64_rounded"):
       added onto the lower half until one lane is left (a horizontal reduction).
     - ``"onednn_bf16"``: oneDNN's bfloat16 gemm (``vdpbf16ps``): the k pairs in order, each
       adding its odd term, then its even term, to a float32 accumulator (exact products,
-      every sum rounded); K in blocks of 512 whose sums are added in order.
+      every sum rounded); K in blocks (:func:`onednn_k_block`) whose sums are added in
+      order.
     - ``"aten_bfloat16"``: what torch's CPU ``mm``/``addmm`` on bfloat16 runs: oneDNN
       (``"onednn_bf16"``) once ``m k n > 16^3`` (``use_mkldnn_bf16_matmul``'s size check),
       ATen's own kernel below (``"lane_halving"``).
