@@ -115,8 +115,38 @@ def test_matmul_orders_agree_with_exact_products_when_exact():
     a = rng.integers(-8, 8, (4, 16)).astype(f32)
     b = rng.integers(-8, 8, (16, 4)).astype(f32)
     for order in ("float64_rounded", "fma_chain", "sequential", "fma_lanes_4", "pairwise",
-                  "lane_halving", "lanes_4_halving", "namespace"):
+                  "lane_halving", "lanes_4_halving", "onednn_bf16", "aten_bfloat16", "namespace"):
         np.testing.assert_array_equal(matmul(a, b, order), a @ b, err_msg=order)
+
+
+def test_onednn_bf16_order_and_where_torch_takes_it():
+    """oneDNN's bf16 gemm adds each k pair odd term first, in K blocks of 512 (1024 past
+    K = 1024); torch calls it once m*k*n > 16^3 and its own lane-halving kernel below."""
+    big, one = f32(2.0 ** 12), f32(1.0)
+    # products 1, 2^24, -2^24 at k = 0, 1, 2: odd first, 2^24 + 1 rounds to 2^24 and the
+    # cancellation leaves 0; lane halving adds (p0 + p2) + (p1 + p3) and keeps the 1
+    a = np.array([[one, big, -big, 0.0]], f32)
+    b = np.array([[one], [big], [big], [0.0]], f32)
+    assert matmul(a, b, "onednn_bf16")[0, 0] == 0.0
+    assert matmul(a, b, "lane_halving")[0, 0] == 1.0
+    # 1 in the first K block, 2^24 and -2^24 in the second: the blocks are summed apart
+    a, b = np.zeros((1, 1024), f32), np.zeros((1024, 1), f32)
+    a[0, [10, 600, 700]] = one, big, -big
+    b[[10, 600, 700], 0] = one, big, big
+    assert matmul(a, b, "onednn_bf16")[0, 0] == 1.0
+    assert matmul(a, b, "bf16_dot_pairs")[0, 0] == 0.0          # one chain over all of K
+    # past K = 1024 the blocks are 1024 long: the same three products in one block cancel
+    a, b = np.zeros((1, 2048), f32), np.zeros((2048, 1), f32)
+    a[0, [10, 600, 700]] = one, big, -big
+    b[[10, 600, 700], 0] = one, big, big
+    assert matmul(a, b, "onednn_bf16")[0, 0] == 0.0
+    rng = np.random.default_rng(0)
+    x = round_to_bfloat16(rng.standard_normal((17, 33)).astype(f32))    # 17*33*17 > 16^3
+    np.testing.assert_array_equal(matmul(x, x.T.copy(), "aten_bfloat16"),
+                                  matmul(x, x.T.copy(), "onednn_bf16"))
+    x = round_to_bfloat16(rng.standard_normal((4, 16)).astype(f32))     # 4*16*4 <= 16^3
+    np.testing.assert_array_equal(matmul(x, x.T.copy(), "aten_bfloat16"),
+                                  matmul(x, x.T.copy(), "lane_halving"))
 
 
 def test_torch_first_step_by_hand():

@@ -3,7 +3,16 @@
 Keyword names and defaults are the constructors' own. ``foreach``, ``fused``,
 ``capturable`` and ``differentiable`` select kernels; each spec lists as inert those that
 do not change its CPU arithmetic. Where a kernel rounds differently (``fused=True`` for SGD,
-Adam, AdamW and Adagrad), the rule reproduces that kernel.
+Adam, AdamW and Adagrad; ``foreach=True`` for NAdam, RAdam, ASGD and Adafactor), the rule
+reproduces that kernel.
+
+On CPU a ``_foreach_*`` op runs the single-tensor op on each tensor of its list, so a
+``foreach=True`` path differs only where ``_multi_tensor_<name>`` orders its ops otherwise;
+the fused kernels loop over the list the same way. Measured bit for bit on parameter lists
+of 1 to 10^6 elements a tensor (``conformance/test_torch_optim_at_size.py``), 1 and 2
+threads, under torch's default CPU dispatch (AVX-512 here) and ``ATEN_CPU_CAPABILITY=avx2``:
+the optimizer kernels register with ``REGISTER_DISPATCH``, whose AVX-512 slot is empty, so
+both run the AVX2 build.
 """
 
 from eps_ref.spec import REQUIRED  # noqa: F401
@@ -105,7 +114,8 @@ def _adam_binder(name, decoupled_default):
         if fused and foreach:
             raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
         # capturable / differentiable take another branch (tensor step sizes, the eps
-        # divided by -step_size), not modelled; foreach runs the same math on CPU.
+        # divided by -step_size), not modelled. foreach=True runs the same ops one list at
+        # a time (CPU foreach kernels loop over the tensors): bit-identical, measured.
         if capturable:
             raise unsupported(name, "capturable", capturable)
         if differentiable:
@@ -152,6 +162,7 @@ register(Spec(
         "decoupled_weight_decay": {"weight_decay": 0.01, "decoupled_weight_decay": True},
         "maximize": {"maximize": True},
         "fused": {"fused": True},
+        "foreach": {"foreach": True},
         "betas=(0.4,0.99)": {"betas": [0.4, 0.99]},
         "lr=1e-2,amsgrad,weight_decay=0.01": {"lr": 1e-2, "amsgrad": True,
                                               "weight_decay": 0.01},
@@ -412,16 +423,14 @@ def _bind_nadam(*, lr, betas, eps, weight_decay, momentum_decay, decoupled_weigh
                             capturable=capturable, differentiable=differentiable)
     if not momentum_decay >= 0.0:
         raise ValueError(f"{name}: Invalid momentum_decay value: {momentum_decay}")
-    if foreach:
-        # _multi_tensor_nadam rounds differently (4208 ULP at step 1, measured).
-        raise unsupported(name, "foreach", foreach)
     return dict(lr=float(lr), beta1=float(betas[0]), beta2=float(betas[1]), eps=float(eps),
                 momentum_decay=float(momentum_decay), weight_decay=float(weight_decay),
                 weight_decay_mode="decoupled_torch" if decoupled_weight_decay
                 else "coupled_fma",
                 schedule_arithmetic="python_float", mu_product_update="times_mu",
                 moment_update="lerp_addcmul_fma", one_minus_beta="python_float",
-                step_form="torch_addcdiv",
+                # _multi_tensor_nadam divides sqrt(v) by sqrt(1 - b2^t) (single: sqrt(v / .)).
+                step_form="torch_foreach_addcdiv" if foreach else "torch_addcdiv",
                 objective="maximize" if maximize else "minimize",
                 sqrt_method="mkl_goldschmidt_rsqrtps", scalar_division="divide")
 
@@ -442,6 +451,7 @@ register(Spec(
         "decoupled_weight_decay": {"weight_decay": 0.01, "decoupled_weight_decay": True},
         "maximize": {"maximize": True},
         "betas=(0.4,0.99)": {"betas": [0.4, 0.99]},
+        "foreach": {"foreach": True},
     },
     doc="eps OUTSIDE the bias-corrected root: mu_t = b1*(1 - 0.5*0.96^(t*momentum_decay)), "
         "d = sqrt(v/(1-b2^t)) + eps, p += (-lr*(1-mu_t)/(1-prod_t))*g/d + "
@@ -458,13 +468,13 @@ def _bind_radam(*, lr, betas, eps, weight_decay, decoupled_weight_decay, foreach
     name = "torch.optim.RAdam"
     _torch_adam_like_checks(name, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                             capturable=capturable, differentiable=differentiable)
-    if foreach:
-        raise unsupported(name, "foreach", foreach)   # _multi_tensor_radam: other op order
     return dict(lr=float(lr), beta1=float(betas[0]), beta2=float(betas[1]), eps=float(eps),
                 eps_root=0.0, threshold=5.0, weight_decay=float(weight_decay),
                 weight_decay_mode="decoupled_torch" if decoupled_weight_decay
                 else "coupled_fma",
-                arithmetic="torch_cpu", momentum_estimate="bias_corrected",
+                # _multi_tensor_radam folds the step into one multiplier per element.
+                arithmetic="torch_cpu_foreach" if foreach else "torch_cpu",
+                momentum_estimate="bias_corrected",
                 objective="maximize" if maximize else "minimize",
                 sqrt_method="mkl_goldschmidt_rsqrtps")
 
@@ -484,6 +494,7 @@ register(Spec(
         "maximize": {"maximize": True},
         "betas=(0.4,0.99)": {"betas": [0.4, 0.99]},
         "lr=1e-2": {"lr": 1e-2},
+        "foreach": {"foreach": True},
     },
     doc="eps OUTSIDE the root, only once rho_t > 5 (step 6 with b2=0.999): "
         "p -= ((m/(1-b1^t))*lr) * (sqrt(1-b2^t)/(sqrt(v) + eps)) * r_t; before: "
@@ -547,21 +558,18 @@ def _bind_asgd(*, lr, lambd, alpha, t0, weight_decay, foreach, maximize, differe
         raise ValueError(f"{name}: Invalid learning rate: {lr}")
     if not 0.0 <= weight_decay:
         raise ValueError(f"{name}: Invalid weight_decay value: {weight_decay}")
-    # foreach=True runs _multi_tensor_asgd: p - eta*(g + lambd*p) and the schedule in
-    # float32 tensor arithmetic; capturable the same (and needs an accelerator).
-    if foreach:
-        raise unsupported(name, "foreach", foreach)
+    # foreach=True runs _multi_tensor_asgd: p - (g + lambd*p)*eta and the schedule in
+    # float32 tensor arithmetic; capturable computes the schedule on the device, not modelled.
     if capturable:
         raise unsupported(name, "capturable", capturable)
     return dict(lr=float(lr), lambd=float(lambd), alpha=float(alpha), t0=float(t0),
                 weight_decay=float(weight_decay),
-                objective="maximize" if maximize else "minimize", arithmetic="torch_cpu")
+                objective="maximize" if maximize else "minimize",
+                arithmetic="torch_cpu_foreach" if foreach else "torch_cpu")
 
 
-# Not registered yet: the decay term p*(1 - lambd*eta) moves the parameter under a zero
-# gradient at the defaults, which tests/test_properties.py (zero gradient, no move, with
-# weight_decay=0) does not allow for. Measured 0 ULP against torch on every variant below;
-# register(ASGD) once that property exempts ``lambd``.
+# The decay term p*(1 - lambd*eta) moves the parameter under a zero gradient at the
+# defaults (tests/test_properties.py sets lambd=0 for its no-move property).
 register(Spec(
     name="torch.optim.ASGD", framework="torch", version=VERSION,
     defaults={"lr": 1e-2, "lambd": 1e-4, "alpha": 0.75, "t0": 1e6, "weight_decay": 0,
@@ -576,6 +584,8 @@ register(Spec(
         "lr=1e-3,lambd=1": {"lr": 1e-3, "lambd": 1.0},
         "weight_decay=0.01": {"weight_decay": 0.01, "t0": 100.0},
         "maximize": {"maximize": True},
+        "foreach,lambd=0.1,alpha=0.5,t0=10": {"foreach": True, "lambd": 0.1, "alpha": 0.5,
+                                              "t0": 10.0},
     },
     doc="no eps; p = p*(1 - lambd*eta_t) - eta_t*g (one FMA), "
         "eta_t = lr/(1 + lambd*lr*(t-1))^alpha in float64 rounded to float32; "
@@ -606,13 +616,12 @@ def _bind_adafactor(*, lr, beta2_decay, eps, d, weight_decay, foreach, maximize)
         raise ValueError(f"{name}: Clipping threshold d should be >= 1 but is: {d}")
     if not 0.0 <= weight_decay:
         raise ValueError(f"{name}: weight_decay should be >= 0 but is: {weight_decay}")
-    # foreach=True runs _multi_tensor_adafactor (foreach kernels, another op order).
-    if foreach:
-        raise unsupported(name, "foreach", foreach)
     return dict(lr=float(lr), beta2_decay=float(beta2_decay),
                 eps1=None if eps1 is None else float(eps1), eps2=float(eps2), d=float(d),
                 weight_decay=float(weight_decay),
-                objective="maximize" if maximize else "minimize")
+                objective="maximize" if maximize else "minimize",
+                # _multi_tensor_adafactor: _foreach_mul_(updates, alphas), then _foreach_add_.
+                apply_form="mul_then_add" if foreach else "add_alpha")
 
 
 register(Spec(
@@ -631,6 +640,7 @@ register(Spec(
         "beta2_decay=-0.5": {"beta2_decay": -0.5},
         "weight_decay=0.1": {"weight_decay": 0.1},
         "maximize": {"maximize": True},
+        "foreach": {"foreach": True},
     },
     doc="eps1 (machine eps by default) NOT added to g^2: V = R C / max(mean R, eps1), "
         "U = g * rsqrt(max(V, eps1^2)); R, C lerp to norm(g, dim)^2/n by t^-0.8; "

@@ -63,7 +63,7 @@ from eps_ref.rules._roots import sqrt
 from eps_ref.rules.rmsprop import _bias_corrected
 from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras, decoupled_lr_scaled_torch
 
-__all__ = ["muon", "newton_schulz", "round_to_bfloat16", "matmul", "QUINTIC"]
+__all__ = ["muon", "newton_schulz", "round_to_bfloat16", "matmul", "onednn_k_block", "QUINTIC"]
 
 QUINTIC = (3.4445, -4.7750, 2.0315)
 """Jordan's quintic Newton–Schulz coefficients (a, b, c), shared by all three dialects."""
@@ -137,6 +137,33 @@ def _pairwise(parts):
     return parts[0]
 
 
+ONEDNN_MIN_SIZE = 16 * 16 * 16
+"""torch's bfloat16 matmul goes to oneDNN past this ``m * k * n`` (``Matmul.cpp``)."""
+
+
+def onednn_k_block(k: int) -> int:
+    """The K block of oneDNN's bfloat16 gemm on this host (Zen 4, 1 and 2 threads): 512 up
+    to K = 1024, then 1024. Measured against ``X @ X.T`` for K from 33 to 2048 (at 3072
+    and 4096 every blocking tried gave the same bfloat16 results)."""
+    return 512 if k <= 1024 else 1024
+
+
+def _onednn_bf16(xp, a, b):
+    """``a @ b`` as :func:`matmul`'s ``"onednn_bf16"`` sums it."""
+    k = a.shape[1]
+    block = onednn_k_block(k)
+    total = None
+    for start in range(0, k, block):
+        stop = min(start + block, k)
+        acc = None
+        for j in range(start, stop, 2):
+            for i in ((j + 1, j) if j + 1 < stop else (j,)):
+                term = a[:, i:i + 1] * b[i:i + 1, :]      # exact: bfloat16 operands
+                acc = term if acc is None else acc + term
+        total = acc if total is None else total + acc
+    return total
+
+
 def matmul(a, b, order="float64_rounded"):
     """``a @ b`` for 2-D arrays, summed in one of the orders CPU kernels use.
 
@@ -150,6 +177,13 @@ def matmul(a, b, order="float64_rounded"):
     - ``"lanes_4_halving"``: four unfused chains over k mod 4, then (0 + 2) + (1 + 3).
     - ``"lane_halving"``: the K products as vector lanes; the upper half of the lanes is
       added onto the lower half until one lane is left (a horizontal reduction).
+    - ``"onednn_bf16"``: oneDNN's bfloat16 gemm (``vdpbf16ps``): the k pairs in order, each
+      adding its odd term, then its even term, to a float32 accumulator (exact products,
+      every sum rounded); K in blocks (:func:`onednn_k_block`) whose sums are added in
+      order.
+    - ``"aten_bfloat16"``: what torch's CPU ``mm``/``addmm`` on bfloat16 runs: oneDNN
+      (``"onednn_bf16"``) once ``m k n > 16^3`` (``use_mkldnn_bf16_matmul``'s size check),
+      ATen's own kernel below (``"lane_halving"``).
     - ``"namespace"``: the namespace's own ``matmul`` (numpy: OpenBLAS).
     """
     xp = array_namespace(a, b)
@@ -158,6 +192,11 @@ def matmul(a, b, order="float64_rounded"):
     if order == "float64_rounded":
         return xp.astype(xp.matmul(xp.astype(a, xp.float64), xp.astype(b, xp.float64)),
                          a.dtype)
+    if order == "aten_bfloat16":
+        big = a.shape[0] * a.shape[1] * b.shape[1] > ONEDNN_MIN_SIZE
+        order = "onednn_bf16" if big else "lane_halving"
+    if order == "onednn_bf16":
+        return _onednn_bf16(xp, a, b)
     terms = _outer_terms(xp, a, b)
     if order == "fma_chain":
         return _fma_chain(xp, terms)
@@ -205,11 +244,12 @@ def matmul(a, b, order="float64_rounded"):
 # shapes may differ by an ULP per product (declared as budgets, never assumed).
 _KERNEL_ORDERS = {
     "float64_rounded": ("float64_rounded",) * 3,
-    # torch's bfloat16 mm/addmm on CPU: the K exact products in float32 lanes, reduced by
-    # adding the upper half of the lanes onto the lower half until one is left (bit-exact
-    # over the 5000 Newton-Schulz steps of the conformance run, where a float64 sum
-    # differs at 4 near-ties of the bfloat16 rounding).
-    "aten_bfloat16": ("lane_halving",) * 3,
+    # torch's bfloat16 mm/addmm on CPU: small products (m k n <= 16^3, the conformance
+    # shapes) in ATen's kernel, the K exact products in float32 lanes reduced by adding the
+    # upper half of the lanes onto the lower half until one is left (bit-exact over the
+    # 5000 Newton-Schulz steps of the conformance run, where a float64 sum differs at 4
+    # near-ties of the bfloat16 rounding); larger ones in oneDNN's, see matmul().
+    "aten_bfloat16": ("aten_bfloat16",) * 3,
     # TF matmul (Eigen contraction / oneDNN): one k-ordered FMA chain.
     "eigen": ("fma_chain",) * 3,
     "fma_chain": ("fma_chain",) * 3,

@@ -43,6 +43,10 @@ Switches (each framework's rounding; bit-exactness depends on them):
     :math:`\theta \mathrel{+}= (c_1 g)/d` and :math:`\theta \mathrel{+}= (c_2 m)/d` with the
     float64 scalars :math:`c_1 = -\eta(1-\mu_t)/(1-\Pi_t)`, :math:`c_2 = -\eta\mu_{t+1}/(1 -
     \Pi_t\mu_{t+1})` (torch ``_single_tensor_nadam``: two ``addcdiv_``);
+    ``"torch_foreach_addcdiv"``: the same two ``addcdiv_`` with
+    :math:`d = \sqrt{v}/\sqrt{1-\beta_2^t} + \varepsilon`, the root of the raw moment divided
+    by the float64 root of the correction (torch ``_multi_tensor_nadam``, ``foreach=True``:
+    ``_foreach_sqrt`` then ``_foreach_div_`` by ``(1 - beta2**t) ** 0.5``);
     ``"keras_m_hat"``: :math:`\theta - (\hat m_t \eta)/(\sqrt{\hat v_t} + \varepsilon)`,
     every operation rounded (Keras).
 ``schedule_arithmetic="param_dtype_scaled_exponent"``, ``step_form="tf_keras_legacy"``
@@ -85,7 +89,7 @@ SCHEDULE_DECAY = 0.96
 
 SCHEDULE_ARITHMETICS = ("python_float", "param_dtype", "param_dtype_scaled_exponent")
 MU_PRODUCT_UPDATES = ("times_mu", "times_beta1_then_factor")
-STEP_FORMS = ("torch_addcdiv", "keras_m_hat", "tf_keras_legacy")
+STEP_FORMS = ("torch_addcdiv", "torch_foreach_addcdiv", "keras_m_hat", "tf_keras_legacy")
 SCALAR_DIVISIONS = ("divide", "multiply_by_reciprocal")
 WEIGHT_DECAY_MODES = ("none", "coupled_fma", "decoupled_torch", "decoupled_keras",
                       "decoupled_keras_torch")
@@ -187,9 +191,12 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, momentum_decay=0.004,
     new_slots = {"m": m, "v": v, "mu_product": product}
     pi = float(product)
 
-    if step_form == "torch_addcdiv":
+    if step_form in ("torch_addcdiv", "torch_foreach_addcdiv"):
         bias_correction2 = 1 - beta2 ** t
-        denom = _sqrt(xp, over(v, _round(bias_correction2, size)), sqrt_method) + eps
+        if step_form == "torch_addcdiv":
+            denom = _sqrt(xp, over(v, _round(bias_correction2, size)), sqrt_method) + eps
+        else:
+            denom = over(_sqrt(xp, v, sqrt_method), _round(bias_correction2 ** 0.5, size)) + eps
         c_grad = -lr * (1.0 - mu) / (1.0 - pi)
         c_momentum = (-lr * mu_next) / (1.0 - pi * mu_next)
         p = p + (c_grad * g) / denom

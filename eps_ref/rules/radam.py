@@ -28,6 +28,13 @@ Switches:
     Python float over a tensor is ``reciprocal()`` times the float in torch), eps added
     to the raw root (which is the corrected root's eps scaled by :math:`\sqrt{1-\beta_2^t}`,
     the same formula); test :math:`\rho_t > \tau`.
+    ``"torch_cpu_foreach"`` (``_multi_tensor_radam``, ``foreach=True``): the same
+    :math:`\rho_t`, :math:`r_t` and moments, but one multiplier per element,
+    :math:`b = 1 / ((\sqrt{v} + \varepsilon) / s) + u` with the float64 scalars
+    :math:`s = -\sqrt{1-\beta_2^t}\, \eta r_t / (1-\beta_1^t)` and
+    :math:`u = -\eta / (1-\beta_1^t)` before the rectification, 0 after (:math:`r_t = 0`
+    before it, so :math:`s = -0` and torch divides by it), then
+    :math:`\theta + m\, b` (``addcmul_``, one FMA).
     ``"optax"`` (``optax.scale_by_radam``, run eagerly): :math:`\beta_2^t` by float32
     binary exponentiation (``jnp.power`` with a concrete integer step is
     ``lax.integer_pow``; subnormal products flushed to zero), :math:`\rho_t` and
@@ -53,12 +60,13 @@ from array_api_compat import array_namespace
 
 from eps_ref.rules.weight_decay import coupled_fma, decoupled_lr_scaled_torch
 from eps_ref.rules import Rule
-from eps_ref.rules.adam import (_corrected, _itemsize, _round, _sqrt, _update_moments,
-                                rounded_power)
+from eps_ref.rules._numerics import fma
+from eps_ref.rules.adam import (_corrected, _itemsize, _round, _scalar, _sqrt,
+                                _update_moments, rounded_power)
 
 __all__ = ["radam", "init", "step", "binary_power", "rho"]
 
-ARITHMETICS = ("torch_cpu", "optax")
+ARITHMETICS = ("torch_cpu", "torch_cpu_foreach", "optax")
 MOMENTUM_ESTIMATES = ("bias_corrected", "nesterov")
 WEIGHT_DECAY_MODES = ("none", "coupled_fma", "decoupled_torch")
 OBJECTIVES = ("minimize", "maximize")
@@ -95,7 +103,7 @@ def binary_power(base: float, t: int, itemsize: int = 4) -> float:
 def rho(t: int, beta2: float, arithmetic: str = "torch_cpu", itemsize: int = 4):
     """:math:`(\\rho_\\infty, \\rho_t)` as the framework computes them, Python floats."""
     rho_inf = 2 / (1 - beta2) - 1
-    if arithmetic == "torch_cpu":
+    if arithmetic in ("torch_cpu", "torch_cpu_foreach"):
         power = beta2 ** float(t)
         return rho_inf, rho_inf - 2 * float(t) * power / (1 - power)
     _check("arithmetic", arithmetic, ARITHMETICS)
@@ -106,7 +114,7 @@ def rho(t: int, beta2: float, arithmetic: str = "torch_cpu", itemsize: int = 4):
 
 def _rectification(rho_inf, rho_t, arithmetic, itemsize):
     """:math:`r_t`, Python float64 (torch) or float32 operations (optax)."""
-    if arithmetic == "torch_cpu":
+    if arithmetic in ("torch_cpu", "torch_cpu_foreach"):
         return ((rho_t - 4) * (rho_t - 2) * rho_inf
                 / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
     r = lambda x: _round(x, itemsize)  # noqa: E731
@@ -138,7 +146,7 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0, threshol
         ("objective", objective, OBJECTIVES),
     ):
         _check(name, value, allowed)
-    if arithmetic == "torch_cpu" and (eps_root != 0 or momentum_estimate != "bias_corrected"):
+    if arithmetic != "optax" and (eps_root != 0 or momentum_estimate != "bias_corrected"):
         raise ValueError("radam: eps_root and momentum_estimate='nesterov' need "
                          "arithmetic='optax'")
 
@@ -153,7 +161,7 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0, threshol
             raise ValueError("radam: weight_decay != 0 needs a weight_decay_mode")
 
     w1, w2 = _round(1 - beta1, size), _round(1 - beta2, size)
-    moment_update = "lerp_addcmul_fma" if arithmetic == "torch_cpu" else "weighted_sum"
+    moment_update = "weighted_sum" if arithmetic == "optax" else "lerp_addcmul_fma"
     m, v = _update_moments(xp, slots["m"], slots["v"], g, beta1=beta1, beta2=beta2,
                            w1=w1, w2=w2, moment_update=moment_update)
     new_slots = {"m": m, "v": v}
@@ -168,6 +176,23 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0, threshol
         adaptive = (1.0 / (_sqrt(xp, v, sqrt_method) + eps)) * bias_correction2 ** 0.5
         rect = _rectification(rho_inf, rho_t, arithmetic, size)
         return p - ((m_hat * lr) * adaptive) * rect, new_slots
+
+    if arithmetic == "torch_cpu_foreach":
+        bias_correction1 = 1 - beta1 ** t
+        rect = _rectification(rho_inf, rho_t, arithmetic, size) if rho_t > threshold else 0
+        unrectified = 0 if rect > 0 else 1.0
+        rect_scale = _scalar(xp, ((1 - beta2 ** t) ** 0.5) * (lr * rect / bias_correction1) * -1,
+                             dtype, dev)
+        unrect_step = _round((lr * unrectified / bias_correction1) * -1, size)
+        root = _sqrt(xp, v, sqrt_method) + eps
+        if rect > 0:
+            multiplier = 1 / (root / rect_scale) + unrect_step
+        else:
+            # 1 / (root / -0.0) is -0.0 for root > 0 and NaN for root = 0 (eps = 0, v = 0)
+            # or NaN: the multiplier is the SGD step size there.
+            multiplier = xp.where(root > 0, _scalar(xp, unrect_step, dtype, dev),
+                                  _scalar(xp, xp.nan, dtype, dev))
+        return fma(m, multiplier, p), new_slots
 
     def corrected(x, k):
         return _corrected(xp, x, rounded_power(beta1, k, size), dtype, dev,
