@@ -28,6 +28,10 @@ Reduction switches (``reduction=``):
     streams. Beyond that XLA's tree-reduction rewrite (windows of 32 elements) and LLVM's
     reassociating vectorizer (strided lanes, then a horizontal add) reorder the sum, a few
     ULP from this order.
+``"xla_cpu_ynnpack"``
+    ``jnp.mean`` run eagerly on XLA:CPU at any size: XLA's loop emitter (windows of 32 for a
+    reduced dimension longer than 32) under 4096 elements, YNNPACK's reduce kernels from
+    there (:mod:`eps_ref.norms._xla_cpu`), then times ``float32(1/n)``.
 ``"torch_cpu_avx2"``
     torch's CPU cascade sum (``cpu/SumKernel.cpp``) reproduced operation by operation for a
     C-contiguous input (:func:`eps_ref.norms._torch_cpu.torch_sum`), AVX2 kernels (8 float
@@ -44,13 +48,16 @@ import math
 
 from array_api_compat import array_namespace
 
+from eps_ref.norms import _xla_cpu
 from eps_ref.norms._torch_cpu import rowwise_moments, torch_sum
+from eps_ref.rules._roots import RSQRT_METHODS, rsqrt
 from eps_ref.rules._numerics import fma
 
 __all__ = ["REDUCTIONS", "VARIANCES", "move_to_end", "reduce_sum", "count", "mean_and_var",
            "inverse_std", "AFFINE_FORMS", "affine"]
 
-REDUCTIONS = ("sequential_float64", "unordered_float32", "torch_cpu_avx2", "xla_cpu")
+REDUCTIONS = ("sequential_float64", "unordered_float32", "torch_cpu_avx2", "xla_cpu",
+              "xla_cpu_ynnpack")
 VARIANCES = ("two_pass", "mean_sq_minus_sq_mean", "mean_sq_minus_sq_mean_clamped",
              "torch_rowwise_welford")
 AFFINE_FORMS = ("torch_cpu_fused", "scale_shift", "center_scale", "center_then_fma",
@@ -95,6 +102,9 @@ def reduce_sum(x, axes, *, reduction: str):
             s = s + rows[..., k]
         s = _keep(s, x, axes)
         return s, xp.astype(s, xp.float64)
+    if reduction == "xla_cpu_ynnpack":
+        s = _xla_cpu.reduce_sum(x, axes)
+        return s, xp.astype(s, xp.float64)
     rows = xp.astype(move_to_end(x, axes), xp.float64)
     if reduction == "sequential_float64":
         s64 = xp.cumulative_sum(rows, axis=-1)[..., -1]
@@ -109,7 +119,7 @@ def _divide(s, s64, n: int, *, reduction):
     xp = array_namespace(s)
     if reduction == "sequential_float64":
         return xp.astype(s64 / n, s.dtype)
-    if reduction == "xla_cpu":
+    if reduction in ("xla_cpu", "xla_cpu_ynnpack"):
         return s * float(xp.asarray(1.0 / n, dtype=s.dtype))
     return s / n
 
@@ -147,7 +157,7 @@ def mean_and_var(x, axes, *, variance: str, reduction: str, use_mean: bool = Tru
     if variance == "two_pass":
         d = x - mu
         sq_sum, sq_sum64 = reduce_sum(d * d, axes, reduction=reduction)
-        if reduction == "xla_cpu":
+        if reduction in ("xla_cpu", "xla_cpu_ynnpack"):
             return mu, _divide(sq_sum, sq_sum64, n, reduction=reduction), sq_sum
         return mu, sq_sum / n, sq_sum
     var = _mean(x * x, axes, reduction=reduction) - mu * mu
@@ -156,18 +166,23 @@ def mean_and_var(x, axes, *, variance: str, reduction: str, use_mean: bool = Tru
     return mu, var, None
 
 
-def inverse_std(var, eps: float, *, precision: str = "float32"):
+def inverse_std(var, eps: float, *, precision: str = "float32", method: str = "one_over_sqrt"):
     """:math:`1/\\sqrt{\\sigma^2 + \\epsilon}`.
 
-    ``precision="float32"``: eps rounded to the dtype, added, square root, reciprocal, each
-    rounded (what ``rsqrt`` is on every CPU backend measured, and torch's eval path);
-    ``"float64"``: computed in float64 from the float32 variance and rounded once (torch's
-    CPU batch norm in training, ``InvStd<double>``).
-    Not reproduced: XLA:CPU's ``lax.rsqrt`` (Flax, Keras on JAX) is the x86 ``rsqrtss``
-    estimate, a vendor-specific table, refined by one float32 Newton step; it lands up to
-    3 ULP from ``"float32"`` (the Flax specs declare that budget).
+    ``method="one_over_sqrt"`` with ``precision="float32"``: eps rounded to the dtype,
+    added, square root, reciprocal, each rounded (torch's eval path, and every backend
+    that divides by a square root); ``precision="float64"``: computed in float64 from the
+    float32 variance and rounded once (torch's CPU batch norm in training,
+    ``InvStd<double>``). Another ``method`` is a reciprocal-square-root kernel of
+    :func:`eps_ref.rules._roots.rsqrt` applied to the float32 ``var + eps``:
+    ``"xla_rsqrtps_newton_fma"`` is ``lax.rsqrt`` on XLA:CPU (Flax, Keras on JAX),
+    ``"eigen_rsqrtps_newton"`` ``tf.math.rsqrt`` (Keras on TensorFlow).
     """
     xp = array_namespace(var)
+    if method not in RSQRT_METHODS:
+        raise ValueError(f"method must be one of {RSQRT_METHODS}, got {method!r}")
+    if method != "one_over_sqrt":
+        return rsqrt(var + eps, method)
     if precision == "float64":
         v = xp.astype(var, xp.float64)
         return xp.astype(1.0 / xp.sqrt(v + eps), var.dtype)

@@ -50,8 +50,10 @@ def init(x, *, groups, channel_axis, num_channels=None, learn_scale=True, learn_
 
 def group_norm(x, state: dict, *, training: bool = False, groups: int, channel_axis: int,
                eps: float, variance: str, reduction: str, affine_form: str,
-               num_channels=None, learn_scale=True, learn_bias=True, name="group_norm"):
-    """``(y, state)``; statistics over each sample's group, parameters per channel."""
+               num_channels=None, learn_scale=True, learn_bias=True, rsqrt="one_over_sqrt",
+               name="group_norm"):
+    """``(y, state)``; statistics over each sample's group, parameters per channel;
+    ``rsqrt`` is :func:`eps_ref.norms._stats.inverse_std`'s ``method``."""
     xp = array_namespace(x)
     axis, c = _check(x, groups=groups, channel_axis=channel_axis, num_channels=num_channels,
                      name=name)
@@ -59,7 +61,7 @@ def group_norm(x, state: dict, *, training: bool = False, groups: int, channel_a
     xg = xp.reshape(x, gshape)
     reduce_axes = tuple(a for a in range(1, xg.ndim) if a != axis)
     mean, var, _ = mean_and_var(xg, reduce_axes, variance=variance, reduction=reduction)
-    invstd = inverse_std(var, eps)
+    invstd = inverse_std(var, eps, method=rsqrt)
     pshape = tuple(gshape[a] if a in (axis, axis + 1) else 1 for a in range(xg.ndim))
     scale = xp.reshape(state["scale"], pshape) if "scale" in state else None
     bias = xp.reshape(state["bias"], pshape) if "bias" in state else None
