@@ -36,6 +36,7 @@ _FRAMEWORKS = ("torch", "keras", "flax")
 
 _VARIANCE_WORDS = {
     "two_pass": "two-pass Σ(x − μ)²/n",
+    "jnp_var": "two-pass Σ(x − μ)²/n (jnp.var)",
     "mean_sq_minus_sq_mean": "E[x²] − E[x]² (unclamped)",
     "mean_sq_minus_sq_mean_clamped": "max(0, E[x²] − E[x]²)",
     "torch_rowwise_welford": "Welford (RowwiseMoments), two-pass-accurate",

@@ -32,6 +32,9 @@ Reduction switches (``reduction=``):
     ``jnp.mean`` run eagerly on XLA:CPU at any size: XLA's loop emitter (windows of 32 for a
     reduced dimension longer than 32) under 4096 elements, YNNPACK's reduce kernels from
     there (:mod:`eps_ref.norms._xla_cpu`), then times ``float32(1/n)``.
+``"eigen_cpu"``
+    ``tf.reduce_mean`` on CPU: TensorFlow's reduction helper and Eigen's reducers
+    (:mod:`eps_ref.norms._eigen_cpu`), the sum divided by the count in float32.
 ``"torch_cpu_avx2"``
     torch's CPU cascade sum (``cpu/SumKernel.cpp``) reproduced operation by operation for a
     C-contiguous input (:func:`eps_ref.norms._torch_cpu.torch_sum`), AVX2 kernels (8 float
@@ -48,7 +51,7 @@ import math
 
 from array_api_compat import array_namespace
 
-from eps_ref.norms import _xla_cpu
+from eps_ref.norms import _eigen_cpu, _xla_cpu
 from eps_ref.norms._torch_cpu import rowwise_moments, torch_sum
 from eps_ref.rules._roots import RSQRT_METHODS, rsqrt
 from eps_ref.rules._numerics import fma
@@ -57,8 +60,8 @@ __all__ = ["REDUCTIONS", "VARIANCES", "move_to_end", "reduce_sum", "count", "mea
            "inverse_std", "AFFINE_FORMS", "affine"]
 
 REDUCTIONS = ("sequential_float64", "unordered_float32", "torch_cpu_avx2", "xla_cpu",
-              "xla_cpu_ynnpack")
-VARIANCES = ("two_pass", "mean_sq_minus_sq_mean", "mean_sq_minus_sq_mean_clamped",
+              "xla_cpu_ynnpack", "eigen_cpu")
+VARIANCES = ("two_pass", "jnp_var", "mean_sq_minus_sq_mean", "mean_sq_minus_sq_mean_clamped",
              "torch_rowwise_welford")
 AFFINE_FORMS = ("torch_cpu_fused", "scale_shift", "center_scale", "center_then_fma",
                 "normalize_then_scale")
@@ -102,8 +105,8 @@ def reduce_sum(x, axes, *, reduction: str):
             s = s + rows[..., k]
         s = _keep(s, x, axes)
         return s, xp.astype(s, xp.float64)
-    if reduction == "xla_cpu_ynnpack":
-        s = _xla_cpu.reduce_sum(x, axes)
+    if reduction in ("xla_cpu_ynnpack", "eigen_cpu"):
+        s = (_xla_cpu if reduction == "xla_cpu_ynnpack" else _eigen_cpu).reduce_sum(x, axes)
         return s, xp.astype(s, xp.float64)
     rows = xp.astype(move_to_end(x, axes), xp.float64)
     if reduction == "sequential_float64":
@@ -136,6 +139,8 @@ def mean_and_var(x, axes, *, variance: str, reduction: str, use_mean: bool = Tru
     ``variance``:
       ``"two_pass"``: :math:`\\mu = \\frac1n\\sum x`, :math:`\\sigma^2 = \\frac1n\\sum (x-\\mu)^2`
       (each square rounded in float32 before it is summed);
+      ``"jnp_var"``: the same sums, the variance one division by :math:`n` whatever the
+      reduction's mean does (``jnp.var`` jitted: ``sum((x - mean)^2) / n``);
       ``"mean_sq_minus_sq_mean"``: :math:`\\sigma^2 = \\frac1n\\sum x^2 - \\mu^2`, which cancels
       catastrophically when :math:`|\\mu| \\gg \\sigma` and can come out negative (Keras'
       torch backend uses it unclamped);
@@ -154,10 +159,10 @@ def mean_and_var(x, axes, *, variance: str, reduction: str, use_mean: bool = Tru
         var = xp.maximum(var, xp.zeros_like(var))
         return _keep(mu, x, axes), _keep(var, x, axes), None
     mu = _mean(x, axes, reduction=reduction)
-    if variance == "two_pass":
+    if variance in ("two_pass", "jnp_var"):
         d = x - mu
         sq_sum, sq_sum64 = reduce_sum(d * d, axes, reduction=reduction)
-        if reduction in ("xla_cpu", "xla_cpu_ynnpack"):
+        if variance == "two_pass" and reduction in ("xla_cpu", "xla_cpu_ynnpack"):
             return mu, _divide(sq_sum, sq_sum64, n, reduction=reduction), sq_sum
         return mu, sq_sum / n, sq_sum
     var = _mean(x * x, axes, reduction=reduction) - mu * mu
