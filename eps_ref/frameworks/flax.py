@@ -45,6 +45,15 @@ _XLA = {"reduction": "xla_cpu_ynnpack", "rsqrt": "xla_rsqrtps_newton_fma"}
 # not reproduced (eps_ref.norms._xla_cpu); conformance/test_keras_flax_norms_at_size.py
 # measures them.
 
+# Under jax.jit (backends/flax.py with EPS_REF_FLAX_MODE=jit) XLA fuses x^2 and (x - mean)^2
+# into the reduces (under 4096 elements its loop emitter vectorizes them with reassociating
+# adds), folds the momentum into the mean's 1/n, contracts the affine map into
+# fma(x - mean, scale * rsqrt, bias) and computes rsqrt inside the fused loop. That is not
+# reproduced, so there is no flax/jit label: with the fast variance, E[x^2] one ULP apart
+# on a large-mean batch is another variance, outputs 1e6 units apart, a "budget" that
+# would hide an eps error (tests/test_layer_drift.py). The jitted layers at real sizes are
+# measured in conformance/test_keras_flax_norms_at_size.py.
+
 
 def _bn_bind(use_running_average, axis, momentum, epsilon, dtype, param_dtype, use_bias,
              use_scale, bias_init, scale_init, axis_name, axis_index_groups,
