@@ -179,9 +179,14 @@ def norms_markdown() -> str:
         "`cumulative_average` is torch's `momentum=None`, m = 1/t after t training calls; "
         "`weight_on_running` is Keras' and Flax's r ← m·r + (1 − m)·b (default m = 0.99). "
         "Reductions: `sequential_float64` (torch batch/instance norm statistics), "
-        "`torch_cpu_avx2` (torch's float32 cascade sum), `xla_cpu` (jnp.mean on XLA:CPU: "
-        "float32 in row-major order, times float32(1/n)), `unordered_float32` (a float32 sum "
-        "whose kernel order is not reproduced; the reference rounds the exact sum).",
+        "`torch_cpu_avx2` (torch's float32 cascade sum), `xla_cpu` (jnp.mean on XLA:CPU's "
+        "small path: float32 in row-major order, times float32(1/n)), `xla_cpu_ynnpack` "
+        "(jnp.mean at any size: XLA's loop emitter with windows of 32 under 4096 elements, "
+        "YNNPACK's reduce kernels from there, times float32(1/n)), `eigen_cpu` "
+        "(tf.reduce_mean: Eigen's reducers, the sum divided by n), `unordered_float32` (a "
+        "float32 sum whose kernel order is not reproduced; the reference rounds the exact "
+        "sum). The table shows each spec's first backend; Keras on JAX and torch, and in a "
+        "tf.function, declare their own kernels (`eps_ref.layer(name, backend=...)`).",
         "",
         "### Porting BatchNorm exactly",
         "",

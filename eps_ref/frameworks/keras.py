@@ -965,6 +965,11 @@ _UNITS = ("; outputs in scale-aware units (eps_ref.layer.LayerBudget), measured 
 # x and of squared_difference(x, mean); tf.math.rsqrt is Eigen's rsqrtps plus a Newton
 # step in float32 (eps_ref.norms._eigen_cpu, eps_ref.rules._roots).
 _TF_STATS = {"reduction": "eigen_cpu", "rsqrt": "eigen_rsqrtps_newton"}
+# In a tf.function (Keras' compiled train and predict steps; label keras/tensorflow-function)
+# the same kernels run, but Grappler's arithmetic optimizer regroups two expressions:
+# layer and group norm's x*inv + (-mean*inv + beta) becomes (x*inv + -mean*inv) + beta when
+# -mean*inv has the input's shape (a learned scale and, for the group norm, one position),
+# and RMS norm's x * rrms * scale becomes x * (rrms * scale); batch norm is unchanged.
 # JAX: ops.moments is an eager jnp.mean (one XLA:CPU reduce times float32(1/n)) and an eager
 # jnp.var (the same mean, then sum((x - mean)^2) / n in one jitted computation); lax.rsqrt
 # is rsqrtps plus a fused Newton step (eps_ref.norms._xla_cpu, eps_ref.rules._roots).
@@ -1087,6 +1092,8 @@ register(Spec(
     doc="epsilon 1e-3 inside the sqrt; y = x*s + (beta - mean*s), s = gamma*rsqrt(var + eps); "
         "the torch backend calls torch's layer_norm"))
 _backend_semantics("keras.layers.LayerNormalization", "keras/jax", **_JAX_STATS)
+_backend_semantics("keras.layers.LayerNormalization", "keras/tensorflow-function",
+                   affine_form="scale_shift_grouped")
 _backend_semantics("keras.layers.LayerNormalization", "keras/torch",
                    affine_form="center_then_fma", variance="torch_rowwise_welford",
                    reduction="torch_cpu_avx2", rsqrt="one_over_sqrt")
@@ -1122,6 +1129,8 @@ register(Spec(
     doc="epsilon 1e-3 inside the sqrt; statistics per sample and group of channels (last "
         "axis); y = x*s + (beta - mean*s)"))
 _backend_semantics("keras.layers.GroupNormalization", "keras/jax", **_JAX_STATS)
+_backend_semantics("keras.layers.GroupNormalization", "keras/tensorflow-function",
+                   affine_form="scale_shift_grouped")
 _backend_semantics("keras.layers.GroupNormalization", "keras/torch",
                    variance="mean_sq_minus_sq_mean", reduction="torch_cpu_avx2",
                    rsqrt="one_over_sqrt")
@@ -1143,6 +1152,8 @@ register(Spec(
     reference=_LAYERS + "rms_normalization.py",
     variants={"defaults": {}, "epsilon 1e-3": {"epsilon": 1e-3}},
     doc="epsilon 1e-6 inside the sqrt; y = x * rsqrt(mean(x^2) + eps) * scale"))
+_backend_semantics("keras.layers.RMSNormalization", "keras/tensorflow-function",
+                   affine_form="center_scale")
 _backend_semantics("keras.layers.RMSNormalization", "keras/jax",
                    reduction="xla_cpu_ynnpack", rsqrt="xla_rsqrtps_newton_fma")
 _backend_semantics("keras.layers.RMSNormalization", "keras/torch", reduction="torch_cpu_avx2",

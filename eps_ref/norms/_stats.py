@@ -63,8 +63,8 @@ REDUCTIONS = ("sequential_float64", "unordered_float32", "torch_cpu_avx2", "xla_
               "xla_cpu_ynnpack", "eigen_cpu")
 VARIANCES = ("two_pass", "jnp_var", "mean_sq_minus_sq_mean", "mean_sq_minus_sq_mean_clamped",
              "torch_rowwise_welford")
-AFFINE_FORMS = ("torch_cpu_fused", "scale_shift", "center_scale", "center_then_fma",
-                "normalize_then_scale")
+AFFINE_FORMS = ("torch_cpu_fused", "scale_shift", "scale_shift_grouped", "center_scale",
+                "center_then_fma", "normalize_then_scale")
 
 
 def move_to_end(x, axes):
@@ -204,6 +204,10 @@ def affine(x, mean, invstd, scale, bias, *, form: str):
     (torch's ``batch_norm_cpu_contiguous_impl``, compiled with FMA contraction);
     ``"scale_shift"``: :math:`s = \\hat\\sigma^{-1}\\gamma`, :math:`y = x s + (\\beta - \\mu s)`
     (``tf.nn.batch_normalization``; Keras' JAX batch norm and layer norm);
+    ``"scale_shift_grouped"``: :math:`y = (x s + (-\\mu s)) + \\beta` where :math:`-\\mu s` has
+    the input's shape, else ``"scale_shift"`` (Keras' layer and group norms in a
+    ``tf.function``: Grappler's arithmetic optimizer turns ``x*s + (-mu*s + beta)`` into
+    one AddN and adds the terms of the input's shape first);
     ``"center_scale"``: :math:`y = (x - \\mu)(\\hat\\sigma^{-1}\\gamma) + \\beta` (Flax, Keras'
     torch batch norm);
     ``"center_then_fma"``: :math:`y = \\mathrm{fma}((x-\\mu)\\hat\\sigma^{-1}, \\gamma, \\beta)`
@@ -219,7 +223,10 @@ def affine(x, mean, invstd, scale, bias, *, form: str):
         shift = fma(-mean + xp.zeros_like(s), s, b)
         s_full = s + xp.zeros_like(x)
         return fma(x, s_full, shift + xp.zeros_like(x))
-    if form == "scale_shift":
+    if form == "scale_shift_grouped" and tuple((-mean * s).shape) == tuple(x.shape):
+        y = x * s + -mean * s
+        return y if bias is None else y + bias
+    if form in ("scale_shift", "scale_shift_grouped"):
         shift = -mean * s
         if bias is not None:
             shift = shift + bias

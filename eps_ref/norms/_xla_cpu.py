@@ -41,9 +41,12 @@ contiguous with each other forms ``k2``; the kept dimensions contiguous in the o
 Measured on AMD EPYC (Zen 4) with one XLA:CPU thread (the process pinned to one core):
 with more threads YNNPACK splits the reductions between them and the sums change (every
 shape with more than 256 kept columns and 64 reduced rows measured). Bit for bit against
-``jnp.sum`` on every shape of ``tests/test_xla_cpu_reductions.py``'s sweep: the loop
-emitter on all shapes under 4096 elements, ``k1`` for rows of 1 to 2099 and 4095 to 200003
-elements, ``kn`` for 1 to 256 rows and for 257 to 511.
+``jnp.sum``: ``k1`` for rows of 1 to 2099 and 4095 to 200003 elements, ``kn`` for 1 to 511
+rows, the loop emitter on the layers' shapes and the shapes of
+``conformance/test_keras_flax_norms_at_size.py``. **Not reproduced** in the loop emitter:
+where LLVM vectorizes XLA's loop with reassociating adds, which depends on the lengths --
+windows of 32 x 32 (two reduced axes longer than 32), and a group norm's non-adjacent
+reduced axes at some lengths (the (2, n, 2, 2) batch at n = 8, 16, 17, 63, 64).
 """
 
 from __future__ import annotations
@@ -201,9 +204,9 @@ def _kn_call(rows):
     rows, the blocks added in order."""
     total = None
     for b in range(0, rows.shape[0], _BLOCK):
-        block = rows[b]
+        block = rows[b, ...]
         for r in range(b + 1, min(b + _BLOCK, rows.shape[0])):
-            block = block + rows[r]
+            block = block + rows[r, ...]
         total = block if total is None else total + block
     return total
 
@@ -217,7 +220,7 @@ def ynn_column_sums(rows):
     for p in range(0, k, _PARTIAL):
         partial = _zeros(xp, (n,), rows)
         for c in range(p, min(p + _PARTIAL, k), _CALL):
-            partial = partial + _kn_call(rows[c:min(c + _CALL, p + _PARTIAL, k)])
+            partial = partial + _kn_call(rows[c:min(c + _CALL, p + _PARTIAL, k), ...])
         total = partial if total is None else total + partial
     return total
 
@@ -283,11 +286,11 @@ def _ynn_sum(x, axes):
         for i in range(m):
             acc = _zeros(xp, (size(na),), x)
             for j in range(size(kb)):
-                acc = acc + ynn_row_sums(y[i, j])
+                acc = acc + ynn_row_sums(y[i, j, ...])
             outs.append(acc)
     else:
         y = xp.reshape(y, (m, size(ka), size(na)))
-        outs = [ynn_column_sums(y[i]) for i in range(m)]
+        outs = [ynn_column_sums(y[i, ...]) for i in range(m)]
     out = xp.stack(outs, axis=0)                                 # (m, n)
     # the outer loops run outermost first; reduced loop axes accumulate in that order
     out = xp.reshape(out, lead + tuple(x.shape[d] for d in na))
