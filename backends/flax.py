@@ -1,8 +1,11 @@
-"""Adapter for ``flax.linen`` normalization layers, run eagerly (no ``jax.jit``: under jit
-XLA's CPU compiler contracts ``a*b + c`` into FMAs, a compiler effect, not Flax's
-arithmetic)."""
+"""Adapter for ``flax.linen`` normalization layers, run eagerly (label ``flax``) or as one
+``jax.jit`` computation per call (label ``flax/jit``, environment ``EPS_REF_FLAX_MODE=jit``:
+XLA fuses the statistics and the affine map, and its CPU compiler contracts ``a*b + c``
+into FMAs)."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -32,6 +35,8 @@ def resolve(name):
 
 
 _STATS = {"running_mean": "mean", "running_var": "var"}
+MODE_ENV = "EPS_REF_FLAX_MODE"
+"""``"jit"`` runs each call under ``jax.jit``; unset (or ``"eager"``) runs it op by op."""
 
 
 def run_layer(name, kwargs, batches, eval_batch, params=None, device="cpu"):
@@ -45,6 +50,7 @@ def run_layer(name, kwargs, batches, eval_batch, params=None, device="cpu"):
     model = resolve(name)(**kwargs)
     is_bn = name.endswith("BatchNorm")
     train_kw = {"use_running_average": False} if is_bn else {}
+    eval_kw = {"use_running_average": True} if is_bn else {}
     variables = model.init(jax.random.key(0), jnp.asarray(batches[0]), **train_kw)
     variables = jax.tree_util.tree_map(lambda v: v, dict(variables))
     p = dict(variables.get("params", {}))
@@ -52,20 +58,26 @@ def run_layer(name, kwargs, batches, eval_batch, params=None, device="cpu"):
         if key in p:
             p[key] = jnp.asarray(value)
     variables["params"] = p
+    mode = os.environ.get(MODE_ENV, "eager")
+    if mode not in ("eager", "jit"):
+        raise ValueError(f"{MODE_ENV} must be 'eager' or 'jit', got {mode!r}")
+    def compiled(fn):
+        return jax.jit(fn) if mode == "jit" else fn
+
+    train = compiled(lambda v, x: model.apply(v, x, mutable=["batch_stats"], **train_kw))
+    plain = compiled(lambda v, x: model.apply(v, x))
+    evaluate = compiled(lambda v, x: model.apply(v, x, **eval_kw))
     out = {"outputs": [], "running_mean": [], "running_var": []}
     for x in batches:
         if is_bn:
-            y, updates = model.apply(variables, jnp.asarray(x), mutable=["batch_stats"],
-                                     **train_kw)
+            y, updates = train(variables, jnp.asarray(x))
             variables = {**variables, "batch_stats": updates["batch_stats"]}
             for key, flax_key in _STATS.items():
                 out[key].append(np.array(variables["batch_stats"][flax_key], copy=True))
         else:
-            y = model.apply(variables, jnp.asarray(x))
+            y = plain(variables, jnp.asarray(x))
             out["running_mean"].append(None)
             out["running_var"].append(None)
         out["outputs"].append(np.array(y, copy=True))
-    eval_kw = {"use_running_average": True} if is_bn else {}
-    out["outputs"].append(np.array(model.apply(variables, jnp.asarray(eval_batch), **eval_kw),
-                                   copy=True))
+    out["outputs"].append(np.array(evaluate(variables, jnp.asarray(eval_batch)), copy=True))
     return out

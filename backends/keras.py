@@ -75,11 +75,17 @@ _KERAS_PARAM_NAMES = {"scale": ("gamma", "scale"), "bias": ("beta",)}
 _KERAS_STAT_NAMES = {"running_mean": "moving_mean", "running_var": "moving_variance"}
 
 
+LAYER_MODE_ENV = "EPS_REF_KERAS_LAYER_MODE"
+"""``"compiled"`` runs each layer call compiled as Keras' own training and inference steps
+compile it (JAX: ``jax.jit`` of ``layer.stateless_call``; TensorFlow: ``tf.function``);
+unset (or ``"eager"``) calls the layer eagerly. The torch backend has no compiled mode here."""
+
+
 def run_layer(name, kwargs, batches, eval_batch, params=None, device="cpu"):
     """Build ``keras.layers.<Layer>(**kwargs)`` on the first batch, set ``gamma``/``beta``
     (RMSNormalization: ``scale``) from ``params``, call it with ``training=True`` on each
-    batch, then ``training=False`` on ``eval_batch``. Same return value as the torch
-    adapter's ``run_layer``."""
+    batch, then ``training=False`` on ``eval_batch`` (eagerly, or compiled: see
+    :data:`LAYER_MODE_ENV`). Same return value as the torch adapter's ``run_layer``."""
     import keras
     layer = resolve(name)(**kwargs)
     layer.build(tuple(batches[0].shape))
@@ -94,10 +100,7 @@ def run_layer(name, kwargs, batches, eval_batch, params=None, device="cpu"):
         var = getattr(layer, _KERAS_STAT_NAMES[key], None)
         return None if var is None else np.array(keras.ops.convert_to_numpy(var.value), copy=True)
 
-    def call(x, training):
-        y = layer(keras.ops.convert_to_tensor(x), training=training)
-        return np.array(keras.ops.convert_to_numpy(y), copy=True)
-
+    call = _layer_call(layer, os.environ.get(LAYER_MODE_ENV, "eager"))
     out = {"outputs": [], "running_mean": [], "running_var": []}
     for x in batches:
         out["outputs"].append(call(x, True))
@@ -105,3 +108,44 @@ def run_layer(name, kwargs, batches, eval_batch, params=None, device="cpu"):
         out["running_var"].append(stat("running_var"))
     out["outputs"].append(call(eval_batch, False))
     return out
+
+
+def _layer_call(layer, mode):
+    """``call(x, training) -> numpy output`` updating the layer's variables."""
+    import keras
+    backend = keras.backend.backend()
+    if mode not in ("eager", "compiled"):
+        raise ValueError(f"{LAYER_MODE_ENV} must be 'eager' or 'compiled', got {mode!r}")
+    if mode == "eager":
+        def call(x, training):
+            y = layer(keras.ops.convert_to_tensor(x), training=training)
+            return np.array(keras.ops.convert_to_numpy(y), copy=True)
+        return call
+    if backend == "jax":
+        import jax
+
+        import inspect
+        takes_training = "training" in inspect.signature(layer.call).parameters
+
+        def stateless(t, n, x, training):
+            kw = {"training": training} if takes_training else {}
+            return layer.stateless_call(t, n, x, **kw)
+        step = jax.jit(stateless, static_argnames=("training",))
+
+        def call(x, training):
+            trainable = [v.value for v in layer.trainable_variables]
+            non_trainable = [v.value for v in layer.non_trainable_variables]
+            y, new_non_trainable = step(trainable, non_trainable, x, training=training)
+            for var, value in zip(layer.non_trainable_variables, new_non_trainable):
+                var.assign(value)
+            return np.array(y, copy=True)
+        return call
+    if backend == "tensorflow":
+        import tensorflow as tf
+        steps = {flag: tf.function(lambda x, flag=flag: layer(x, training=flag))
+                 for flag in (True, False)}
+
+        def call(x, training):
+            return np.array(steps[bool(training)](tf.convert_to_tensor(x)).numpy(), copy=True)
+        return call
+    raise ValueError(f"no compiled layer mode for the {backend} backend")

@@ -36,6 +36,7 @@ _FRAMEWORKS = ("torch", "keras", "flax")
 
 _VARIANCE_WORDS = {
     "two_pass": "two-pass Σ(x − μ)²/n",
+    "jnp_var": "two-pass Σ(x − μ)²/n (jnp.var)",
     "mean_sq_minus_sq_mean": "E[x²] − E[x]² (unclamped)",
     "mean_sq_minus_sq_mean_clamped": "max(0, E[x²] − E[x]²)",
     "torch_rowwise_welford": "Welford (RowwiseMoments), two-pass-accurate",
@@ -124,8 +125,9 @@ def _fast_variance_example() -> str:
         out[fast] = float(st["running_var"][0])
     return (f"On 128 values of mean 1e4 and variance {true_var:.4f} (float64), Flax's default "
             f"batch variance is {out[True]:.6g}, its two-pass one {out[False]:.6g} (the "
-            "oracle, reproducing XLA:CPU's summation order bit for bit); a variance of 0 "
-            "divides x − μ by √ε instead of σ.")
+            "oracle, reproducing XLA:CPU's summation order bit for bit): E[x²] ≈ 1e8 is "
+            "known to its ULP, 8, so the fast variance is a multiple of 8 (or 0, which "
+            "divides x − μ by √ε instead of σ), whatever the batch's spread.")
 
 
 def _budgets() -> list[str]:
@@ -179,9 +181,14 @@ def norms_markdown() -> str:
         "Reductions: `sequential_float64` (torch instance norm statistics), "
         "`torch_cpu_batch_norm` (torch's batch-norm statistics kernel: float64 per channel, "
         "or float32 per thread for (N, C) and channels-last inputs), "
-        "`torch_cpu_avx2` (torch's float32 cascade sum), `xla_cpu` (jnp.mean on XLA:CPU: "
-        "float32 in row-major order, times float32(1/n)), `unordered_float32` (a float32 sum "
-        "whose kernel order is not reproduced; the reference rounds the exact sum).",
+        "`torch_cpu_avx2` (torch's float32 cascade sum), `xla_cpu` (jnp.mean on XLA:CPU's "
+        "small path: float32 in row-major order, times float32(1/n)), `xla_cpu_ynnpack` "
+        "(jnp.mean at any size: XLA's loop emitter with windows of 32 under 4096 elements, "
+        "YNNPACK's reduce kernels from there, times float32(1/n)), `eigen_cpu` "
+        "(tf.reduce_mean: Eigen's reducers, the sum divided by n), `unordered_float32` (a "
+        "float32 sum whose kernel order is not reproduced; the reference rounds the exact "
+        "sum). The table shows each spec's first backend; Keras on JAX and torch, and in a "
+        "tf.function, declare their own kernels (`eps_ref.layer(name, backend=...)`).",
         "",
         "### Porting BatchNorm exactly",
         "",

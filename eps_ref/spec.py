@@ -146,7 +146,7 @@ def specs(framework: str | None = None, kind: str | None = None) -> list[str]:
             and (kind is None or s.kind == kind)]
 
 
-BACKENDS = {"keras": ("tensorflow", "jax", "torch")}
+BACKENDS = {"keras": ("tensorflow", "jax", "torch", "tensorflow-function")}
 """Frameworks that run on several backends; the first is the default. A backend's label
 (the conformance suite's name for it) is ``"<framework>/<backend>"``."""
 

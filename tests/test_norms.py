@@ -258,6 +258,84 @@ def test_xla_cpu_reduction_is_sequential_float32_times_reciprocal():
     assert s.shape == (1, 1, 1) and s[0, 0, 0] == 0.0
 
 
+def test_xla_cpu_loop_emitter_windows_of_32():
+    """A reduced axis longer than 32 is cut into centred windows of 32 (33 = 15 pads, 17
+    values | 16 values, 16 pads) before the windows are added: -1e8 + 1 in the second
+    window absorbs the 1, which the sequential order keeps."""
+    from eps_ref.norms._xla_cpu import loop_emitter_sum
+    x = np.zeros((33, 1), f32)
+    x[0], x[17], x[18] = 1e8, -1e8, 1.0
+    assert loop_emitter_sum(x, (0,))[0, 0] == 0.0
+    assert np.cumsum(x[:, 0], dtype=f32)[-1] == 1.0
+
+
+def test_ynnpack_row_kernel_lanes_and_threshold():
+    """From 4096 elements YNNPACK's k1 kernel sums a row in 16 lanes (element j in lane
+    j mod 16), the lanes by halves: lane 0 holds 1e8 + 1 = 1e8 before lane 8's -1e8 joins
+    it, so the 1 is lost; under 4096 elements XLA adds in order and keeps it."""
+    from eps_ref.norms._stats import reduce_sum
+    x = np.zeros((64, 64), f32)
+    x[:, 0], x[:, 16], x[:, 8] = 1e8, 1.0, -1e8
+    s, _ = reduce_sum(x, (1,), reduction="xla_cpu_ynnpack")     # 4096 elements: YNNPACK
+    assert np.all(s == 0.0)
+    s, _ = reduce_sum(x[:1], (1,), reduction="xla_cpu_ynnpack")  # 64 elements: XLA's loop
+    assert s[0, 0] == 1.0
+
+
+def test_ynnpack_column_kernel_blocks_of_four_rows():
+    """YNNPACK's kn kernel adds blocks of four rows ((r0 + r1) + r2) + r3, then the blocks:
+    1 | 1e8, -1e8 keeps the 1 that a running sum loses."""
+    from eps_ref.norms._xla_cpu import ynn_column_sums
+    x = np.zeros((16, 3), f32)
+    x[0], x[4], x[5] = 1.0, 1e8, -1e8
+    assert np.all(ynn_column_sums(x) == 1.0)
+    assert np.all(np.cumsum(x, axis=0, dtype=f32)[-1] == 0.0)
+
+
+def test_eigen_row_sum_packets_and_halving():
+    """Eigen adds the packet lanes by halves (8 -> 4 -> 2 -> 1): lanes 0 and 2 meet before
+    lane 1 joins, so 1e8, 1, -1e8 in lanes 0, 1, 2 sum to 1, where the running sum gives 0;
+    the scalar tail comes first: tail + packet."""
+    from eps_ref.norms._eigen_cpu import eigen_row_sums, reduce_sum
+    x = np.zeros((1, 33), f32)
+    x[0, 0], x[0, 1], x[0, 2] = 1e8, 1.0, -1e8
+    assert eigen_row_sums(x)[0] == 1.0
+    assert reduce_sum(x, (1,))[0, 0] == 1.0
+    assert np.cumsum(x[0], dtype=f32)[-1] == 0.0
+
+
+def test_jnp_var_divides_and_xla_rsqrt_is_the_kernel():
+    """``variance="jnp_var"``: the mean times float32(1/n), the variance one division by n;
+    ``inverse_std(method=...)`` is the rsqrt kernel applied to var + eps."""
+    from eps_ref.norms._stats import inverse_std, mean_and_var
+    from eps_ref.rules._roots import rsqrt
+    x = np.array([[0.0, 1.0, 1.0]], f32)
+    mu, var, _ = mean_and_var(x, (1,), variance="jnp_var", reduction="xla_cpu_ynnpack")
+    d = x - mu
+    ss = np.sum(d * d, dtype=f32)
+    assert var[0, 0] == ss / f32(3) and mu[0, 0] == f32(2) * f32(1 / 3)
+    v = np.linspace(0.1, 4.0, 50).astype(f32)
+    for method in ("xla_rsqrtps_newton_fma", "eigen_rsqrtps_newton"):
+        np.testing.assert_array_equal(inverse_std(v, 1e-3, method=method),
+                                      rsqrt(v + f32(1e-3), method))
+
+
+def test_scale_shift_grouped_only_where_the_shift_has_the_input_shape():
+    """Grappler groups x*s + (-mu*s) before + beta only when -mu*s has x's shape."""
+    from eps_ref.norms._stats import affine
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 8)).astype(f32)
+    mu = rng.standard_normal((4, 1)).astype(f32)
+    inv = (1 + rng.random((4, 1))).astype(f32)
+    g = rng.standard_normal(8).astype(f32)
+    b = (100 * rng.standard_normal(8)).astype(f32)
+    y = affine(x, mu, inv, g, b, form="scale_shift_grouped")
+    s = inv * g
+    np.testing.assert_array_equal(y, (x * s + -mu * s) + b)
+    np.testing.assert_array_equal(affine(x, mu, inv, None, b, form="scale_shift_grouped"),
+                                  affine(x, mu, inv, None, b, form="scale_shift"))
+
+
 def test_running_variance_relation_torch_vs_keras():
     """Same batches (n values per channel each), torch momentum m, Keras momentum 1 - m:
     torch_var_T = n/(n-1) keras_var_T - (1-m)^T r0/(n-1), r0 = 1 the initial variance;

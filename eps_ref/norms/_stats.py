@@ -28,6 +28,13 @@ Reduction switches (``reduction=``):
     streams. Beyond that XLA's tree-reduction rewrite (windows of 32 elements) and LLVM's
     reassociating vectorizer (strided lanes, then a horizontal add) reorder the sum, a few
     ULP from this order.
+``"xla_cpu_ynnpack"``
+    ``jnp.mean`` run eagerly on XLA:CPU at any size: XLA's loop emitter (windows of 32 for a
+    reduced dimension longer than 32) under 4096 elements, YNNPACK's reduce kernels from
+    there (:mod:`eps_ref.norms._xla_cpu`), then times ``float32(1/n)``.
+``"eigen_cpu"``
+    ``tf.reduce_mean`` on CPU: TensorFlow's reduction helper and Eigen's reducers
+    (:mod:`eps_ref.norms._eigen_cpu`), the sum divided by the count in float32.
 ``"torch_cpu_avx2"``
     torch's CPU cascade sum (``cpu/SumKernel.cpp``) reproduced operation by operation for a
     C-contiguous input (:func:`eps_ref.norms._torch_cpu.torch_sum`), AVX2 kernels (8 float
@@ -44,17 +51,20 @@ import math
 
 from array_api_compat import array_namespace
 
+from eps_ref.norms import _eigen_cpu, _xla_cpu
 from eps_ref.norms._torch_cpu import rowwise_moments, torch_sum
+from eps_ref.rules._roots import RSQRT_METHODS, rsqrt
 from eps_ref.rules._numerics import fma
 
 __all__ = ["REDUCTIONS", "VARIANCES", "move_to_end", "reduce_sum", "count", "mean_and_var",
            "inverse_std", "AFFINE_FORMS", "affine"]
 
-REDUCTIONS = ("sequential_float64", "unordered_float32", "torch_cpu_avx2", "xla_cpu")
-VARIANCES = ("two_pass", "mean_sq_minus_sq_mean", "mean_sq_minus_sq_mean_clamped",
+REDUCTIONS = ("sequential_float64", "unordered_float32", "torch_cpu_avx2", "xla_cpu",
+              "xla_cpu_ynnpack", "eigen_cpu")
+VARIANCES = ("two_pass", "jnp_var", "mean_sq_minus_sq_mean", "mean_sq_minus_sq_mean_clamped",
              "torch_rowwise_welford")
-AFFINE_FORMS = ("torch_cpu_fused", "scale_shift", "center_scale", "center_then_fma",
-                "normalize_then_scale")
+AFFINE_FORMS = ("torch_cpu_fused", "scale_shift", "scale_shift_grouped", "center_scale",
+                "center_then_fma", "normalize_then_scale")
 
 
 def move_to_end(x, axes):
@@ -95,6 +105,9 @@ def reduce_sum(x, axes, *, reduction: str, threads: int = 1):
             s = s + rows[..., k]
         s = _keep(s, x, axes)
         return s, xp.astype(s, xp.float64)
+    if reduction in ("xla_cpu_ynnpack", "eigen_cpu"):
+        s = (_xla_cpu if reduction == "xla_cpu_ynnpack" else _eigen_cpu).reduce_sum(x, axes)
+        return s, xp.astype(s, xp.float64)
     rows = xp.astype(move_to_end(x, axes), xp.float64)
     if reduction == "sequential_float64":
         s64 = xp.cumulative_sum(rows, axis=-1)[..., -1]
@@ -109,7 +122,7 @@ def _divide(s, s64, n: int, *, reduction):
     xp = array_namespace(s)
     if reduction == "sequential_float64":
         return xp.astype(s64 / n, s.dtype)
-    if reduction == "xla_cpu":
+    if reduction in ("xla_cpu", "xla_cpu_ynnpack"):
         return s * float(xp.asarray(1.0 / n, dtype=s.dtype))
     return s / n
 
@@ -127,6 +140,8 @@ def mean_and_var(x, axes, *, variance: str, reduction: str, use_mean: bool = Tru
     ``variance``:
       ``"two_pass"``: :math:`\\mu = \\frac1n\\sum x`, :math:`\\sigma^2 = \\frac1n\\sum (x-\\mu)^2`
       (each square rounded in float32 before it is summed);
+      ``"jnp_var"``: the same sums, the variance one division by :math:`n` whatever the
+      reduction's mean does (``jnp.var`` jitted: ``sum((x - mean)^2) / n``);
       ``"mean_sq_minus_sq_mean"``: :math:`\\sigma^2 = \\frac1n\\sum x^2 - \\mu^2`, which cancels
       catastrophically when :math:`|\\mu| \\gg \\sigma` and can come out negative (Keras'
       torch backend uses it unclamped);
@@ -145,10 +160,10 @@ def mean_and_var(x, axes, *, variance: str, reduction: str, use_mean: bool = Tru
         var = xp.maximum(var, xp.zeros_like(var))
         return _keep(mu, x, axes), _keep(var, x, axes), None
     mu = _mean(x, axes, reduction=reduction, threads=threads)
-    if variance == "two_pass":
+    if variance in ("two_pass", "jnp_var"):
         d = x - mu
         sq_sum, sq_sum64 = reduce_sum(d * d, axes, reduction=reduction, threads=threads)
-        if reduction == "xla_cpu":
+        if variance == "two_pass" and reduction in ("xla_cpu", "xla_cpu_ynnpack"):
             return mu, _divide(sq_sum, sq_sum64, n, reduction=reduction), sq_sum
         return mu, sq_sum / n, sq_sum
     var = _mean(x * x, axes, reduction=reduction, threads=threads) - mu * mu
@@ -157,18 +172,23 @@ def mean_and_var(x, axes, *, variance: str, reduction: str, use_mean: bool = Tru
     return mu, var, None
 
 
-def inverse_std(var, eps: float, *, precision: str = "float32"):
+def inverse_std(var, eps: float, *, precision: str = "float32", method: str = "one_over_sqrt"):
     """:math:`1/\\sqrt{\\sigma^2 + \\epsilon}`.
 
-    ``precision="float32"``: eps rounded to the dtype, added, square root, reciprocal, each
-    rounded (what ``rsqrt`` is on every CPU backend measured, and torch's eval path);
-    ``"float64"``: computed in float64 from the float32 variance and rounded once (torch's
-    CPU batch norm in training, ``InvStd<double>``).
-    Not reproduced: XLA:CPU's ``lax.rsqrt`` (Flax, Keras on JAX) is the x86 ``rsqrtss``
-    estimate, a vendor-specific table, refined by one float32 Newton step; it lands up to
-    3 ULP from ``"float32"`` (the Flax specs declare that budget).
+    ``method="one_over_sqrt"`` with ``precision="float32"``: eps rounded to the dtype,
+    added, square root, reciprocal, each rounded (torch's eval path, and every backend
+    that divides by a square root); ``precision="float64"``: computed in float64 from the
+    float32 variance and rounded once (torch's CPU batch norm in training,
+    ``InvStd<double>``). Another ``method`` is a reciprocal-square-root kernel of
+    :func:`eps_ref.rules._roots.rsqrt` applied to the float32 ``var + eps``:
+    ``"xla_rsqrtps_newton_fma"`` is ``lax.rsqrt`` on XLA:CPU (Flax, Keras on JAX),
+    ``"eigen_rsqrtps_newton"`` ``tf.math.rsqrt`` (Keras on TensorFlow).
     """
     xp = array_namespace(var)
+    if method not in RSQRT_METHODS:
+        raise ValueError(f"method must be one of {RSQRT_METHODS}, got {method!r}")
+    if method != "one_over_sqrt":
+        return rsqrt(var + eps, method)
     if precision == "float64":
         v = xp.astype(var, xp.float64)
         return xp.astype(1.0 / xp.sqrt(v + eps), var.dtype)
@@ -185,6 +205,10 @@ def affine(x, mean, invstd, scale, bias, *, form: str):
     (torch's ``batch_norm_cpu_contiguous_impl``, compiled with FMA contraction);
     ``"scale_shift"``: :math:`s = \\hat\\sigma^{-1}\\gamma`, :math:`y = x s + (\\beta - \\mu s)`
     (``tf.nn.batch_normalization``; Keras' JAX batch norm and layer norm);
+    ``"scale_shift_grouped"``: :math:`y = (x s + (-\\mu s)) + \\beta` where :math:`-\\mu s` has
+    the input's shape, else ``"scale_shift"`` (Keras' layer and group norms in a
+    ``tf.function``: Grappler's arithmetic optimizer turns ``x*s + (-mu*s + beta)`` into
+    one AddN and adds the terms of the input's shape first);
     ``"center_scale"``: :math:`y = (x - \\mu)(\\hat\\sigma^{-1}\\gamma) + \\beta` (Flax, Keras'
     torch batch norm);
     ``"center_then_fma"``: :math:`y = \\mathrm{fma}((x-\\mu)\\hat\\sigma^{-1}, \\gamma, \\beta)`
@@ -200,7 +224,10 @@ def affine(x, mean, invstd, scale, bias, *, form: str):
         shift = fma(-mean + xp.zeros_like(s), s, b)
         s_full = s + xp.zeros_like(x)
         return fma(x, s_full, shift + xp.zeros_like(x))
-    if form == "scale_shift":
+    if form == "scale_shift_grouped" and tuple((-mean * s).shape) == tuple(x.shape):
+        y = x * s + -mean * s
+        return y if bias is None else y + bias
+    if form in ("scale_shift", "scale_shift_grouped"):
         shift = -mean * s
         if bias is not None:
             shift = shift + bias

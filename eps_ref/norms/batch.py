@@ -144,7 +144,8 @@ def batch_norm(x, state: dict, *, training: bool, axis: int, eps: float, momentu
                running_var_update: str = "float32", min_values_per_channel: int = 1,
                renorm: str = "none", renorm_momentum: float = 0.99, renorm_rmin=None,
                renorm_rmax=None, renorm_dmax=None, sqrt_method: str = "correctly_rounded",
-               threads: int = 1, num_features=None, input_ndims=None, name="batch_norm"):
+               rsqrt: str = "one_over_sqrt", threads: int = 1, num_features=None,
+               input_ndims=None, name="batch_norm"):
     """One call of a batch-norm layer: ``(y, new_state)``. Pure: inputs are not modified.
 
     Args:
@@ -161,6 +162,8 @@ def batch_norm(x, state: dict, *, training: bool, axis: int, eps: float, momentu
             ``axis=1`` (:func:`eps_ref.norms._torch_cpu.batch_norm_stats`; ``variance`` is
             its two-pass one).
         training_invstd: ``"float64"`` or ``"float32"`` (:func:`inverse_std`).
+        rsqrt: the reciprocal-square-root kernel, training and inference
+            (:func:`eps_ref.norms._stats.inverse_std`'s ``method``).
         affine_form: see :func:`eps_ref.norms._stats.affine`.
         eval_statistics: ``"running"`` or ``"batch"`` in inference.
         running_var_update: ``"torch_cpu"`` (float64 sum of a float64 product and a float32
@@ -207,7 +210,7 @@ def batch_norm(x, state: dict, *, training: bool, axis: int, eps: float, momentu
             var = sq_sum / n
         else:
             mean, var, sq_sum = mean_and_var(x, axes, variance=variance, reduction=reduction)
-        invstd = inverse_std(var, eps, precision=training_invstd)
+        invstd = inverse_std(var, eps, precision=training_invstd, method=rsqrt)
         if training and tracked and renorm == "keras":
             scale, bias, new_state = _renorm(
                 state, new_state, mean, var, scale, bias, eps=eps, momentum=momentum,
@@ -235,7 +238,8 @@ def batch_norm(x, state: dict, *, training: bool, axis: int, eps: float, momentu
             new_state["num_batches_tracked"] = t
     else:
         mean = xp.reshape(state["running_mean"], shape)
-        invstd = inverse_std(xp.reshape(state["running_var"], shape), eps, precision="float32")
+        invstd = inverse_std(xp.reshape(state["running_var"], shape), eps, precision="float32",
+                             method=rsqrt)
     return affine(x, mean, invstd, scale, bias, form=affine_form), new_state
 
 

@@ -52,12 +52,13 @@ def init(x, *, groups, channel_axis, num_channels=None, learn_scale=True, learn_
 def group_norm(x, state: dict, *, training: bool = False, groups: int, channel_axis: int,
                eps: float, variance: str, reduction: str, affine_form: str,
                invstd_precision: str = "float32", threads: int = 1, num_channels=None,
-               learn_scale=True, learn_bias=True, name="group_norm"):
+               learn_scale=True, learn_bias=True, rsqrt="one_over_sqrt", name="group_norm"):
     """``(y, state)``; statistics over each sample's group, parameters per channel;
-    ``invstd_precision``: see :func:`eps_ref.norms._stats.inverse_std`. torch's kernel
-    (``variance="torch_rowwise_welford"``) on a channels-last input (read from its strides)
-    is another one: :func:`eps_ref.norms._torch_cpu.group_norm_channels_last` on
-    ``threads``, the output always ``"torch_cpu_fused"``."""
+    ``invstd_precision`` and ``rsqrt`` are :func:`eps_ref.norms._stats.inverse_std`'s
+    ``precision`` and ``method``. torch's kernel (``variance="torch_rowwise_welford"``) on a
+    channels-last input (read from its strides) is another one:
+    :func:`eps_ref.norms._torch_cpu.group_norm_channels_last` on ``threads``, the output
+    always ``"torch_cpu_fused"``."""
     xp = array_namespace(x)
     axis, c = _check(x, groups=groups, channel_axis=channel_axis, num_channels=num_channels,
                      name=name)
@@ -71,7 +72,7 @@ def group_norm(x, state: dict, *, training: bool = False, groups: int, channel_a
         affine_form = "torch_cpu_fused"
     else:
         mean, var, _ = mean_and_var(xg, reduce_axes, variance=variance, reduction=reduction)
-    invstd = inverse_std(var, eps, precision=invstd_precision)
+    invstd = inverse_std(var, eps, precision=invstd_precision, method=rsqrt)
     pshape = tuple(gshape[a] if a in (axis, axis + 1) else 1 for a in range(xg.ndim))
     scale = xp.reshape(state["scale"], pshape) if "scale" in state else None
     bias = xp.reshape(state["bias"], pshape) if "bias" in state else None

@@ -73,17 +73,18 @@ def feature_norm(x, state: dict, *, training: bool = False, eps: float, variance
                  reduction: str, affine_form: str, use_mean: bool = True,
                  feature_axes=(-1,), reduce_axes=(-1,), trailing_shape=None,
                  learn_scale=True, learn_bias=True, input_ndims=None, min_ndim=1,
-                 invstd_precision="float32", threads: int = 1, min_values_per_group=0,
-                 name="layer_norm"):
+                 invstd_precision="float32", rsqrt="one_over_sqrt", threads: int = 1,
+                 min_values_per_group=0, name="layer_norm"):
     """``(y, state)``; the state (parameters only) is returned unchanged. ``training`` does
     not change the computation (no running statistics).
 
     ``reduce_axes="spatial"`` means every axis but the batch axis 0 and the feature axes
     (instance norm); ``trailing_shape`` (torch's ``normalized_shape``) sets both axes sets to
     the trailing dimensions and checks their sizes. ``eps=None`` is the machine epsilon of
-    the input dtype (torch's ``RMSNorm`` default). ``threads``: the framework's intra-op
-    thread count, for reductions split over threads. Statistics over at most
-    ``min_values_per_group`` values are refused (torch's instance norm: 1).
+    the input dtype (torch's ``RMSNorm`` default). ``invstd_precision`` and ``rsqrt`` are
+    :func:`eps_ref.norms._stats.inverse_std`'s ``precision`` and ``method``. ``threads``: the
+    framework's intra-op thread count, for reductions split over threads. Statistics over at
+    most ``min_values_per_group`` values are refused (torch's instance norm: 1).
     """
     xp = array_namespace(x)
     feature_axes, reduce_axes = _check(
@@ -105,7 +106,7 @@ def feature_norm(x, state: dict, *, training: bool = False, eps: float, variance
                                 use_mean=use_mean, threads=threads)
     if eps is None:
         eps = float(xp.finfo(x.dtype).eps)
-    invstd = inverse_std(var, eps, precision=invstd_precision)
+    invstd = inverse_std(var, eps, precision=invstd_precision, method=rsqrt)
     y = affine(x, mean, invstd, params.get("scale"), params.get("bias"), form=affine_form)
     return y, state
 
