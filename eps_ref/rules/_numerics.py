@@ -87,15 +87,16 @@ def _numpy_float32(*arrays) -> bool:
 
 
 def flat_operands(*arrays):
-    """``(shape, operands)``: the broadcast shape of the arrays, and each as a flat C-order
-    float32 array of that size, or as a Python float where it holds a single value."""
-    shape = np.broadcast_shapes(*(np.shape(v) for v in arrays))
+    """``(shape, operands)``: the broadcast shape of NumPy arrays (or scalars), and each as
+    a flat C-order float32 array of that size, or as a Python float where it holds a single
+    value."""
+    shapes = [v.shape for v in arrays]
+    shape = shapes[0] if all(s == shapes[0] for s in shapes) else np.broadcast_shapes(*shapes)
     out = []
-    for v in arrays:
-        v = np.asarray(v)
+    for v, s in zip(arrays, shapes):
         if v.size == 1:
             out.append(float(v.reshape(())))
-        elif v.shape == shape:
+        elif s == shape:
             out.append(v.reshape(-1))
         else:
             out.append(np.broadcast_to(v, shape).reshape(-1))
