@@ -23,6 +23,7 @@ from conftest import SPECS, example_kwargs
 f32 = np.float32
 MILLIONS = 1 << 22           # 4.2 million random bit patterns for the cheap kernels
 POW_SIZE = 1 << 18           # the pow references cost about a microsecond an element
+SMALL_BLOCK, SMALL_POW_BLOCK = 4096, 512      # block boundaries at sizes the tests afford
 
 EDGES = np.array([
     0.0, -0.0, np.inf, -np.inf, 1.0, -1.0, 0.5, 2.0, 4.0, 0.25, 3.0, 1.5,
@@ -65,6 +66,13 @@ def _quiet():
         yield
 
 
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 4096 elements (512 for pow), so that modest sizes cross many of them."""
+    monkeypatch.setattr(_numerics, "BLOCK", SMALL_BLOCK)
+    monkeypatch.setattr(_numerics, "POW_BLOCK", SMALL_POW_BLOCK)
+
+
 # -- fma ----------------------------------------------------------------------------------
 
 def _double_rounded(a, b, c):
@@ -100,9 +108,9 @@ def test_fma_ties_and_subnormal_sums(rng):
     assert (np.abs(got) < 2.0 ** -126).mean() > 0.5
 
 
-@pytest.mark.parametrize("n", [2, 7, _numerics.BLOCK - 1, _numerics.BLOCK,
-                               _numerics.BLOCK + 1, 3 * _numerics.BLOCK + 5])
-def test_fma_block_boundaries(rng, n):
+@pytest.mark.parametrize("n", [2, 7, SMALL_BLOCK - 1, SMALL_BLOCK, SMALL_BLOCK + 1,
+                               3 * SMALL_BLOCK + 5])
+def test_fma_block_boundaries(rng, n, small_blocks):
     a, b, c = (random_float32(rng, n) for _ in range(3))
     assert_same_bits(fma(a, b, c), fma_array_api(a, b, c))
 
@@ -165,8 +173,8 @@ def test_root_kernels_every_table_entry_in_every_binade(rng, name, fast, referen
 
 
 @pytest.mark.parametrize("name, fast, reference", ROOT_KERNELS, ids=[k[0] for k in ROOT_KERNELS])
-@pytest.mark.parametrize("shape", [(2,), (13,), (3, 37), (257, 129), (_numerics.BLOCK + 9,)])
-def test_root_kernels_shapes(rng, name, fast, reference, shape):
+@pytest.mark.parametrize("shape", [(2,), (13,), (3, 37), (257, 129), (SMALL_BLOCK + 9,)])
+def test_root_kernels_shapes(rng, name, fast, reference, shape, small_blocks):
     x = np.abs(random_float32(rng, math.prod(shape))).reshape(shape)
     assert_same_bits(fast(x), reference(x))
     assert_same_bits(fast(x.T), reference(np.ascontiguousarray(x.T)))
@@ -195,7 +203,7 @@ def _pow_bases(rng, n):
 
 @pytest.mark.parametrize("variant", _libm_pow.VARIANTS)
 @pytest.mark.parametrize("subnormals", _libm_pow.SUBNORMALS)
-def test_glibc_powf(rng, variant, subnormals):
+def test_glibc_powf(rng, variant, subnormals, small_blocks):
     x = _pow_bases(rng, POW_SIZE)
     for y in (-0.5, 2.0, 0.3, -3.7, 1e-45, 1e30, random_float32(rng, x.size),
               (rng.standard_normal(x.size) * 4).astype(f32)):
@@ -206,14 +214,14 @@ def test_glibc_powf(rng, variant, subnormals):
 
 @pytest.mark.parametrize("exponent", [-0.5, 2.0, 0.3, -3.7, -0.7, 3.0, 100.0, 1.0, 0.0,
                                       np.inf, np.nan, 1e-30])
-def test_eigen_pow(rng, exponent):
+def test_eigen_pow(rng, exponent, small_blocks):
     x = _pow_bases(rng, POW_SIZE + 5)              # a flat tail of 5 for glibc's powf
     assert_same_bits(_eigen_pow.eigen_pow_float32(x, exponent),
                      _eigen_pow.eigen_pow_float32_array_api(x, exponent))
 
 
 @pytest.mark.parametrize("capability", list(_sleef_pow.SLEEF_LOOP_WIDTHS))
-def test_sleef_powf(rng, capability):
+def test_sleef_powf(rng, capability, small_blocks):
     x = _pow_bases(rng, POW_SIZE + 21)
     for y in (-0.5, 2.0, 0.3, -3.7, random_float32(rng, x.size),
               (rng.standard_normal(x.size) * 4).astype(f32)):
@@ -221,7 +229,7 @@ def test_sleef_powf(rng, capability):
                          _sleef_pow.sleef_powf_array_api(x, y, capability=capability))
 
 
-def test_pow_kernels_shapes(rng):
+def test_pow_kernels_shapes(rng, small_blocks):
     x = np.abs(_pow_bases(rng, 3 * 4099)).reshape(3, 4099)
     assert_same_bits(_eigen_pow.eigen_pow_float32(x.T, -0.5),
                      _eigen_pow.eigen_pow_float32_array_api(np.ascontiguousarray(x.T), -0.5))
@@ -251,12 +259,12 @@ REDUCTION_BOUND = {n for n in SPECS if eps_ref.spec(n).rule.name == "muon"
 
 
 @pytest.mark.parametrize("name", SPECS)
-def test_every_spec_on_the_conformance_stream(name, monkeypatch):
-    """Every optimizer spec at its defaults, on 3x37 (20 steps) and on a shape past one
-    block (2 steps), fast paths on against fast paths off."""
+def test_every_spec_on_the_conformance_stream(name, monkeypatch, small_blocks):
+    """Every optimizer spec at its defaults, on 3x37 (20 steps) and on a shape of ten
+    blocks (2 steps), fast paths on against fast paths off."""
     runs = [((3, 37), 20)]
     if name not in REDUCTION_BOUND:
-        runs.append(((2, _numerics.BLOCK // 2 + 5), 2))
+        runs.append(((5, 2 * SMALL_BLOCK + 3), 2))
     for shape, steps in runs:
         fast = _trajectory(name, shape, steps)
         monkeypatch.setattr(_numerics, "FAST_PATHS", False)

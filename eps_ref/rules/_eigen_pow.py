@@ -289,7 +289,7 @@ def _eigen_pow_numpy(x, y_value: float):
     y = f.c(y_value)
     packet = lambda xs: _packet_pow(xs, y_value)        # noqa: E731
     with np.errstate(all="ignore"):
-        for start, stop in _numerics.blocks(n):
+        for start, stop in _numerics.blocks(n, _numerics.POW_BLOCK):
             xb = flat[start:stop]
             regular = (xb >= _FLT_MIN) & (xb < math.inf) & (xb != 1.0)
             ob = _pow_positive(f, np.where(regular, xb, np.float32(1.0)), y)

@@ -332,7 +332,7 @@ def _powf_numpy(x, y, variant, subnormals):
     reference = lambda xs, ys: powf_glibc_array_api(xs, ys, variant=variant,   # noqa: E731
                                                     subnormals=subnormals)
     with np.errstate(all="ignore"):
-        for start, stop in _numerics.blocks(n):
+        for start, stop in _numerics.blocks(n, _numerics.POW_BLOCK):
             xb = fx[start:stop]
             yb = _numerics.piece(fy, start, stop)
             x64 = xb.astype(np.float64)

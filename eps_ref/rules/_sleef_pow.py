@@ -340,7 +340,7 @@ def _sleef_powf_numpy(x, exponent, capability):
     reference = lambda xs, ys: _vector_powf(_DF(xp, xs), xs, ys)    # noqa: E731
     one = np.float32(1.0)
     with np.errstate(all="ignore"):
-        for start, stop in _numerics.blocks(n):
+        for start, stop in _numerics.blocks(n, _numerics.POW_BLOCK):
             xb = fx[start:stop]
             yb = np.float32(fy) if isinstance(fy, float) else fy[start:stop]
             regular = (xb > 0) & (xb < math.inf) & (xb != 1.0) & np.isfinite(yb) & (yb != 0)
