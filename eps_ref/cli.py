@@ -5,6 +5,10 @@
       diff the reference against the installed frameworks, step by step (on the
       conformance tensor, then on the real workload and the size sweep), and write a
       Markdown + JSON report with plots
+  eps-ref bench [--spec NAME ...] [--framework F ...] [--sizes 1e4 1e6 tree 1e7]
+                [--repeat N] [--threads N] [--budget S] [--out DIR]
+      time one reference step next to the frameworks' own CPU steps, a naive NumPy
+      formula and the memory-bandwidth floor, with peak extra memory
   eps-ref specs [--framework F]       list the qualified names known
   eps-ref semantics [--check]         regenerate docs/semantics.md (or check it is current)
 """
@@ -100,6 +104,35 @@ def _workload(args, selected, progress) -> dict:
     return trees
 
 
+def _bench(args) -> int:
+    from eps_ref import bench
+
+    try:
+        sizes = [bench.parse_size(s) for s in args.sizes]
+    except ValueError as e:
+        print(f"eps-ref bench: {e}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    print(f"eps-ref bench: one step per size, best of {args.repeat}, {args.threads} "
+          f"thread(s), sizes {' '.join(sizes)}; a step predicted over {args.budget:g} s is "
+          "skipped", flush=True)
+    try:
+        results = bench.run(args.spec or None, sizes, repeat=args.repeat, budget=args.budget,
+                            threads=args.threads, frameworks=args.framework or None,
+                            progress=lambda line: print(line, flush=True))
+    except (KeyError, ValueError) as e:
+        print(f"eps-ref bench: {e}", file=sys.stderr)
+        return 2
+    within = [r for r in results if r.ratio() and r.ratio() <= 2.0]
+    rated = [r for r in results if r.ratio()]
+    print(f"\n{len(within)} of {len(rated)} spec/backend/size steps within 2x of the "
+          f"framework's default step, in {time.perf_counter() - start:.0f} s")
+    if args.out:
+        out = bench.write(results, args.out)
+        print(f"report: {out / 'bench.md'}")
+    return 0
+
+
 def _specs(args) -> int:
     import eps_ref
     for name in eps_ref.specs(framework=args.framework):
@@ -146,6 +179,23 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per case")
     p.set_defaults(func=_conformance)
 
+    p = sub.add_parser("bench", help="time the reference next to the frameworks' own steps")
+    p.add_argument("--spec", nargs="+", help="only these optimizer specs (default: all)")
+    p.add_argument("--framework", nargs="+", choices=FRAMEWORKS + ("paper",),
+                   help="only these dialects")
+    p.add_argument("--sizes", nargs="+", default=["1e4", "1e6", "tree"],
+                   help="float32 elements per parameter, or 'tree' (25 tensors, 201k); "
+                        "default 1e4 1e6 tree (add 1e7 for the memory-bound regime)")
+    p.add_argument("--repeat", type=int, default=3, help="timed steps per size (the best "
+                                                          "counts; default 3)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch/TensorFlow/XLA/BLAS threads (default 1)")
+    p.add_argument("--budget", type=float, default=4.0,
+                   help="skip a size whose step is predicted to take longer (seconds, "
+                        "default 4)")
+    p.add_argument("--out", default=None, help="write bench.json, bench.md, bench.png here")
+    p.set_defaults(func=_bench)
+
     p = sub.add_parser("specs", help="list every qualified name known")
     p.add_argument("--framework", default=None)
     p.set_defaults(func=_specs)
@@ -160,6 +210,8 @@ def main(argv=None) -> int:
         parser.error("--steps must be at least 1")
     if getattr(args, "workload_steps", 0) < 0:
         parser.error("--workload-steps must be at least 0")
+    if getattr(args, "repeat", 1) < 1 or getattr(args, "threads", 1) < 1:
+        parser.error("--repeat and --threads must be at least 1")
     return args.func(args)
 
 

@@ -39,7 +39,11 @@ float64 rounding is single except in double-rounding ties far below float32 reso
 The numeric tables are data from glibc (``e_powf_log2_data.c``, ``e_exp2f_data.c``, both
 (C) Free Software Foundation / ARM, from ARM's optimized-routines); the code is ours.
 Only Array-API float64 operations are used (no bit casting): exponents and table indices
-are exact integers held in float64.
+are exact integers held in float64. NumPy arrays run the same operations block by block
+(:mod:`eps_ref.rules._numerics`), with exponents split and applied by ``frexp`` and
+``ldexp`` instead of ``log2`` and ``pow``, and zeros, subnormals, negatives, infinities,
+NaN, :math:`x = 1`, :math:`y = 0` and results near underflow handed to the reference
+formulation.
 """
 
 from __future__ import annotations
@@ -47,8 +51,11 @@ from __future__ import annotations
 import math
 import struct
 
+import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
+
+from eps_ref.rules import _numerics
 
 __all__ = ["powf_glibc", "powf_glibc_scalar", "VARIANTS", "SUBNORMALS"]
 
@@ -124,16 +131,31 @@ def _mul_add(xp, a, b, c, variant):
     return a * b + c
 
 
-def _log2_and_reduce(xp, ax):
-    """``(k, z, i)`` for positive finite float64 ``ax`` holding float32 values (subnormals
-    included): :math:`ax = 2^k z`, :math:`z \\in [z_0, 2 z_0)`, ``i`` the table index."""
-    dev = _device(ax)
-    two = xp.asarray(2.0, dtype=xp.float64, device=dev)
+def _pow2(xp, k):
+    """:math:`2^k` for a float64 array of integers (exact: glibc's ``pow`` is)."""
+    return xp.pow(xp.asarray(2.0, dtype=xp.float64, device=_device(k)), k)
+
+
+def _binary_split(xp, ax):
+    """``(e, m)`` with :math:`ax = m 2^e`, :math:`m \\in [1, 2)`, for positive finite
+    float64 ``ax``."""
+    two = xp.asarray(2.0, dtype=xp.float64, device=_device(ax))
     e = xp.floor(xp.log2(ax))
     # log2 may round across an integer: correct e so that 1 <= ax / 2^e < 2.
     m = ax * xp.pow(two, -e)
     e = xp.where(m >= 2.0, e + 1.0, xp.where(m < 1.0, e - 1.0, e))
-    m = ax * xp.pow(two, -e)                       # exact, in [1, 2)
+    return e, ax * xp.pow(two, -e)                 # exact, in [1, 2)
+
+
+def _binary_split_numpy(xp, ax):
+    m, e = np.frexp(ax)                            # m in [1/2, 1)
+    return e.astype(np.float64) - 1.0, m * 2.0
+
+
+def _log2_and_reduce(xp, ax, split=_binary_split):
+    """``(k, z, i)`` for positive finite float64 ``ax`` holding float32 values (subnormals
+    included): :math:`ax = 2^k z`, :math:`z \\in [z_0, 2 z_0)`, ``i`` the table index."""
+    e, m = split(xp, ax)
     high = m >= 2.0 * _Z0
     k = xp.where(high, e + 1.0, e)
     z = xp.where(high, m * 0.5, m)                 # exact, in [z0, 2 z0)
@@ -144,8 +166,8 @@ def _log2_and_reduce(xp, ax):
     return k, z, i
 
 
-def _positive_log2(xp, ax, variant):
-    k, z, i = _log2_and_reduce(xp, ax)
+def _positive_log2(xp, ax, variant, split=_binary_split):
+    k, z, i = _log2_and_reduce(xp, ax, split)
     dev = _device(ax)
     idx = xp.astype(i, xp.int64)
     invc = _lookup(xp, _LOG2_INVC, idx, dev)
@@ -162,7 +184,7 @@ def _positive_log2(xp, ax, variant):
     return _mul_add(xp, y, r4, q, variant)
 
 
-def _exp2(xp, t, variant):
+def _exp2(xp, t, variant, pow2=_pow2):
     """:math:`2^t` in double for :math:`|t| < 150` (``exp2_inline`` without the sign)."""
     dev = _device(t)
     kd = (t + _SHIFT) - _SHIFT                     # nearest multiple of 1/32, ties to even
@@ -170,13 +192,24 @@ def _exp2(xp, t, variant):
     j = kd * 32.0
     jm = j - 32.0 * xp.floor(j / 32.0)             # j mod 32
     s = _lookup(xp, _EXP2_TAB, xp.astype(jm, xp.int64), dev)
-    s = s * xp.pow(xp.asarray(2.0, dtype=xp.float64, device=dev), (j - jm) / 32.0)
+    s = s * pow2(xp, (j - jm) / 32.0)
     c0, c1, c2 = _EXP2_POLY
     zz = _mul_add(xp, r, c0, c1, variant)
     r2 = r * r
     y = _mul_add(xp, r, c2, 1.0, variant)
     y = _mul_add(xp, zz, r2, y, variant)
     return y * s
+
+
+def _magnitude(xp, ax, y, variant, split=_binary_split, pow2=_pow2):
+    """:math:`|x|^y` in double for positive finite float64 ``ax`` and finite ``y``, with
+    glibc's overflow and underflow thresholds."""
+    t = y * _positive_log2(xp, ax, variant, split)
+    t_safe = xp.where(xp.abs(t) < 150.0, t, xp.zeros_like(t))
+    mag = _exp2(xp, t_safe, variant, pow2)
+    mag = xp.where(t > _OVERFLOW, math.inf, mag)
+    mag = xp.where(t <= -150.0, 0.0, mag)
+    return xp.where((t > -150.0) & (t < -149.0), _TINY, mag)
 
 
 def _powf_double(x, y, variant, subnormals):
@@ -209,12 +242,7 @@ def _powf_double(x, y, variant, subnormals):
 
     regular = (ax > 0) & (ax < math.inf)
     safe = xp.where(regular, ax, xp.ones_like(ax))
-    t = y_mul * _positive_log2(xp, safe, variant)
-    t_safe = xp.where(xp.abs(t) < 150.0, t, xp.zeros_like(t))
-    mag = _exp2(xp, t_safe, variant)
-    mag = xp.where(t > _OVERFLOW, math.inf, mag)
-    mag = xp.where(t <= -150.0, 0.0, mag)
-    mag = xp.where((t > -150.0) & (t < -149.0), _TINY, mag)
+    mag = _magnitude(xp, safe, y_mul, variant)
     out = xp.where(flip, -mag, mag)
     # Invalid (x < 0, y not an integer): 0/0, x86's default NaN, which has its sign bit set.
     out = xp.where(negative & ~y_int & regular, -math.nan, out)
@@ -256,6 +284,15 @@ def powf_glibc(x, y, *, variant: str = "fma", subnormals: str = "ieee"):
     if subnormals not in SUBNORMALS:
         raise ValueError(f"powf_glibc: subnormals must be one of {SUBNORMALS}, got "
                          f"{subnormals!r}")
+    y_numpy = isinstance(y, (int, float)) or _numerics._numpy_float32(y)
+    if (y_numpy and _numerics._numpy_float32(x)
+            and math.prod(np.broadcast_shapes(np.shape(x), np.shape(y))) > 1):
+        return _powf_numpy(x, y, variant, subnormals)
+    return powf_glibc_array_api(x, y, variant=variant, subnormals=subnormals)
+
+
+def powf_glibc_array_api(x, y, *, variant: str = "fma", subnormals: str = "ieee"):
+    """:func:`powf_glibc` for any Array-API namespace (the reference formulation)."""
     xp, out = _powf_double(x, y, variant, subnormals)
     if subnormals == "flush_to_zero":
         # x86 detects tininess after rounding to 24 bits with an unbounded exponent: the
@@ -276,6 +313,47 @@ def powf_glibc_scalar(base: float, exponent: float, *, variant: str = "fma",
 
     x = np_xp.asarray(base, dtype=np_xp.float32)
     return float(powf_glibc(x, float(exponent), variant=variant, subnormals=subnormals))
+
+
+def _powf_numpy(x, y, variant, subnormals):
+    """:func:`powf_glibc` for NumPy float32 arrays, block by block: :func:`_magnitude` on
+    the positive finite ``x`` (normal ones only when subnormals are flushed) other than 1,
+    with finite nonzero ``y`` (normal when flushed) and results outside the range the
+    flushing may touch; the other elements are deferred to :func:`powf_glibc_array_api`."""
+    import array_api_compat.numpy as xp
+
+    if isinstance(y, (int, float)):
+        y = np.float32(y)
+    shape, (fx, fy) = _numerics.flat_operands(x, np.asarray(y, np.float32))
+    n = math.prod(shape)
+    out = np.empty(n, np.float32)
+    deferred = _numerics.Deferred()
+    low = _FLT_MIN if subnormals == "flush_to_zero" else 0.0
+    reference = lambda xs, ys: powf_glibc_array_api(xs, ys, variant=variant,   # noqa: E731
+                                                    subnormals=subnormals)
+    with np.errstate(all="ignore"):
+        for start, stop in _numerics.blocks(n, _numerics.POW_BLOCK):
+            xb = fx[start:stop]
+            yb = _numerics.piece(fy, start, stop)
+            x64 = xb.astype(np.float64)
+            y64 = yb if isinstance(yb, float) else yb.astype(np.float64)
+            regular = (x64 >= low) & (x64 > 0.0) & (x64 < math.inf) & (x64 != 1.0)
+            regular &= (np.abs(y64) >= low) & (y64 != 0.0) & np.isfinite(y64)
+            safe = np.where(regular, x64, 1.0)
+            mag = _magnitude(xp, safe, y64, variant, _binary_split_numpy, _pow2_numpy)
+            if subnormals == "flush_to_zero":
+                regular &= np.abs(mag) >= 2.0 * _FLT_MIN
+            out[start:stop] = mag
+            if not regular.all():
+                idx = np.flatnonzero(~regular)
+                ys = np.full(idx.shape, yb, np.float32) if isinstance(yb, float) else yb[idx]
+                deferred.add(reference, start, idx, xb[idx], ys)
+        deferred.apply(out)
+    return out.reshape(shape)
+
+
+def _pow2_numpy(xp, k):
+    return _numerics.pow2(k)
 
 
 def _lookup(xp, table, index, dev):

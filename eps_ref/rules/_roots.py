@@ -56,6 +56,13 @@ input for inputs below the smallest normal float32 in magnitude, and NaN for neg
 On Intel CPUs the estimates differ, XLA takes two Newton steps and MKL runs other kernels,
 so there these three methods differ from the emulation here by an ULP or so per call.
 float64 inputs are computed correctly rounded by every method.
+
+Each function is written once in the Array API (``*_array_api``, the reference formulation:
+exact float64 arithmetic, since the Array API has no bit casts). NumPy float32 arrays take a
+fast path that computes the same bits from the float32 bit patterns, block by block
+(:mod:`eps_ref.rules._numerics`): the estimate is one table lookup and an integer exponent
+shift, the correctly rounded square root is NumPy's float32 ``sqrt`` (the IEEE instruction),
+and the refinements run in float32 as the kernels do.
 """
 
 from __future__ import annotations
@@ -63,13 +70,16 @@ from __future__ import annotations
 import base64
 import math
 
+import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
+from eps_ref.rules import _numerics
 from eps_ref.rules._numerics import fma
 
 __all__ = ["RSQRT_METHODS", "SQRT_METHODS", "EIGEN_PACKET_SIZE", "rsqrt", "sqrt",
-           "rsqrtps_estimate"]
+           "rsqrtps_estimate", "rsqrt_array_api", "sqrt_array_api",
+           "rsqrtps_estimate_array_api"]
 
 RSQRT_METHODS = ("one_over_sqrt", "eigen_rsqrtps_newton", "xla_rsqrtps_newton_fma")
 SQRT_METHODS = ("correctly_rounded", "mkl_goldschmidt_rsqrtps")
@@ -79,6 +89,9 @@ EIGEN_PACKET_SIZE = 8
 
 _FLT_MIN = 2.0 ** -126
 _TOP_BINADE = 2.0 ** 127
+_FLT_MIN_BITS = 0x00800000
+_INF_BITS = 0x7F800000
+_TOP_BINADE_BITS = 0x7F000000
 
 # RSQRTPS estimates for x in [1, 4): entry i = 4096 p + j covers
 # x in [2^p (1 + j/4096), 2^p (1 + (j+1)/4096)) and holds N_i / 8192. N_i starts below 8192
@@ -131,23 +144,22 @@ def _estimate_table() -> tuple[float, ...]:
 
 _TABLE = _estimate_table()
 
+# 2^k for the integers |k| < 256, exact in float64.
+_POWERS_OF_TWO = tuple(math.ldexp(1.0, k) for k in range(-255, 256))
+
 
 def _exp2(xp, k):
-    """:math:`2^k` for a float64 array of integers :math:`|k| < 256`, by exact products of
-    powers of two (a library ``pow`` or ``exp2``, such as MKL's, need not be exact)."""
-    magnitude = xp.abs(k)
-    out = xp.ones_like(k)
-    for bit in range(8):
-        on = xp.remainder(xp.floor(magnitude / 2.0 ** bit), 2.0) == 1.0
-        factor = xp.where(k < 0, xp.asarray(2.0 ** -(2 ** bit), dtype=k.dtype),
-                          xp.asarray(2.0 ** (2 ** bit), dtype=k.dtype))
-        out = xp.where(on, out * factor, out)
-    return out
+    """:math:`2^k` for a float64 array of integers :math:`|k| < 256`, looked up in a table of
+    exact powers of two (a library ``pow`` or ``exp2``, such as MKL's, need not be exact)."""
+    table = xp.asarray(_POWERS_OF_TWO, dtype=k.dtype, device=_device(k))
+    index = xp.reshape(xp.astype(k + 255.0, xp.int64), (-1,))
+    return xp.reshape(xp.take(table, index, axis=0), k.shape)
 
 
 def _sqrt_correctly_rounded(x):
     """IEEE ``sqrt``. ``torch.sqrt`` of float32 is MKL's (not rounded correctly), so float32
-    goes through float64, whose square root rounds back to the float32 one exactly."""
+    goes through float64, whose square root rounds back to the float32 one exactly (NumPy's
+    fast path, :func:`sqrt`, takes NumPy's float32 ``sqrt``: the IEEE instruction)."""
     xp = array_namespace(x)
     if x.dtype == xp.float32:
         return xp.astype(xp.sqrt(xp.astype(x, xp.float64)), xp.float32)
@@ -156,6 +168,16 @@ def _sqrt_correctly_rounded(x):
 
 def rsqrtps_estimate(x):
     """The x86 ``RSQRTPS`` estimate of :math:`1/\\sqrt{x}` (AMD Zen 4) for a float32 array.
+
+    The reference formulation is :func:`rsqrtps_estimate_array_api`; NumPy arrays take the
+    equivalent bit-level fast path."""
+    if _numerics._numpy_float32(x) and math.prod(x.shape) > 1:
+        return _numpy_kernel(x, _estimate_block, 1)
+    return rsqrtps_estimate_array_api(x)
+
+
+def rsqrtps_estimate_array_api(x):
+    """:func:`rsqrtps_estimate` for any Array-API namespace (the reference formulation).
 
     Computed exactly in float64: split :math:`x = m\\,2^{e}` with :math:`m \\in [1, 2)`, look
     up the entry for :math:`(e \\bmod 2,\\ \\lfloor 4096 (m - 1) \\rfloor)` and scale it by
@@ -196,13 +218,32 @@ def _newton_step(x, y, fused: bool):
 def rsqrt(x, method: str = "one_over_sqrt"):
     """:math:`1/\\sqrt{x}` elementwise, as the kernel ``method`` computes it (see the module
     docstring): ``"one_over_sqrt"``, ``"eigen_rsqrtps_newton"`` or ``"xla_rsqrtps_newton_fma"``.
+    The reference formulation is :func:`rsqrt_array_api`.
     """
+    if method not in RSQRT_METHODS:
+        raise ValueError(f"unknown rsqrt method {method!r}; expected one of {RSQRT_METHODS}")
+    if not (_numerics._numpy_float32(x) and math.prod(x.shape) > 1):
+        return rsqrt_array_api(x, method)
+    if method == "one_over_sqrt":
+        return np.divide(np.float32(1.0), np.sqrt(x))
+    out = _numpy_kernel(x, _eigen_block if method == "eigen_rsqrtps_newton" else _xla_block,
+                        2 if method == "eigen_rsqrtps_newton" else 3)
+    n = math.prod(x.shape)
+    tail = n % EIGEN_PACKET_SIZE
+    if method == "eigen_rsqrtps_newton" and tail:
+        flat = out.reshape(-1)
+        flat[n - tail:] = rsqrt_array_api(x.reshape(-1)[n - tail:], method)
+    return out
+
+
+def rsqrt_array_api(x, method: str = "one_over_sqrt"):
+    """:func:`rsqrt` for any Array-API namespace (the reference formulation)."""
     xp = array_namespace(x)
     if method not in RSQRT_METHODS:
         raise ValueError(f"unknown rsqrt method {method!r}; expected one of {RSQRT_METHODS}")
     if method == "one_over_sqrt" or x.dtype != xp.float32:
         return 1.0 / _sqrt_correctly_rounded(x)
-    y = rsqrtps_estimate(x)
+    y = rsqrtps_estimate_array_api(x)
     # The estimate of a non-normal input is final in both kernels (Eigen keeps an estimate
     # of 0 or inf, XLA one of an input below FLT_MIN or infinite); refine the others.
     bare = (x < _FLT_MIN) | (x == math.inf) | xp.isnan(x)
@@ -226,7 +267,19 @@ def rsqrt(x, method: str = "one_over_sqrt"):
 
 def sqrt(x, method: str = "correctly_rounded"):
     """:math:`\\sqrt{x}` elementwise, as the kernel ``method`` computes it (see the module
-    docstring): ``"correctly_rounded"`` or ``"mkl_goldschmidt_rsqrtps"``."""
+    docstring): ``"correctly_rounded"`` or ``"mkl_goldschmidt_rsqrtps"``. The reference
+    formulation is :func:`sqrt_array_api`."""
+    if method not in SQRT_METHODS:
+        raise ValueError(f"unknown sqrt method {method!r}; expected one of {SQRT_METHODS}")
+    if not (_numerics._numpy_float32(x) and math.prod(x.shape) > 1):
+        return sqrt_array_api(x, method)
+    if method == "correctly_rounded":
+        return np.sqrt(x)
+    return _numpy_kernel(x, _mkl_block, 4)
+
+
+def sqrt_array_api(x, method: str = "correctly_rounded"):
+    """:func:`sqrt` for any Array-API namespace (the reference formulation)."""
     xp = array_namespace(x)
     if method not in SQRT_METHODS:
         raise ValueError(f"unknown sqrt method {method!r}; expected one of {SQRT_METHODS}")
@@ -235,10 +288,139 @@ def sqrt(x, method: str = "correctly_rounded"):
         return exact
     fast = (x >= _FLT_MIN) & (x < _TOP_BINADE)
     safe = xp.where(fast, x, xp.ones_like(x))
-    y = rsqrtps_estimate(safe)
+    y = rsqrtps_estimate_array_api(safe)
     s = y * safe
     h = y * 0.5
     r = 0.5 - s * h
     s = s * r + s
     h = h * r + h
     return xp.where(fast, (safe - s * s) * h + s, exact)
+
+
+# -- NumPy fast paths -----------------------------------------------------------------------
+#
+# Each block function computes ``out`` (float32, one block) from the float32 block ``x``
+# (elements ``start:start + len(x)``) with scratch buffers ``f`` (float32 blocks) and
+# ``scratch`` (an FmaScratch), exactly for the positive normal inputs, and defers the others
+# (zeros, subnormals, negatives, infinities, NaN; for MKL's sqrt also the top binade) to
+# the reference formulation.
+
+def _estimate_table_bits():
+    """The table as int32 bit patterns, indexed by bits 11-23 of the input (exponent parity
+    bit, then the top 12 significand bits), with 64 added to the exponent field."""
+    bits = np.asarray(_TABLE, np.float32).view(np.int32)
+    permuted = bits[np.arange(8192) ^ 0x1000]       # the reference's index has e mod 2 on top
+    return permuted + np.int32(64 << 23)
+
+
+_TABLE_BITS = _estimate_table_bits()
+
+
+def _estimate_into(x, y, index):
+    """``y`` (float32 block) = the estimate of the positive normal float32 block ``x``.
+
+    With :math:`x = m 2^e`, :math:`E = e + 127` the exponent field, the estimate is the table
+    entry for :math:`(e \\bmod 2, \\lfloor 4096 (m-1) \\rfloor)` times :math:`2^{-\\lfloor e/2
+    \\rfloor}`, and :math:`\\lfloor e/2 \\rfloor = \\lfloor (E+1)/2 \\rfloor - 64`: subtracting
+    that from the entry's exponent field is exact (every entry is in [1/2, 1), every result
+    a normal float32). Other inputs give garbage here."""
+    bits = x.view(np.int32)
+    yb = y.view(np.int32)
+    np.right_shift(bits, 11, out=index)
+    np.bitwise_and(index, 0x1FFF, out=index)
+    np.take(_TABLE_BITS, index, out=yb, mode="wrap")
+    np.add(bits, _FLT_MIN_BITS, out=index)
+    np.right_shift(index, 1, out=index)
+    np.bitwise_and(index, _INF_BITS, out=index)
+    np.subtract(yb, index, out=yb)
+
+
+def _defer_outside(x, low_bits, high_bits, scratch, deferred, start, function):
+    """Defer to ``function`` the elements of the float32 block ``x`` whose bit pattern, read
+    unsigned, is not in ``[low_bits, high_bits)`` (negatives read as large)."""
+    k = x.shape[0]
+    u = scratch.u.view(np.uint32)[:k]
+    m = scratch.m[:k]
+    np.subtract(x.view(np.uint32), np.uint32(low_bits), out=u)
+    np.greater_equal(u, np.uint32(high_bits - low_bits), out=m)
+    if m.any():
+        idx = np.flatnonzero(m)
+        deferred.add(function, start, idx, x[idx])
+
+
+def _estimate_block(x, out, f, scratch, deferred, start):
+    _estimate_into(x, out, f[0].view(np.int32)[:x.shape[0]])
+    _defer_outside(x, _FLT_MIN_BITS, _INF_BITS, scratch, deferred, start,
+                   rsqrtps_estimate_array_api)
+
+
+def _eigen_block(x, out, f, scratch, deferred, start):
+    """Eigen's Newton step, every operation rounded: ``(-y/2) (x y y - 1) + y``."""
+    k = x.shape[0]
+    y, t = f[0][:k], f[1][:k]
+    _estimate_into(x, y, t.view(np.int32))
+    np.multiply(x, y, out=t)
+    np.multiply(t, y, out=t)
+    np.subtract(t, np.float32(1.0), out=t)
+    np.multiply(y, np.float32(-0.5), out=out)
+    np.multiply(out, t, out=out)
+    np.add(out, y, out=out)
+    _defer_outside(x, _FLT_MIN_BITS, _INF_BITS, scratch, deferred, start,
+                   rsqrtps_estimate_array_api)
+
+
+def _xla_block(x, out, f, scratch, deferred, start):
+    """XLA's fused step ``fma(-y/2, fma(x y, y, -1), y)``. The inner product :math:`p = (x
+    y) y` is exact in float64 and within :math:`2^{-9}` of 1 (the estimate has 12 bits), so
+    :math:`p - 1` is exact too (Sterbenz): one rounding to float32 is the FMA's."""
+    k = x.shape[0]
+    y, r2, hy = f[0][:k], f[1][:k], f[2][:k]
+    _estimate_into(x, y, r2.view(np.int32))
+    np.multiply(x, y, out=r2)
+    s, t = scratch.s[:k], scratch.t[:k]
+    np.copyto(s, r2)
+    np.copyto(t, y)
+    np.multiply(s, t, out=s)
+    np.subtract(s, 1.0, out=s)
+    np.copyto(r2, s, casting="same_kind")                       # h = fma(r2, y, -1)
+    np.multiply(y, np.float32(-0.5), out=hy)
+    _numerics.fma_block(hy, r2, y, out, scratch, deferred, start)
+    _defer_outside(x, _FLT_MIN_BITS, _INF_BITS, scratch, deferred, start,
+                   rsqrtps_estimate_array_api)
+
+
+def _mkl_block(x, out, f, scratch, deferred, start):
+    """MKL's Goldschmidt iteration and residual correction, every operation rounded."""
+    k = x.shape[0]
+    y, s, h, t = f[0][:k], f[1][:k], f[2][:k], f[3][:k]
+    _estimate_into(x, y, t.view(np.int32))
+    np.multiply(y, x, out=s)
+    np.multiply(y, np.float32(0.5), out=h)
+    np.multiply(s, h, out=t)
+    np.subtract(np.float32(0.5), t, out=y)                     # y is r from here on
+    np.multiply(s, y, out=t)
+    np.add(t, s, out=s)
+    np.multiply(h, y, out=t)
+    np.add(t, h, out=h)
+    np.multiply(s, s, out=t)
+    np.subtract(x, t, out=t)
+    np.multiply(t, h, out=t)
+    np.add(t, s, out=out)
+    _defer_outside(x, _FLT_MIN_BITS, _TOP_BINADE_BITS, scratch, deferred, start, np.sqrt)
+
+
+def _numpy_kernel(x, block_fn, temporaries: int):
+    """Run ``block_fn`` over a NumPy float32 array block by block; returns a new array of
+    ``x``'s shape."""
+    flat = np.ascontiguousarray(x).reshape(-1)
+    n = flat.shape[0]
+    out = np.empty(n, np.float32)
+    size = min(n, _numerics.BLOCK)
+    f = [np.empty(size, np.float32) for _ in range(temporaries)]
+    scratch = _numerics.FmaScratch(size)
+    deferred = _numerics.Deferred()
+    with np.errstate(all="ignore"):
+        for start, stop in _numerics.blocks(n):
+            block_fn(flat[start:stop], out[start:stop], f, scratch, deferred, start)
+        deferred.apply(out)
+    return out.reshape(x.shape)

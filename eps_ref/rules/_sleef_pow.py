@@ -41,18 +41,25 @@ contiguous run with the scalar ``std::pow``, glibc's ``powf`` (not correctly rou
 about 6 inputs in 10^4 are one ULP away), reproduced by
 :func:`eps_ref.rules._libm_pow.powf_glibc`. Tensors above ATen's grain size (32768 elements)
 split across threads, which moves those tails; that case is not modelled.
+
+:func:`sleef_powf_array_api` is the reference formulation; NumPy arrays run the same float32
+operations block by block (:mod:`eps_ref.rules._numerics`), with exponents split and applied
+by ``frexp`` and ``ldexp``, and hand non-positive, infinite and NaN bases, :math:`x = 1`,
+and zero or non-finite exponents to the reference.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
+from eps_ref.rules import _numerics
 from eps_ref.rules._numerics import fma
 
-__all__ = ["sleef_powf", "SLEEF_LOOP_WIDTHS"]
+__all__ = ["sleef_powf", "sleef_powf_array_api", "SLEEF_LOOP_WIDTHS"]
 
 SLEEF_LOOP_WIDTHS = {"avx512": 32, "avx2": 16, "none": 0}
 """Elements per vectorized-loop iteration of ATen's ``cpu_kernel_vec`` per CPU capability
@@ -151,13 +158,34 @@ class _DF:
         m = (xp.floor((q + sign) / 64.0) - sign) * 16.0      # (((q + sign) >> 6) - sign) << 4
         rest = q - 4.0 * m
         biased = xp.clip(m + 127.0, 0.0, 255.0)
-        two = xp.asarray(2.0, dtype=xp.float64, device=_device(a))
         zero = xp.zeros_like(biased)
         u = xp.where(biased == 0.0, zero,
-                     xp.where(biased == 255.0, zero + math.inf, xp.pow(two, biased - 127.0)))
+                     xp.where(biased == 255.0, zero + math.inf, self.pow2(biased - 127.0)))
         u = xp.astype(u, xp.float32)
         a = (((a * u) * u) * u) * u
-        return a * xp.astype(xp.pow(two, rest), xp.float32)
+        return a * xp.astype(self.pow2(rest), xp.float32)
+
+    def pow2(self, k):
+        """:math:`2^k` for a float64 array of integers (exact)."""
+        xp = self.xp
+        return xp.pow(xp.asarray(2.0, dtype=xp.float64, device=_device(k)), k)
+
+    def floor_log2(self, p):
+        """:math:`\\lfloor \\log_2 p \\rfloor` for positive normal float64 ``p``."""
+        xp = self.xp
+        e = xp.floor(xp.log2(p))                           # maybe off by 1
+        scaled = p * self.pow2(-e)
+        return xp.where(scaled >= 2.0, e + 1.0, xp.where(scaled < 1.0, e - 1.0, e))
+
+
+class _DFNumpy(_DF):
+    """:class:`_DF` with NumPy's exact ``frexp`` and ``ldexp`` for the exponent steps."""
+
+    def pow2(self, k):
+        return _numerics.pow2(k)
+
+    def floor_log2(self, p):
+        return np.frexp(p)[1].astype(np.float64) - 1.0
 
 
 def _split(f: _DF, d):
@@ -170,13 +198,9 @@ def _split(f: _DF, d):
     # FLT_MAX; halving the top binade first gives the same exponent without overflow.
     big = d >= f.c(2.0 ** 127)
     p = (d * xp.where(big, f.c(0.5), one)) * f.c(_FOUR_THIRDS)    # rounded, as SLEEF does
-    p64 = xp.astype(p, xp.float64)
-    two = xp.asarray(2.0, dtype=xp.float64, device=_device(d))
-    e = xp.floor(xp.log2(p64))                             # binary exponent, maybe off by 1
-    scaled = p64 * xp.pow(two, -e)
-    e = xp.where(scaled >= 2.0, e + 1.0, xp.where(scaled < 1.0, e - 1.0, e))
+    e = f.floor_log2(xp.astype(p, xp.float64))             # the binary exponent
     e = xp.where(big, e + 1.0, e)
-    m = xp.astype(xp.astype(d, xp.float64) * xp.pow(two, -e), xp.float32)   # exact
+    m = xp.astype(xp.astype(d, xp.float64) * f.pow2(-e), xp.float32)        # exact
     e = xp.where(tiny, e - 64.0, e)
     return m, xp.astype(e, xp.float32)
 
@@ -259,7 +283,21 @@ def sleef_powf(x, exponent, *, capability: str = "avx512"):
             or a float32 array broadcastable to ``x``.
         capability: ``"avx512"`` (ATen's default on a CPU with AVX-512), ``"avx2"``
             (``ATEN_CPU_CAPABILITY=avx2``) or ``"none"`` (no scalar tail).
+
+    The reference formulation is :func:`sleef_powf_array_api`.
     """
+    if capability not in SLEEF_LOOP_WIDTHS:
+        raise ValueError(f"unknown capability {capability!r}; expected one of "
+                         f"{tuple(SLEEF_LOOP_WIDTHS)}")
+    scalar = not hasattr(exponent, "dtype")
+    if (_numerics._numpy_float32(x) and (scalar or _numerics._numpy_float32(exponent))
+            and math.prod(x.shape) > 1):
+        return _sleef_powf_numpy(x, exponent, capability)
+    return sleef_powf_array_api(x, exponent, capability=capability)
+
+
+def sleef_powf_array_api(x, exponent, *, capability: str = "avx512"):
+    """:func:`sleef_powf` for any Array-API namespace (the reference formulation)."""
     if capability not in SLEEF_LOOP_WIDTHS:
         raise ValueError(f"unknown capability {capability!r}; expected one of "
                          f"{tuple(SLEEF_LOOP_WIDTHS)}")
@@ -281,3 +319,44 @@ def sleef_powf(x, exponent, *, capability: str = "avx512"):
         index = xp.reshape(xp.arange(n, device=_device(x)), x.shape)
         out = xp.where(index >= n - tail, scalar, out)
     return out
+
+
+def _sleef_powf_numpy(x, exponent, capability):
+    """:func:`sleef_powf` for NumPy float32 arrays: ``xpowf``'s core block by block on the
+    positive finite bases other than 1 with finite nonzero exponents (a NaN result reads as
+    infinity, as in :func:`_vector_powf`); the other elements go to :func:`_vector_powf`."""
+    import array_api_compat.numpy as xp
+
+    y = np.float32(exponent) if not hasattr(exponent, "dtype") else exponent
+    shape = x.shape
+    y = np.broadcast_to(np.asarray(y, np.float32), shape)
+    fx = np.ascontiguousarray(x).reshape(-1)
+    fy = float(y.reshape(-1)[0]) if y.size and y.strides == (0,) * y.ndim else (
+        np.ascontiguousarray(y).reshape(-1))
+    n = fx.shape[0]
+    out = np.empty(n, np.float32)
+    deferred = _numerics.Deferred()
+    f = _DFNumpy(xp, fx)
+    reference = lambda xs, ys: _vector_powf(_DF(xp, xs), xs, ys)    # noqa: E731
+    one = np.float32(1.0)
+    with np.errstate(all="ignore"):
+        for start, stop in _numerics.blocks(n, _numerics.POW_BLOCK):
+            xb = fx[start:stop]
+            yb = np.float32(fy) if isinstance(fy, float) else fy[start:stop]
+            regular = (xb > 0) & (xb < math.inf) & (xb != 1.0) & np.isfinite(yb) & (yb != 0)
+            safe_x = np.where(regular, xb, one)
+            safe_y = np.where(regular, yb, one)
+            result = _expk(f, f.mul_df_f(_logk(f, safe_x), safe_y))
+            out[start:stop] = np.where(np.isnan(result), np.float32(math.inf), result)
+            if not regular.all():
+                idx = np.flatnonzero(~regular)
+                ys = np.full(idx.shape, yb, np.float32) if yb.ndim == 0 else yb[idx]
+                deferred.add(reference, start, idx, xb[idx], ys)
+        deferred.apply(out)
+        width = SLEEF_LOOP_WIDTHS[capability]
+        tail = n % width if width else 0
+        if tail:
+            from eps_ref.rules._libm_pow import powf_glibc
+            ys = np.full(tail, fy, np.float32) if isinstance(fy, float) else fy[n - tail:]
+            out[n - tail:] = powf_glibc(fx[n - tail:], ys)
+    return out.reshape(shape)
