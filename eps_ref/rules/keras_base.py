@@ -49,9 +49,10 @@ BACKEND_NUMERICS = {
 }
 """The kernels each Keras backend runs for the base options: the sums of squares
 (``ops.sum(ops.square(g))``, and ``ops.sum(ops.stack(...))`` over the leaves for
-``global_clipnorm``; :mod:`eps_ref.rules._reductions`), ``ops.sqrt``, every division of an array by a scalar or a
-broadcast norm (loss scale, accumulation average, ``clipnorm``), which XLA:CPU turns into a
-multiplication by the reciprocal even eagerly (measured), and the EMA overwrite."""
+``global_clipnorm``; :mod:`eps_ref.rules._reductions`), ``ops.sqrt``, every division of an
+array by a scalar or a broadcast norm (loss scale, accumulation average, ``clipnorm``),
+which XLA:CPU turns into a multiplication by the reciprocal even eagerly (measured), and
+the EMA overwrite."""
 
 
 @dataclass(frozen=True)
