@@ -73,10 +73,6 @@ ODD_SHAPE = (3, 37)
 loops leave a scalar tail of 7, rows of 37 and columns of 3 (the conformance tensor,
 :data:`eps_ref.conformance.streams.SHAPE`, is whole vectors only)."""
 
-_XLA_NORM = ("XLA:CPU sums the squares of a whole array in an order that changes with its "
-             "length; reproduced on the 4x16 conformance tensor only")
-_XLA_MEANS = ("XLA:CPU's row and column means (jnp.mean over one axis) change their order "
-              "with the shape; reproduced on 4x16 only")
 _MATMUL = ("the Newton-Schulz matrix products: the dot kernel's accumulation order depends "
            "on the matrix shape; reproduced on 4x16 only")
 
@@ -84,23 +80,9 @@ _MATMUL = ("the Newton-Schulz matrix products: the dot kernel's accumulation ord
 # cases are bit-exact on the conformance tensor and not at ODD_SHAPE; the suite checks both
 # (a case listed here that becomes exact at ODD_SHAPE fails as stale).
 SHAPE_DEPENDENT: dict[tuple[str, str, str], str] = {
-    ("keras.optimizers.SGD", "keras/jax", "clipnorm"): _XLA_NORM,
-    ("keras.optimizers.Adam", "keras/jax", "clipnorm"): _XLA_NORM,
-    ("keras.optimizers.Lamb", "keras/jax", ""): _XLA_NORM,
-    ("keras.optimizers.Adafactor", "keras/jax", ""): _XLA_MEANS,
     ("keras.optimizers.Muon", "keras/jax", ""): _MATMUL,
     ("keras.optimizers.Muon", "keras/torch", ""): _MATMUL,
-    ("optax.adafactor", "optax", ""): _XLA_MEANS,
     ("optax.contrib.muon", "optax", ""): _MATMUL,
-    ("optax.lamb", "optax", ""): _XLA_NORM,
-    ("optax.lars", "optax", "defaults"): _XLA_NORM,
-    ("optax.lars", "optax", "eps"): _XLA_NORM,
-    ("optax.lars", "optax", "weight_decay"): _XLA_NORM,
-    ("optax.lars", "optax", "nesterov"): _XLA_NORM,
-    ("optax.lars", "optax", "trust_coefficient"): _XLA_NORM,
-    ("optax.novograd", "optax", ""): _XLA_NORM,
-    ("optax.fromage", "optax", ""): _XLA_NORM,
-    ("optax.clip_by_global_norm", "optax", ""): _XLA_NORM,
 }
 
 

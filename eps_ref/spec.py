@@ -252,7 +252,10 @@ def optimizer(name: str, *, backend: str | None = None, threads: int = 1,
         rule_kwargs = {**rule_kwargs, "threads": threads}
     build = _BASE_OPTIONS.get(s.framework)
     default_backend = BACKENDS.get(s.framework, (None,))[0]
-    base = build(name, hyperparams, backend or default_backend) if build else None
+    base = None
+    if build is not None:
+        extra = {"threads": threads} if _accepts(build, "threads") else {}
+        base = build(name, hyperparams, backend or default_backend, **extra)
     return Optimizer(s, MappingProxyType(hyperparams), rule_kwargs, base)
 
 

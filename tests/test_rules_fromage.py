@@ -58,13 +58,17 @@ def test_min_norm_floors_both_norms():
 
 
 def test_xla_norm_accumulates_fused_squares_in_row_major_order():
-    """1 then 64 squares of 2^-12 (2^-24 each): each fused add of 2^-24 to 1 is a tie
-    that rounds back to 1, so XLA:CPU's order gives 1; the float64 sum does not."""
-    x = np.full(65, 2.0 ** -12, f32)
+    """1 then 31 squares of 2^-12 (2^-24 each): each fused add of 2^-24 to 1 is a tie that
+    rounds back to 1, so XLA:CPU's fused loop gives 1 (jax 0.10.2: 1.0); with 65 elements
+    XLA first sums windows of 32 rounded squares, where the small squares meet each other
+    first (jax: 1.0000014, the float64 value)."""
+    x = np.full(32, 2.0 ** -12, f32)
     x[0] = 1.0
     assert frobenius_norm(x) == f32(1.0)
-    assert frobenius_norm(x, "float64") == f32(np.sqrt(1 + 64 * 2.0 ** -24))
-    assert frobenius_norm(x, "float64") != f32(1.0)
+    assert frobenius_norm(x, "float64") == f32(np.sqrt(1 + 31 * 2.0 ** -24)) != f32(1.0)
+    y = np.full(65, 2.0 ** -12, f32)
+    y[0] = 1.0
+    assert frobenius_norm(y).view(np.uint32) == f32(1.0000014).view(np.uint32)
     ints = np.arange(12, dtype=f32).reshape(3, 4)             # exact sums either way
     assert frobenius_norm(ints) == frobenius_norm(ints, "float64") == f32(np.sqrt(506.0))
 

@@ -70,7 +70,7 @@ def test_streams_at_any_shape_keep_every_regime():
 def test_shape_dependent_cases_are_judged_off_the_conformance_shape_only():
     from eps_ref.conformance.cases import ODD_SHAPE
     from eps_ref.conformance.runner import _judge
-    case = next(c for c in cases(["optax"]) if c.spec == "optax.lamb")
+    case = next(c for c in cases(["optax"]) if c.spec == "optax.contrib.muon")
     assert case.shape_dependence
     diverged = compare(np.zeros((2, 3), np.float32), np.array([[0, 0, 0], [1e-45, 0, 0]],
                                                               np.float32))

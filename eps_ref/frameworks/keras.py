@@ -79,14 +79,15 @@ def base_weight_decay(name, *, weight_decay, clipnorm, clipvalue, global_clipnor
     return float(weight_decay)
 
 
-def _base_options(name, hyperparams, backend):
+def _base_options(name, hyperparams, backend, threads=1):
     """The Keras base-optimizer logic around ``name``'s rule, or None at the defaults
     (registered for every ``keras.optimizers`` spec; validation is ``base_weight_decay``'s,
-    run by each spec's bind)."""
+    run by each spec's bind). ``threads``: the backend's intra-op threads, for the sums of
+    the clipping norms."""
     options = {k: hyperparams.get(k, v) for k, v in BASE_DEFAULTS.items() if k != "weight_decay"}
     if all(options[k] == BASE_DEFAULTS[k] for k in options if k != "ema_momentum"):
         return None
-    return KerasBase(**options, backend=backend)
+    return KerasBase(**options, backend=backend, threads=threads)
 
 
 register_base_options("keras", _base_options)

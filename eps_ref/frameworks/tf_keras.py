@@ -171,10 +171,11 @@ def check_base_options(qualified, *, clipnorm, clipvalue, global_clipnorm, use_e
                          f"Received: ema_overwrite_frequency={ema_overwrite_frequency}")
 
 
-def _base_options(name, hyperparams, backend):
+def _base_options(name, hyperparams, backend, threads=1):
     """The tf_keras base-optimizer logic around ``name``'s rule, or None when no option is
     set (registered for every ``tf_keras`` spec; the checks are :func:`check_base_options`',
-    run by each spec's bind)."""
+    run by each spec's bind). ``threads``: TensorFlow's intra-op threads (the clipping
+    norms' sums are sharded over them)."""
     options = {k: hyperparams.get(k) for k in _TREE_OPTIONS}
     if all(options[k] is None for k in ("clipnorm", "clipvalue", "global_clipnorm")) \
             and not options["use_ema"]:
@@ -182,7 +183,8 @@ def _base_options(name, hyperparams, backend):
     legacy = name.startswith(LEGACY_PREFIX)
     if not options["use_ema"]:
         options.update(use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None)
-    return TfKerasBase(**options, clip_order="value_then_norm" if legacy else "first_set")
+    return TfKerasBase(**options, clip_order="value_then_norm" if legacy else "first_set",
+                       threads=threads)
 
 
 LEGACY_CLIP_KEYWORDS = {"clipnorm": None, "clipvalue": None, "global_clipnorm": None}

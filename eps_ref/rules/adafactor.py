@@ -86,13 +86,12 @@ import math
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
-from eps_ref.norms._stats import reduce_sum
 from eps_ref.norms._torch_cpu import torch_sum
 from eps_ref.rules import Rule, _roots
 from eps_ref.rules._libm_pow import powf_glibc, powf_glibc_scalar
 from eps_ref.rules._numerics import fma
-from eps_ref.rules._reductions import (EIGEN_ACCUMULATORS, EIGEN_LANES, eigen_sum,
-                                       torch_norm_sums)
+from eps_ref.rules._reductions import (eigen_reduce_sum, torch_norm_sums, torch_reduce_sum,
+                                       xla_reduce_sum)
 
 __all__ = ["adafactor", "adafactor_torch", "adafactor_optax", "reduce_mean", "float32_power",
            "torch_norm", "torch_sum_over_threads", "xla_pow_float32", "REDUCTIONS",
@@ -136,108 +135,37 @@ def _f32(x: float):
 
 # -- reductions -------------------------------------------------------------------------
 
-def _eigen_row_sums(rows):
-    """Eigen's inner-most-dimension sum of each row of ``rows`` (shape ``(k, n)``):
-    packets of 8 dealt to four accumulators in turn, leftover whole packets into the first,
-    the accumulators added in order, the packet summed by halves (8 -> 4 -> 2 -> 1), and the
-    sequential sum of the scalar tail added last."""
-    xp = array_namespace(rows)
-    k, n = rows.shape
-    lanes, acc_n = EIGEN_LANES, EIGEN_ACCUMULATORS
-    unrolled = (n // (acc_n * lanes)) * acc_n * lanes
-    vectorized = (n // lanes) * lanes
-    zero = xp.zeros((k, lanes), dtype=rows.dtype, device=_device(rows))
-    acc = [zero] * acc_n
-    for j in range(0, unrolled, lanes):
-        i = (j // lanes) % acc_n
-        acc[i] = acc[i] + rows[:, j:j + lanes]
-    for j in range(unrolled, vectorized, lanes):
-        acc[0] = acc[0] + rows[:, j:j + lanes]
-    packet = acc[0]
-    for i in range(1, acc_n):
-        packet = packet + acc[i]
-    while packet.shape[1] > 1:
-        half = packet.shape[1] // 2
-        packet = packet[:, :half] + packet[:, half:]
-    tail = xp.zeros((k,), dtype=rows.dtype, device=_device(rows))
-    for j in range(vectorized, n):
-        tail = tail + rows[:, j]
-    if vectorized == 0:
-        return tail
-    return tail + packet[:, 0]
-
-
-def _eigen_outer_sums(x, axis):
-    """Eigen's sum over ``axis`` when inner dimensions are kept (``tf.reduce_sum`` over
-    rows), measured against TensorFlow 2.21: with 16 rows or more, the columns in whole
-    packets of 8 deal the rows to four accumulators in turn (row ``i`` to accumulator
-    ``i mod 4``), add the accumulators in order, then the rows left over; with fewer rows,
-    and in the columns past the last whole packet, the rows are added in order. With one
-    column it is the inner-most sum of :func:`_eigen_row_sums`."""
-    xp = array_namespace(x)
-    rows, columns = x.shape[axis], math.prod(x.shape[axis + 1:])
-    kept = x.shape[:axis] + x.shape[axis + 1:]
-    if columns == 1:
-        return xp.reshape(_eigen_row_sums(xp.reshape(x, (-1, rows))), kept)
-    a = xp.reshape(x, (-1, rows, columns))
-    s = a[:, 0, :]
-    for i in range(1, rows):
-        s = s + a[:, i, :]
-    packed = (columns // EIGEN_LANES) * EIGEN_LANES
-    if rows >= 16 and packed:
-        acc = [a[:, i, :packed] for i in range(EIGEN_ACCUMULATORS)]
-        dealt = (rows // EIGEN_ACCUMULATORS) * EIGEN_ACCUMULATORS
-        for i in range(EIGEN_ACCUMULATORS, dealt):
-            acc[i % EIGEN_ACCUMULATORS] = acc[i % EIGEN_ACCUMULATORS] + a[:, i, :packed]
-        p = acc[0]
-        for i in range(1, EIGEN_ACCUMULATORS):
-            p = p + acc[i]
-        for i in range(dealt, rows):
-            p = p + a[:, i, :packed]
-        s = xp.concat([p, s[:, packed:]], axis=-1)
-    return xp.reshape(s, kept)
-
-
-def reduce_mean(x, axis, *, reduction: str):
+def reduce_mean(x, axis, *, reduction: str, threads: int = 1):
     r"""The mean of ``x`` over ``axis`` (an int, removed from the shape, or ``None`` for all
-    elements, a 0-d result) as one framework's CPU kernel accumulates it in float32:
+    elements, a 0-d result) as one framework's CPU kernel accumulates it in float32, at any
+    size (:mod:`eps_ref.rules._reductions`; ``threads``: the framework's intra-op threads,
+    which large sums depend on):
 
     ``"eigen_cpu"``
-        ``tf.reduce_mean``: Eigen's sum (the innermost axis by packets,
-        :func:`_eigen_row_sums`; another axis :func:`_eigen_outer_sums`; every element
-        :func:`eps_ref.rules._reductions.eigen_sum`), then divided by the count in float32.
+        ``tf.reduce_mean``: Eigen's sum as ``tf.reduce_sum`` orders it
+        (:func:`eps_ref.rules._reductions.eigen_reduce_sum`), divided by the count in
+        float32 (``reduce(...) / n`` in ``ReduceEigenImpl<MeanReducer>``).
     ``"xla_cpu"``
-        ``jnp.mean`` eagerly on XLA:CPU: one accumulator in row-major order, times the
-        float32 reciprocal of the count (:func:`eps_ref.norms._stats.reduce_sum`).
+        ``jnp.mean`` eagerly on XLA:CPU: the eager sum
+        (:func:`eps_ref.rules._reductions.xla_reduce_sum`) times the float32 reciprocal of
+        the count (XLA rewrites the division by a constant).
     ``"torch_cpu_avx2"``
-        ``torch.mean``: torch's cascade sum (:func:`eps_ref.norms._torch_cpu.torch_sum`)
-        divided by the count.
+        ``torch.mean``: torch's cascade sum
+        (:func:`eps_ref.rules._reductions.torch_reduce_sum`) divided by the count.
     ``"float64_rounded"``
         the exact mean, rounded once.
     """
     xp = array_namespace(x)
     _check("reduction", reduction, REDUCTIONS)
-    if axis is None and reduction == "eigen_cpu":
-        n = math.prod(x.shape)
-        return eigen_sum(xp.reshape(x, (n,))) / float(n)
-    if axis is None:
-        flat = xp.reshape(x, (1, -1))
-        return xp.reshape(reduce_mean(flat, 1, reduction=reduction), ())
-    axis = axis % x.ndim
-    n = x.shape[axis]
+    n = math.prod(x.shape) if axis is None else x.shape[axis]
     if reduction == "float64_rounded":
         return xp.astype(xp.mean(xp.astype(x, xp.float64), axis=axis), x.dtype)
     if reduction == "xla_cpu":
-        s, _ = reduce_sum(x, (axis,), reduction="xla_cpu")
-        return xp.squeeze(s, axis=axis) * float(xp.asarray(1.0 / n, dtype=x.dtype))
+        s = xla_reduce_sum(x, axis, threads=threads)
+        return s * float(xp.asarray(1.0 / n, dtype=x.dtype))
     if reduction == "torch_cpu_avx2":
-        return xp.squeeze(torch_sum(x, (axis,)), axis=axis) / float(n)
-    if axis == x.ndim - 1:
-        rows = xp.reshape(x, (-1, n))
-        s = xp.reshape(_eigen_row_sums(rows), x.shape[:-1])
-    else:
-        s = _eigen_outer_sums(x, axis)
-    return s / float(n)
+        return torch_reduce_sum(x, axis, threads=threads) / float(n)
+    return eigen_reduce_sum(x, axis, threads=threads) / float(n)
 
 
 def torch_norm(x, axis):
@@ -267,17 +195,18 @@ def torch_norm(x, axis):
     return xp.reshape(_roots.sqrt(s, "correctly_rounded"), x.shape[:-1])
 
 
-def _sum(x, axis, reduction):
+def _sum(x, axis, reduction, threads=1):
     """A sum over ``axis``: exact and rounded once for ``"float64_rounded"``, else the
     kernel's mean times the count."""
     xp = array_namespace(x)
     if reduction == "float64_rounded":
         return xp.astype(xp.sum(xp.astype(x, xp.float64), axis=axis), x.dtype)
-    return reduce_mean(x, axis, reduction=reduction) * float(x.shape[axis])
+    return reduce_mean(x, axis, reduction=reduction, threads=threads) * float(x.shape[axis])
 
 
-def _rms(x, *, reduction, sqrt_method):
-    return _roots.sqrt(reduce_mean(x * x, None, reduction=reduction), sqrt_method)
+def _rms(x, *, reduction, sqrt_method, threads=1):
+    return _roots.sqrt(reduce_mean(x * x, None, reduction=reduction, threads=threads),
+                       sqrt_method)
 
 
 # -- the paper, Keras 3, tf_keras ------------------------------------------------------
@@ -296,11 +225,12 @@ def _step(param, grad, slots, *, t, lr, beta_2_decay=-0.8, epsilon_1=1e-30, epsi
           clip_threshold=1.0, weight_decay=0.0, weight_decay_mode="none",
           factor_statistic="mean", reduction="float64_rounded",
           sqrt_method="correctly_rounded", inverse_root="divide_by_sqrt",
-          broadcast_division="divide"):
+          broadcast_division="divide", threads=1):
     r"""One Adafactor step in the paper's / Keras 3's form (module docstring).
 
     ``lr`` is the cap of the relative step :math:`\rho_t = \min(\eta, 1/\sqrt t)` (Keras'
-    ``learning_rate``; the paper's constant :math:`10^{-2}`)."""
+    ``learning_rate``; the paper's constant :math:`10^{-2}`). ``threads``: the backend's
+    intra-op threads (its sums over large arrays depend on them)."""
     xp = array_namespace(param, grad)
     _check("factor_statistic", factor_statistic, FACTOR_STATISTICS)
     _check("inverse_root", inverse_root, INVERSE_ROOTS)
@@ -323,7 +253,7 @@ def _step(param, grad, slots, *, t, lr, beta_2_decay=-0.8, epsilon_1=1e-30, epsi
     else:
         inv_sqrt_t = 1 / _roots.sqrt(step, sqrt_method)
     rho = xp.minimum(_scalar(xp, lr, param), inv_sqrt_t)
-    rms_x = _rms(param, reduction=reduction, sqrt_method=sqrt_method)
+    rms_x = _rms(param, reduction=reduction, sqrt_method=sqrt_method, threads=threads)
     alpha = xp.maximum(_scalar(xp, epsilon_2, param), rms_x) * rho
     g2 = grad * grad + epsilon_1
     beta = 1 - _scalar(xp, float32_power(t, beta_2_decay), param)
@@ -331,14 +261,14 @@ def _step(param, grad, slots, *, t, lr, beta_2_decay=-0.8, epsilon_1=1e-30, epsi
     if param.ndim >= 2:
         def stat(axis):
             if factor_statistic == "sum":
-                return _sum(g2, axis, reduction)
-            return reduce_mean(g2, axis, reduction=reduction)
+                return _sum(g2, axis, reduction, threads)
+            return reduce_mean(g2, axis, reduction=reduction, threads=threads)
         r = beta * slots["r"] + one_minus_beta * stat(-1)
         c = beta * slots["c"] + one_minus_beta * stat(-2)
         if factor_statistic == "sum":
-            r_total = _sum(r, -1, reduction)
+            r_total = _sum(r, -1, reduction, threads)
         else:
-            r_total = reduce_mean(r, -1, reduction=reduction)
+            r_total = reduce_mean(r, -1, reduction=reduction, threads=threads)
         v = xp.expand_dims(divide_broadcast(r, xp.expand_dims(r_total, axis=-1)), axis=-1) * \
             xp.expand_dims(c, axis=-2)
         new_slots = {"r": r, "c": c, "v": v}
@@ -349,7 +279,7 @@ def _step(param, grad, slots, *, t, lr, beta_2_decay=-0.8, epsilon_1=1e-30, epsi
         u = grad * _roots.rsqrt(v, "eigen_rsqrtps_newton")
     else:
         u = grad / _roots.sqrt(v, sqrt_method)
-    rms_u = _rms(u, reduction=reduction, sqrt_method=sqrt_method)
+    rms_u = _rms(u, reduction=reduction, sqrt_method=sqrt_method, threads=threads)
     u_hat = divide_broadcast(u, xp.maximum(_scalar(xp, 1.0, param), rms_u / clip_threshold))
     return param - alpha * u_hat, new_slots
 
@@ -516,7 +446,7 @@ def _optax_step(param, grad, slots, *, t, learning_rate=None, factored="yes",
                 min_dim_size_to_factor=128, decay_rate=0.8, decay_offset=0,
                 multiply_by_parameter_scale="yes", clipping_threshold=1.0, momentum=None,
                 weight_decay_rate=None, eps=1e-30, eps_scale=1e-3,
-                pow_method="correctly_rounded"):
+                pow_method="correctly_rounded", threads=1):
     r"""One ``optax.adafactor`` step, run eagerly (module docstring). ``pow_method``: how
     the float32 powers :math:`(t)^{-c}`, :math:`(R/\mathrm{mean} R)^{-1/2}`,
     :math:`C^{-1/2}`, :math:`v^{-1/2}` round, see :func:`xla_pow_float32`."""
@@ -530,11 +460,13 @@ def _optax_step(param, grad, slots, *, t, learning_rate=None, factored="yes",
     new_slots = {}
     if dims is not None:
         d1, d0 = dims
-        v_row = decay * slots["v_row"] + one_minus_decay * reduce_mean(g2, d0, reduction="xla_cpu")
-        v_col = decay * slots["v_col"] + one_minus_decay * reduce_mean(g2, d1, reduction="xla_cpu")
+        v_row = decay * slots["v_row"] + one_minus_decay * reduce_mean(g2, d0, reduction="xla_cpu",
+                                                                         threads=threads)
+        v_col = decay * slots["v_col"] + one_minus_decay * reduce_mean(g2, d1, reduction="xla_cpu",
+                                                                         threads=threads)
         reduced_d1 = d1 - 1 if d1 > d0 else d1
-        row_col_mean = xp.expand_dims(reduce_mean(v_row, reduced_d1, reduction="xla_cpu"),
-                                      axis=reduced_d1)
+        row_col_mean = xp.expand_dims(reduce_mean(v_row, reduced_d1, reduction="xla_cpu",
+                                                  threads=threads), axis=reduced_d1)
         # XLA compiles the eager division by a broadcast mean into a multiplication by
         # its rounded reciprocal.
         row_factor = xla_pow_float32(v_row * (1 / row_col_mean), -0.5, pow_method)
@@ -546,12 +478,14 @@ def _optax_step(param, grad, slots, *, t, learning_rate=None, factored="yes",
         update = grad * xla_pow_float32(v, -0.5, pow_method)
         new_slots["v"] = v
     if clipping_threshold is not None:
-        rms_u = _roots.sqrt(reduce_mean(update * update, None, reduction="xla_cpu"))
+        rms_u = _roots.sqrt(reduce_mean(update * update, None, reduction="xla_cpu",
+                                                threads=threads))
         update = update * (1 / xp.maximum(_scalar(xp, 1.0, param), rms_u / clipping_threshold))
     if learning_rate is not None:
         update = learning_rate * update
     if multiply_by_parameter_scale == "yes":
-        rms_p = _roots.sqrt(reduce_mean(param * param, None, reduction="xla_cpu"))
+        rms_p = _roots.sqrt(reduce_mean(param * param, None, reduction="xla_cpu",
+                                                threads=threads))
         floor = _scalar(xp, eps_scale, param)
         update = update * xp.where(rms_p <= floor, floor, rms_p)
     if momentum is not None:

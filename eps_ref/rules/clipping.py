@@ -20,7 +20,10 @@ optax ``clip_by_global_norm``
     :math:`N = \sqrt{\sum_i \sum g_i^2}` (no epsilon); :math:`g` unchanged where
     :math:`N < c`, else :math:`(g \cdot \mathrm{fl}(1/N)) \cdot c`: XLA:CPU runs the division
     of an array by a broadcast scalar as a multiplication by its reciprocal, also eagerly
-    (measured, jax 0.10.2). The sums are eager ``jnp.sum`` (row-major, one accumulator).
+    (measured, jax 0.10.2). ``optax.tree.norm``: each leaf's rounded squares summed by an
+    eager ``jnp.sum`` (:func:`eps_ref.rules._reductions.xla_reduce_sum`), the leaf sums
+    added left to right from 0 (``jax.tree.reduce(operator.add, ..., initializer=0)``, the
+    leaves of a dict in sorted-key order).
 optax ``clip``
     :math:`g \leftarrow \mathrm{clip}(g, -c, c)`.
 Keras ``clipnorm`` (per variable)
@@ -30,14 +33,19 @@ Keras ``clipnorm`` (per variable)
 Keras ``global_clipnorm``
     :math:`N = \sqrt{\sum_i \sum g_i^2}`, :math:`s = c \cdot \min(1/N, \mathrm{fl}(1/c)) +
     (N - N)`, :math:`g \leftarrow g s` (the last term turns a non-finite norm into NaN).
+    ``global_norm`` sums each leaf with ``ops.sum(ops.square(g))``, then the stacked leaf
+    sums with ``ops.sum(ops.stack(...))``: the backend's own sum over a vector of one value
+    per leaf (:func:`eps_ref.rules._reductions.stacked_sum`; torch's from 4 leaves and
+    Eigen's from 8 are not left to right).
 Keras ``clipvalue``
     :math:`g \leftarrow \mathrm{clip}(g, -c, c)`.
 
 Sums of squares follow one framework kernel each (``reduction``, see
 :func:`eps_ref.rules._reductions.sum_of_squares`): ``"eigen_avx_4x8"`` (TensorFlow),
-``"xla_cpu_sequential"`` (eager JAX), ``"torch_cpu_avx2"`` (``torch.sum``). Square roots:
-``"correctly_rounded"`` or ``"mkl_goldschmidt_rsqrtps"`` (``torch.sqrt``), see
-:mod:`eps_ref.rules._roots`.
+``"xla_cpu_sequential"`` (eager JAX), ``"torch_cpu_avx2"`` (``torch.sum``), at every
+length; ``threads`` is the framework's intra-op thread count, which the large sums of all
+three depend on. Square roots: ``"correctly_rounded"`` or ``"mkl_goldschmidt_rsqrtps"``
+(``torch.sqrt``), see :mod:`eps_ref.rules._roots`.
 """
 
 from __future__ import annotations
@@ -47,8 +55,10 @@ import math
 from array_api_compat import array_namespace
 
 from eps_ref.rules import _roots
+from eps_ref.rules._reductions import EIGEN_LANES, EIGEN_SUM_COMPUTE
 from eps_ref.rules._reductions import REDUCTIONS as NORM_REDUCTIONS
-from eps_ref.rules._reductions import eigen_sum, l2_norm, sum_of_squares
+from eps_ref.rules._reductions import (eigen_sum, l2_norm, stacked_sum, sum_of_squares,
+                                       xla_reduce_sum)
 
 __all__ = ["torch_vector_norm", "torch_clip_grad_norm", "torch_clip_grad_value",
            "optax_clip_by_global_norm", "optax_clip", "keras_clip_by_norm",
@@ -64,9 +74,9 @@ def _namespace(leaves):
     return array_namespace(*leaves)
 
 
-def _sequential_sum(values, xp):
-    """``((0 + v_0) + v_1) + ...``: how every kernel here adds a handful of per-leaf values
-    (torch's and Eigen's vector loops start at 8 elements; XLA adds in order)."""
+def _left_to_right(values, xp):
+    """``((0 + v_0) + v_1) + ...``: Python's ``sum`` and ``jax.tree.reduce`` over per-leaf
+    values."""
     total = xp.zeros((), dtype=values[0].dtype)
     for v in values:
         total = total + v
@@ -114,14 +124,15 @@ def torch_clip_grad_value(leaves, *, clip_value: float) -> list:
 
 
 def optax_clip_by_global_norm(leaves, *, max_norm: float,
-                              division: str = "multiply_by_reciprocal") -> list:
+                              division: str = "multiply_by_reciprocal",
+                              threads: int = 1) -> list:
     """``optax.clip_by_global_norm`` (module docstring). ``division``: how ``g / N`` is
-    evaluated, ``"multiply_by_reciprocal"`` (XLA:CPU) or ``"divide"``."""
+    evaluated, ``"multiply_by_reciprocal"`` (XLA:CPU) or ``"divide"``; ``threads``: XLA's
+    intra-op threads (the sums of leaves of 32768 elements or more depend on them)."""
     xp = _namespace(leaves)
     if division not in DIVISIONS:
         raise ValueError(f"division must be one of {DIVISIONS}, got {division!r}")
-    sq = _sequential_sum([sum_of_squares(g, reduction="xla_cpu_sequential") for g in leaves],
-                         xp)
+    sq = _left_to_right([xla_reduce_sum(g * g, threads=threads) for g in leaves], xp)
     norm = _roots.sqrt(sq, "correctly_rounded")
     keep = norm < max_norm
     out = []
@@ -139,7 +150,8 @@ def optax_clip(leaves, *, max_delta: float) -> list:
 
 
 def keras_clip_by_norm(leaves, *, clipnorm: float, reduction: str = "eigen_avx_4x8",
-                       sqrt_method: str = "correctly_rounded", division: str = "divide") -> list:
+                       sqrt_method: str = "correctly_rounded", division: str = "divide",
+                       threads: int = 1) -> list:
     """Keras ``clipnorm``: each leaf clipped to norm ``clipnorm`` on its own (module
     docstring); ``BaseOptimizer._clip_by_norm`` and ``tf.clip_by_norm`` compute the same.
     ``division``: ``"divide"`` or ``"multiply_by_reciprocal"`` (Keras on JAX: XLA:CPU
@@ -151,7 +163,7 @@ def keras_clip_by_norm(leaves, *, clipnorm: float, reduction: str = "eigen_avx_4
         raise ValueError(f"division must be one of {DIVISIONS}, got {division!r}")
     out = []
     for g in leaves:
-        l2sum = sum_of_squares(g, reduction=reduction)
+        l2sum = sum_of_squares(g, reduction=reduction, threads=threads)
         positive = l2sum > 0
         safe = xp.where(positive, l2sum, xp.ones_like(l2sum))
         l2norm = xp.where(positive, _roots.sqrt(safe, sqrt_method), l2sum)
@@ -163,15 +175,16 @@ def keras_clip_by_norm(leaves, *, clipnorm: float, reduction: str = "eigen_avx_4
 
 
 def keras_clip_by_global_norm(leaves, *, clipnorm: float, reduction: str = "eigen_avx_4x8",
-                              sqrt_method: str = "correctly_rounded") -> list:
+                              sqrt_method: str = "correctly_rounded",
+                              threads: int = 1) -> list:
     """Keras ``global_clipnorm`` (``base_optimizer.clip_by_global_norm``, module
-    docstring). The per-leaf sums are added left to right: the kernels' order for fewer than
-    8 leaves."""
+    docstring): each leaf's sum of squares, then their stacked sum, both in ``reduction``'s
+    kernel order."""
     xp = _namespace(leaves)
     if reduction not in NORM_REDUCTIONS:
         raise ValueError(f"reduction must be one of {NORM_REDUCTIONS}, got {reduction!r}")
-    squares = [sum_of_squares(g, reduction=reduction) for g in leaves]
-    norm = _roots.sqrt(_sequential_sum(squares, xp), sqrt_method)
+    squares = [sum_of_squares(g, reduction=reduction, threads=threads) for g in leaves]
+    norm = _roots.sqrt(stacked_sum(squares, reduction=reduction), sqrt_method)
     bound = xp.asarray(1.0 / clipnorm, dtype=norm.dtype)      # Python float, then cast
     scale = clipnorm * xp.minimum(1.0 / norm, bound) + (norm - norm)
     return [g * xp.astype(scale, g.dtype) for g in leaves]
@@ -191,36 +204,40 @@ def tf_clip_by_value(leaves, *, clip_value: float) -> list:
                        xp.asarray(-clip_value, dtype=g.dtype)) for g in leaves]
 
 
-def tf_l2_loss(x):
-    r"""``tf.nn.l2_loss(x)`` on CPU (the ``L2Loss`` kernel), as a 0-d array:
-    :math:`\sum_i \mathrm{fl}(\mathrm{fl}(x_i^2) \cdot 0.5)`, each square halved BEFORE the
-    sum, which is :func:`eps_ref.rules._reductions.eigen_sum`'s order. Measured against
-    TensorFlow 2.21 on every length from 1 to 200 (and 256, 1000, 4097, 20000): identical,
-    and two squares near the float32 maximum sum to a finite value, as here. TensorFlow
-    flushes subnormals to zero (squares below 1.2e-38 count as 0 there); that is not
-    modelled."""
+L2_LOSS_COMPUTE = EIGEN_SUM_COMPUTE + 2.0 / EIGEN_LANES
+"""Eigen's compute cost per coefficient of ``L2Loss``'s ``(x.square() * 0.5).sum()``: the
+reduction's plus one cycle each for the square and the product, per packet of 8."""
+
+
+def tf_l2_loss(x, *, threads: int = 1):
+    r"""``tf.nn.l2_loss(x)`` on CPU (the ``L2Loss`` kernel, ``(x.square() * 0.5).sum()``),
+    as a 0-d array: :math:`\sum_i \mathrm{fl}(\mathrm{fl}(x_i^2) \cdot 0.5)`, each square
+    halved BEFORE the sum, in :func:`eps_ref.rules._reductions.eigen_sum`'s order, sharded
+    over ``threads`` by Eigen's cost model for this expression (from 96000 elements on two
+    threads). TensorFlow flushes subnormals to zero (squares below 1.2e-38 count as 0
+    there); that is not modelled."""
     xp = array_namespace(x)
     flat = xp.reshape(x, (-1,))
-    return eigen_sum((flat * flat) * 0.5)
+    return eigen_sum((flat * flat) * 0.5, threads=threads, compute_cycles=L2_LOSS_COMPUTE)
 
 
-def tf_global_norm(leaves):
+def tf_global_norm(leaves, *, threads: int = 1):
     r"""``tf.linalg.global_norm``: :math:`\sqrt{2 \cdot \Sigma_{\mathrm{eigen}}(\ell_1,
     \dots)}` with :math:`\ell_i` = :func:`tf_l2_loss` of each leaf, the per-leaf halves
     stacked and summed by :func:`eigen_sum`, the root correctly rounded."""
     xp = _namespace(leaves)
-    halves = xp.stack([tf_l2_loss(g) for g in leaves])
+    halves = xp.stack([tf_l2_loss(g, threads=threads) for g in leaves])
     return _roots.sqrt(eigen_sum(halves) * 2.0, "correctly_rounded")
 
 
-def tf_clip_by_global_norm(leaves, *, clip_norm: float) -> list:
+def tf_clip_by_global_norm(leaves, *, clip_norm: float, threads: int = 1) -> list:
     r"""``tf.clip_by_global_norm(leaves, clip_norm)[0]`` with a Python ``clip_norm`` (tf_keras'
     ``global_clipnorm``): :math:`N` = :func:`tf_global_norm`, :math:`s = c \cdot
     \min(1/N, 1/c) + (N - N)`, :math:`g \leftarrow g s`. Unlike Keras 3, :math:`1/c` is a
     float32 division of 1 by :math:`\mathrm{fl}(c)` (Keras 3 rounds the float64
     :math:`1/c`), and the norm comes from ``l2_loss`` (halved squares, then doubled)."""
     xp = _namespace(leaves)
-    norm = tf_global_norm(leaves)
+    norm = tf_global_norm(leaves, threads=threads)
     bound = xp.asarray(1.0, dtype=norm.dtype) / clip_norm
     scale = clip_norm * xp.minimum(1.0 / norm, bound) + (norm - norm)
     return [g * xp.astype(scale, g.dtype) for g in leaves]

@@ -37,12 +37,10 @@ Switch ``norm_method`` (how :math:`\lVert x\rVert` rounds in float32):
 
 ``"xla_cpu_fused_fma"``
     ``jnp.linalg.norm`` as XLA:CPU compiles it (it is ``jax.jit``-decorated, so compiled
-    even when optax runs eagerly): one float32 accumulator, the squares fused into it
-    (:math:`s \leftarrow \mathrm{fma}(x_i, x_i, s)`) in row-major order, then a correctly
-    rounded square root (:mod:`eps_ref.rules._reductions`). Verified bit for bit against jax 0.10.2 on CPU for shapes
-    (4, 16), (32, 32), (3, 5, 7) and (7,); for other shapes (e.g. 1-D arrays of 64 or more
-    elements, (16, 4)) LLVM vectorizes the reduction into lanes and the sum lands a few
-    ULP away.
+    even when optax runs eagerly), then a correctly rounded square root: the sum of
+    squares of :func:`eps_ref.rules._reductions.xla_jit_sum_of_squares` at every size
+    (squares fused into one accumulator for small arrays, rounded squares in XLA's windows
+    of 32 or YNNPACK's tiles from 4096 elements; ``threads``: XLA's intra-op threads).
 ``"float64"``
     the sum of squares in float64, rounded once after the square root (a clean reference).
 """
@@ -61,8 +59,9 @@ __all__ = ["fromage", "init", "step", "frobenius_norm", "safe_norm", "trust_rati
 NORM_METHODS = ("xla_cpu_fused_fma", "float64")
 
 
-def frobenius_norm(x, method: str = "xla_cpu_fused_fma"):
-    r""":math:`\sqrt{\sum_i x_i^2}` over every element of ``x`` as a 0-d array."""
+def frobenius_norm(x, method: str = "xla_cpu_fused_fma", threads: int = 1):
+    r""":math:`\sqrt{\sum_i x_i^2}` over every element of ``x`` as a 0-d array (its shape
+    matters to XLA's loops; ``threads``: XLA's intra-op threads)."""
     xp = array_namespace(x)
     if method not in NORM_METHODS:
         raise ValueError(f"fromage: norm_method={method!r}; expected one of {NORM_METHODS}")
@@ -70,22 +69,23 @@ def frobenius_norm(x, method: str = "xla_cpu_fused_fma"):
     if method == "float64" or x.dtype != xp.float32:
         f64 = xp.astype(flat, xp.float64)
         return xp.astype(sqrt(xp.sum(f64 * f64), "correctly_rounded"), x.dtype)
-    return l2_norm(flat, reduction="xla_cpu_fused_fma")
+    return l2_norm(x, reduction="xla_cpu_fused_fma", threads=threads)
 
 
-def safe_norm(x, min_norm: float, method: str = "xla_cpu_fused_fma"):
+def safe_norm(x, min_norm: float, method: str = "xla_cpu_fused_fma", threads: int = 1):
     """optax ``numerics.safe_norm``: the norm, or ``min_norm`` where it is ``<= min_norm``."""
     xp = array_namespace(x)
-    n = frobenius_norm(x, method)
+    n = frobenius_norm(x, method, threads)
     return xp.where(n <= min_norm, xp.asarray(min_norm, dtype=n.dtype), n)
 
 
-def trust_ratio(param, grad, min_norm: float, method: str = "xla_cpu_fused_fma"):
+def trust_ratio(param, grad, min_norm: float, method: str = "xla_cpu_fused_fma",
+                threads: int = 1):
     r""":math:`n_\theta / n_g`, or 1 where either norm is 0 (optax ``scale_by_trust_ratio``
     with ``trust_coefficient=1``, ``eps=0``)."""
     xp = array_namespace(param, grad)
-    param_norm = safe_norm(param, min_norm, method)
-    grad_norm = safe_norm(grad, min_norm, method)
+    param_norm = safe_norm(param, min_norm, method, threads)
+    grad_norm = safe_norm(grad, min_norm, method, threads)
     zero = (param_norm == 0.0) | (grad_norm == 0.0)
     one = xp.ones_like(param_norm)
     # optax divides first and selects after; dividing by 1 where the ratio is discarded
@@ -97,10 +97,11 @@ def init(param):
     return {}
 
 
-def step(param, grad, slots, *, t, lr, min_norm=1e-6, norm_method="xla_cpu_fused_fma"):
+def step(param, grad, slots, *, t, lr, min_norm=1e-6, norm_method="xla_cpu_fused_fma",
+         threads=1):
     r"""One Fromage step (module docstring): :math:`\theta + (-\eta\mu)(g r) + (\mu-1)\theta`."""
     mult = 1 / (1 + lr ** 2) ** 0.5         # Python float64, as optax.fromage
-    update = (-(lr * mult)) * (grad * trust_ratio(param, grad, min_norm, norm_method))
+    update = (-(lr * mult)) * (grad * trust_ratio(param, grad, min_norm, norm_method, threads))
     if mult - 1 != 0.0:
         update = update + (mult - 1) * param
     return param + update, {}

@@ -47,10 +47,12 @@ BACKEND_NUMERICS = {
     "torch": {"reduction": "torch_cpu_avx2", "sqrt": "mkl_goldschmidt_rsqrtps",
               "division": "divide", "ema_overwrite": "assign"},
 }
-"""The kernels each Keras backend runs for the base options: the sum of squares
-(``ops.sum``, ``tf.reduce_sum``), ``ops.sqrt``, every division of an array by a scalar or a
-broadcast norm (loss scale, accumulation average, ``clipnorm``), which XLA:CPU turns into a
-multiplication by the reciprocal even eagerly (measured), and the EMA overwrite."""
+"""The kernels each Keras backend runs for the base options: the sums of squares
+(``ops.sum(ops.square(g))``, and ``ops.sum(ops.stack(...))`` over the leaves for
+``global_clipnorm``; :mod:`eps_ref.rules._reductions`), ``ops.sqrt``, every division of an
+array by a scalar or a broadcast norm (loss scale, accumulation average, ``clipnorm``),
+which XLA:CPU turns into a multiplication by the reciprocal even eagerly (measured), and
+the EMA overwrite."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class KerasBase:
     loss_scale_factor: float | None = None
     gradient_accumulation_steps: int | None = None
     backend: str = "tensorflow"
+    threads: int = 1
+    """The backend's intra-op threads: the sums of squares of large gradients depend on them
+    (TensorFlow's and torch's full reductions are split over threads, XLA's too)."""
 
     def init(self, leaves: list) -> dict:
         """The extra state: ``"accumulated"`` gradients and the ``"average"`` (EMA)."""
@@ -83,11 +88,13 @@ class KerasBase:
         if self.clipnorm:
             return clipping.keras_clip_by_norm(grads, clipnorm=self.clipnorm,
                                                reduction=reduction, sqrt_method=sqrt_method,
-                                               division=numerics["division"])
+                                               division=numerics["division"],
+                                               threads=self.threads)
         if self.global_clipnorm:
             return clipping.keras_clip_by_global_norm(grads, clipnorm=self.global_clipnorm,
                                                       reduction=reduction,
-                                                      sqrt_method=sqrt_method)
+                                                      sqrt_method=sqrt_method,
+                                                      threads=self.threads)
         if self.clipvalue:
             return clipping.keras_clip_by_value(grads, clipvalue=self.clipvalue)
         return grads

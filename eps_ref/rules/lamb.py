@@ -56,8 +56,9 @@ The frameworks agree on these formulas and differ in the parts this module makes
     ``"ratio_times_lr"`` (Keras: :math:`\theta - (r\eta) u`) or ``"negative_lr_last"``
     (optax, paper: :math:`\theta + (-\eta)(u r)`).
 ``norm_reduction``
-    the order in which :math:`\sum x_i^2` is accumulated in float32 (see
-    :func:`sum_of_squares`): ``"xla_cpu_fused_fma"`` (``jnp.linalg.norm``, optax),
+    the order in which :math:`\sum x_i^2` is accumulated in float32, at every size (see
+    :func:`sum_of_squares`; ``threads``, the framework's intra-op thread count, matters
+    for large arrays): ``"xla_cpu_fused_fma"`` (``jnp.linalg.norm``, optax),
     ``"xla_cpu_sequential"`` (eager ``jnp.sum``, Keras on JAX), ``"eigen_avx_4x8"``
     (``tf.reduce_sum``, Keras on TensorFlow), ``"torch_cpu_avx2"`` (``torch.sum``, Keras on
     torch) or ``"float64_rounded"`` (the exact sum rounded once: the paper).
@@ -168,8 +169,11 @@ def _lamb_step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0,
                moment_update="weighted_sum", bias_correction="pow_param_dtype",
                correction_op="divide", step_order="negative_lr_last",
                norm_reduction="float64_rounded", sqrt_method="correctly_rounded",
-               square_op="multiply", zero_norm="ratio_one", phi="identity", phi_min=0.0, phi_max=math.inf):
-    """One LAMB step; returns ``(new_param, new_slots)``. See the module docstring."""
+               square_op="multiply", zero_norm="ratio_one", phi="identity", phi_min=0.0,
+               phi_max=math.inf, threads=1):
+    """One LAMB step; returns ``(new_param, new_slots)``. See the module docstring.
+    ``threads``: the framework's intra-op threads, which its sums over large arrays depend
+    on (:mod:`eps_ref.rules._reductions`)."""
     xp = array_namespace(param, grad)
     for name, value, allowed in (
         ("weight_decay_mode", weight_decay_mode, WEIGHT_DECAY_MODES),
@@ -191,8 +195,10 @@ def _lamb_step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0,
                               correction_op=correction_op, sqrt_method=sqrt_method)
     if weight_decay != 0 and weight_decay_mode == "added_to_direction":
         u = u + weight_decay * p
-    norm_kw = dict(reduction=norm_reduction, sqrt_method=sqrt_method, square_op=square_op)
-    ratio = trust_ratio(l2_norm(p, **norm_kw), l2_norm(u, **norm_kw), zero_norm=zero_norm, phi=phi, phi_min=phi_min, phi_max=phi_max)
+    norm_kw = dict(reduction=norm_reduction, sqrt_method=sqrt_method, square_op=square_op,
+                   threads=threads)
+    ratio = trust_ratio(l2_norm(p, **norm_kw), l2_norm(u, **norm_kw), zero_norm=zero_norm,
+                        phi=phi, phi_min=phi_min, phi_max=phi_max)
     if step_order == "ratio_times_lr":
         new_p = p - (ratio * lr) * u
     else:
@@ -213,7 +219,7 @@ def _lars_init(param):
 def _lars_step(param, grad, slots, *, t, lr, momentum, weight_decay=0.0,
                trust_coefficient=0.001, eps=0.0, trust_ratio_scope="layerwise",
                lookahead="none", norm_reduction="xla_cpu_fused_fma",
-               sqrt_method="correctly_rounded"):
+               sqrt_method="correctly_rounded", threads=1):
     r"""One LARS step (``optax.lars``); returns ``(new_param, new_slots)``:
 
     .. math::
@@ -232,8 +238,8 @@ def _lars_step(param, grad, slots, *, t, lr, momentum, weight_decay=0.0,
     _check("trust_ratio_scope", trust_ratio_scope, ("layerwise", "none"), "lars")
     u = grad + weight_decay * param if weight_decay != 0 else grad
     if trust_ratio_scope == "layerwise":
-        ratio = trust_ratio(l2_norm(param, reduction=norm_reduction, sqrt_method=sqrt_method),
-                            l2_norm(u, reduction=norm_reduction, sqrt_method=sqrt_method),
+        norm_kw = dict(reduction=norm_reduction, sqrt_method=sqrt_method, threads=threads)
+        ratio = trust_ratio(l2_norm(param, **norm_kw), l2_norm(u, **norm_kw),
                             trust_coefficient=trust_coefficient, eps=eps)
         u = u * ratio
     d = (-lr) * u

@@ -31,13 +31,15 @@ momentum (as in the paper), so it is accumulated by the momentum too.
     :math:`\lVert g \rVert^2` is the square of the float32 square root of the sum of
     squares, which is accumulated in ONE float32 accumulator in row-major order as
     :math:`s \leftarrow \mathrm{fma}(g_i, g_i, s)`;
-    :math:`\nu_t = \mathrm{fma}(\lVert g_t \rVert^2, 1 - \beta_2, \beta_2 \nu_{t-1})`;
+    :math:`\nu_t = \mathrm{fma}(\lVert g_t \rVert^2, 1 - \beta_2, \beta_2 \nu_{t-1})`
+    (from 4096 elements, where YNNPACK computes the norm, :math:`\mathrm{fma}(\beta_2,
+    \nu_{t-1}, \mathrm{fl}((1 - \beta_2) \lVert g_t \rVert^2))`);
     :math:`d_t = \mathrm{fma}(g_t, r_t, \lambda\theta)` with :math:`r_t = 1 /
     (\sqrt{\nu_t + \bar\varepsilon} + \varepsilon)` rounded;
-    :math:`m_t = \mathrm{fma}(m_{t-1}, \beta_1, d_t)`. The row-major order holds for
-    arrays whose dimensions have at most 32 elements each (the conformance shape
-    (4, 16)); beyond that XLA's tree-reduction rewrite reorders the sum (see
-    :mod:`eps_ref.norms._stats`).
+    :math:`m_t = \mathrm{fma}(m_{t-1}, \beta_1, d_t)`. The sum of squares is
+    ``jnp.linalg.norm``'s at every size (:func:`eps_ref.rules._reductions.
+    xla_jit_sum_of_squares`: fused and row-major for small arrays, rounded squares in
+    XLA's windows or YNNPACK's tiles beyond).
     ``"separate"``: every product and sum rounded, the sum of squares pairwise in float64
     and rounded once, :math:`g_t / (\cdot)` divided (the formula above, the reference
     for other arithmetic).
@@ -51,11 +53,13 @@ then ``apply_updates``).
 
 from __future__ import annotations
 
+import math
+
 from array_api_compat import array_namespace
 
 from eps_ref.rules import Rule
 from eps_ref.rules._numerics import fma
-from eps_ref.rules._reductions import sum_of_squares
+from eps_ref.rules._reductions import YNN_MIN_ELEMENTS, sum_of_squares
 from eps_ref.rules.adam import _itemsize, _round, _sqrt
 
 __all__ = ["novograd", "init", "step", "squared_norm"]
@@ -69,17 +73,27 @@ def _check(multiply_add):
                          f"got {multiply_add!r}")
 
 
-def squared_norm(g, multiply_add="fused"):
+def squared_norm(g, multiply_add="fused", threads=1):
     r""":math:`\lVert g \rVert_2^2` of a whole array as a 0-d array of its dtype:
     ``jnp.linalg.norm(g) ** 2``, the square of the rounded root of the sum of squares.
     ``"fused"``: the sum accumulated in row-major order with one FMA per element (XLA:CPU);
-    ``"separate"``: the float64 sum of the float64 squares, rounded once."""
+    ``"separate"``: the float64 sum of the float64 squares, rounded once. ``threads``:
+    XLA's intra-op threads (arrays of 32768 elements or more)."""
     _check(multiply_add)
     xp = array_namespace(g)
     s = sum_of_squares(g, reduction="xla_cpu_fused_fma" if multiply_add == "fused"
-                       else "float64_rounded")
+                       else "float64_rounded", threads=threads)
     root = _sqrt(xp, s)
     return root * root
+
+
+def _update_nu(norm2, nu, beta2, w2, size, scalar):
+    """``optax.tree.update_moment``, :math:`(1-\\beta_2) n + \\beta_2 \\nu`, compiled in the
+    ``cond``: LLVM fuses the first product while the norm is XLA's own loop, the second
+    once YNNPACK computes the norm (4096 elements or more; measured)."""
+    if size >= YNN_MIN_ELEMENTS:
+        return fma(scalar(beta2), nu, w2 * norm2)
+    return fma(norm2, scalar(w2), beta2 * nu)
 
 
 def init(param):
@@ -90,7 +104,7 @@ def init(param):
 
 
 def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0, weight_decay=0.0,
-         multiply_add="fused"):
+         multiply_add="fused", threads=1):
     """One NovoGrad step; returns ``(new_param, new_slots)``. ``lr``, ``beta1``,
     ``beta2``, ``eps``, ``eps_root``, ``weight_decay`` (:math:`\\lambda`) are Python floats;
     ``multiply_add`` is explained in the module docstring."""
@@ -102,11 +116,11 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0, weight_d
     def scalar(value):
         return xp.asarray(value, dtype=dtype, device=dev)
 
-    norm2 = squared_norm(grad, multiply_add)
+    norm2 = squared_norm(grad, multiply_add, threads)
     if t == 1:
         nu = norm2
     elif multiply_add == "fused":
-        nu = fma(norm2, scalar(w2), beta2 * slots["nu"])
+        nu = _update_nu(norm2, slots["nu"], beta2, w2, math.prod(grad.shape), scalar)
     else:
         nu = w2 * norm2 + beta2 * slots["nu"]
     decay = weight_decay * param

@@ -54,6 +54,8 @@ class TfKerasBase:
     ema_momentum: float = 0.99
     ema_overwrite_frequency: int | None = None
     clip_order: str = "first_set"
+    threads: int = 1
+    """TensorFlow's intra-op threads (Eigen shards the clipping norms' large sums)."""
 
     def __post_init__(self):
         if self.clip_order not in CLIP_ORDERS:
@@ -73,9 +75,10 @@ class TfKerasBase:
             return clipping.keras_clip_by_norm(grads, clipnorm=self.clipnorm,
                                                reduction="eigen_avx_4x8",
                                                sqrt_method="correctly_rounded",
-                                               division="divide")
+                                               division="divide", threads=self.threads)
         if self.global_clipnorm is not None:
-            return clipping.tf_clip_by_global_norm(grads, clip_norm=self.global_clipnorm)
+            return clipping.tf_clip_by_global_norm(grads, clip_norm=self.global_clipnorm,
+                                                   threads=self.threads)
         if self.clip_order == "first_set" and by_value:
             return clipping.tf_clip_by_value(grads, clip_value=self.clipvalue)
         return grads
