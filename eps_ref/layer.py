@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from eps_ref._host import host_route, to_numpy
 from eps_ref.spec import (REQUIRED, Budget, Spec, _accepts, check_namespace, check_threads,
                           resolve_backend, spec)
 
@@ -68,6 +69,9 @@ class Layer:
         """Parameters and running statistics for inputs shaped like ``x``."""
         _check_float_array(x, self.spec.name)
         check_namespace(self.spec.name, [x])
+        back = host_route([x])
+        if back is not None:
+            return back(self.init(to_numpy(x)))
         kw = self.spec.rule.init_kwargs(self.rule_kwargs)
         return self.spec.rule.init(x, **kw)
 
@@ -77,6 +81,9 @@ class Layer:
         if not isinstance(state, dict):
             raise TypeError(f"{self.spec.name}: state must be the dict returned by init(x)")
         check_namespace(self.spec.name, [x, *(v for v in state.values() if hasattr(v, "dtype"))])
+        back = host_route([x])
+        if back is not None:
+            return back(self.apply(to_numpy(x), to_numpy(state), training=training))
         for k, v in state.items():
             if hasattr(v, "dtype") and v.dtype != x.dtype:
                 raise TypeError(f"{self.spec.name}: state[{k!r}] has dtype {v.dtype}, the "

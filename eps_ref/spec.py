@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 
 from array_api_compat import array_namespace
 
+from eps_ref._host import host_route, to_numpy
 from eps_ref._tree import flatten, structure_error
 from eps_ref.rules import Rule
 
@@ -285,6 +286,9 @@ class Optimizer:
         for leaf in leaves:
             _check_float_array(leaf, "params")
         check_namespace(self.spec.name, leaves)
+        back = host_route(leaves)
+        if back is not None:
+            return back(self.init(to_numpy(params)))
         kw = self.spec.rule.init_kwargs(self.rule_kwargs)
         state = {"step": 0, "slots": [self.spec.rule.init(p, **kw) for p in leaves]}
         if self.base is not None:
@@ -320,6 +324,9 @@ class Optimizer:
         slot_arrays = [v for slots in state["slots"] for v in slots.values()
                        if hasattr(v, "shape")]
         check_namespace(self.spec.name, [*p_leaves, *g_leaves, *slot_arrays])
+        back = host_route(p_leaves)
+        if back is not None:
+            return back(self.step(to_numpy(params), to_numpy(grads), to_numpy(state)))
         if self.base is not None:
             new_p, new_state = self.base.step(p_leaves, g_leaves, state, self._update)
             return unflatten(new_p), new_state
@@ -365,6 +372,9 @@ class Clip:
         for leaf in leaves:
             _check_float_array(leaf, "grads")
         check_namespace(self.spec.name, leaves)
+        back = host_route(leaves)
+        if back is not None:
+            return back(self(to_numpy(grads)))
         return unflatten(self.apply_leaves(leaves))
 
 
@@ -413,21 +423,28 @@ class Chain:
         leaves, unflatten = flatten(grads, self.optimizer.key_order)
         for leaf in leaves:
             _check_float_array(leaf, "grads")
+        p_leaves, _ = flatten(params, self.optimizer.key_order)
+        check_namespace(self.spec.name, [*p_leaves, *leaves])
+        back = host_route(p_leaves)
+        if back is not None:
+            return back(self.step(to_numpy(params), to_numpy(grads), to_numpy(state)))
         for c in self.clips:
             leaves = c.apply_leaves(leaves)
         return self.optimizer.step(params, unflatten(leaves), state)
 
 
 def check_namespace(name: str, arrays: list) -> None:
-    """The arrays of one call come from one Array-API namespace, and that namespace can
-    compute in float64: the reference emulates the frameworks' float32 kernels exactly
-    through float64 arithmetic (JAX without ``jax_enable_x64`` silently gives float32)."""
+    """The arrays of one call come from one Array-API namespace, and the reference can
+    compute exactly for it: on NumPy copies for JAX and torch CPU arrays
+    (:mod:`eps_ref._host`), else in the namespace itself, which must then have float64
+    (the float32 kernels are emulated exactly through float64 arithmetic; JAX on a GPU
+    without ``jax_enable_x64`` silently gives float32)."""
     try:
         xp = array_namespace(*arrays)
     except TypeError as e:
         raise TypeError(f"{name}: params, grads and state must all come from one array "
                         f"namespace ({e})") from None
-    if not _has_float64(xp):
+    if host_route(arrays) is None and not _has_float64(xp):
         hint = (" Enable it with jax.config.update('jax_enable_x64', True) before creating "
                 "arrays." if "jax" in getattr(xp, "__name__", "") else "")
         raise TypeError(f"{name}: the reference needs float64 arithmetic to reproduce the "

@@ -221,6 +221,21 @@ def test_array_api_strict_equals_numpy(name, rng):
         np.testing.assert_array_equal(g, r)
 
 
+@pytest.mark.parametrize("namespace", ["torch", "jax.numpy"])
+@pytest.mark.parametrize("name", LAYERS)
+def test_torch_and_jax_arrays_equal_numpy(name, namespace, rng):
+    """torch's float64 sqrt is MKL's and XLA:CPU flushes subnormals: the reference runs on
+    NumPy copies of their CPU arrays (eps_ref._host), so the bits are NumPy's."""
+    mod = pytest.importorskip(namespace)
+    kwargs, shape = _example(name)
+    xs = _stream(shape, rng)
+    xs[0].reshape(-1)[:3] = [3e-39, -1e-40, 0.0]       # subnormals
+    ref = _run(name, kwargs, xs, lambda a: a, np.asarray)
+    got = _run(name, kwargs, xs, mod.asarray, lambda a: np.asarray(a))
+    for r, g in zip(ref, got):
+        np.testing.assert_array_equal(np.asarray(g).view(np.uint32), np.asarray(r).view(np.uint32))
+
+
 def test_keras_torch_backend_semantics():
     x = (np.float32(100) + np.random.default_rng(0).standard_normal((8, 3))).astype(f32)
     a = layer("keras.layers.BatchNormalization")
