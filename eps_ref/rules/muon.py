@@ -44,7 +44,12 @@ Shape scaling :math:`s(m, n)` of the orthogonalized update (``lr_scale``):
 - ``"none"``.
 
 The rounding of each step follows each framework's kernels (``apply_form``,
-``momentum_form``, ``ns_form``, ``matmul_kernel``); see :func:`step`.
+``momentum_form``, ``ns_form``, ``matmul_kernel``); see :func:`step`. The matrix products
+sum their K terms in the order of each framework's CPU gemm (:func:`matmul`): torch's
+bfloat16 ``mm``/``addmm`` (ATen's own loops up to :math:`16^3` multiply-adds, oneDNN's brgemm
+above) and TensorFlow's oneDNN sgemm at every shape, MKL's sgemm (Keras on torch) for
+outputs of at least 12 x 12, XLA:CPU's YNNPACK dots (Keras on jax, optax) on the 4 x 16
+conformance shape only.
 
 Sources: torch/optim/_muon.py (2.13), keras/src/optimizers/muon.py (3.15),
 optax/contrib/_muon.py (0.2.8).
@@ -120,20 +125,6 @@ def round_to_bfloat16(x):
 # register lane, lanes reduced at the end, K split into blocks whose partial sums are
 # added into C. The orders below are those trees; ``_kernel_order`` says which one a
 # framework's kernel takes at a given shape and operand layout.
-
-def _outer_terms(xp, a, b):
-    """The K rank-one terms of ``a @ b`` (each rounded to the dtype), in k order."""
-    shape = (a.shape[0], b.shape[1])
-    return [(xp.broadcast_to(a[:, k:k + 1], shape), xp.broadcast_to(b[k:k + 1, :], shape))
-            for k in range(a.shape[1])]
-
-
-def _fma_chain(xp, terms):
-    acc = terms[0][0] * terms[0][1]
-    for u, v in terms[1:]:
-        acc = fma(u, v, acc)
-    return acc
-
 
 def _pairwise(parts):
     while len(parts) > 1:
@@ -214,6 +205,12 @@ class _Products:
                 r[i, j] = fma(self.a[i, k], self.b[k, j], acc64[i, j].astype(np.float32))
             np.copyto(acc64, r)
         return acc64.astype(np.float32)
+
+
+def _from_first(t, ks, fused=True):
+    """A chain over ``ks`` that starts from the first product (rounded), not from zero."""
+    ks = list(ks)
+    return t.chain(ks[1:], acc=t.term(ks[0]), fused=fused)
 
 
 def _sgemm_k_blocks(k, bk=384):
@@ -381,29 +378,19 @@ def matmul(a, b, order="float64_rounded", *, layout="nn"):
                "mkl_sgemm": lambda t: _mkl_sgemm(t, k)}
     if order in kernels:
         return kernels[order](_Products(a, b))
-    terms = _outer_terms(xp, a, b)
+    t = _Products(a, b)
     if order == "fma_chain":
-        return _fma_chain(xp, terms)
+        return _from_first(t, range(k))
     if order == "sequential":
-        acc = terms[0][0] * terms[0][1]
-        for u, v in terms[1:]:
-            acc = acc + u * v
-        return acc
+        return _from_first(t, range(k), fused=False)
     if order == "fma_lanes_4":
-        lanes = [_fma_chain(xp, terms[r::4]) for r in range(min(4, len(terms)))]
-        return _pairwise(lanes)
+        return _pairwise([_from_first(t, range(r, k, 4)) for r in range(min(4, k))])
     if order == "pairwise":
-        return _pairwise([u * v for u, v in terms])
+        return _pairwise([t.term(j) for j in range(k)])
     if order == "lanes_4_halving":
-        lanes = []
-        for r in range(min(4, len(terms))):
-            acc = None
-            for u, v in terms[r::4]:
-                acc = u * v if acc is None else acc + u * v
-            lanes.append(acc)
-        return _halving(lanes)
+        return _halving([_from_first(t, range(r, k, 4), fused=False) for r in range(min(4, k))])
     if order == "lane_halving":
-        return _halving([u * v for u, v in terms])
+        return _halving([t.term(j) for j in range(k)])
     raise ValueError(f"muon: unknown matmul order {order!r}")
 
 
