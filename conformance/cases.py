@@ -73,16 +73,20 @@ ODD_SHAPE = (3, 37)
 loops leave a scalar tail of 7, rows of 37 and columns of 3 (the conformance tensor,
 :data:`eps_ref.conformance.streams.SHAPE`, is whole vectors only)."""
 
-_MATMUL = ("the Newton-Schulz matrix products: the dot kernel's accumulation order depends "
-           "on the matrix shape; reproduced on 4x16 only")
+_XLA_DOT = ("the Newton-Schulz matrix products: XLA:CPU's dots (YNNPACK) pick their kernel "
+            "(four FMA lanes over k mod 4, one FMA chain per K block of 512, two lanes) by a "
+            "shape heuristic that is not reproduced; the orders are measured on 4x16 only")
+_MKL_SMALL = ("the Newton-Schulz matrix products: MKL's sgemm runs small-matrix kernels for "
+              "outputs under 12x12 (3x37's), whose order changes with m, n and K; reproduced "
+              "on 4x16 and for every output of at least 12x12")
 
 # (spec, backend label, a word of the variant name; "" for every variant) -> reason. These
 # cases are bit-exact on the conformance tensor and not at ODD_SHAPE; the suite checks both
 # (a case listed here that becomes exact at ODD_SHAPE fails as stale).
 SHAPE_DEPENDENT: dict[tuple[str, str, str], str] = {
-    ("keras.optimizers.Muon", "keras/jax", ""): _MATMUL,
-    ("keras.optimizers.Muon", "keras/torch", ""): _MATMUL,
-    ("optax.contrib.muon", "optax", ""): _MATMUL,
+    ("keras.optimizers.Muon", "keras/jax", ""): _XLA_DOT,
+    ("keras.optimizers.Muon", "keras/torch", ""): _MKL_SMALL,
+    ("optax.contrib.muon", "optax", ""): _XLA_DOT,
 }
 
 
@@ -90,7 +94,24 @@ SHAPE_DEPENDENT: dict[tuple[str, str, str], str] = {
 # budget of a case on the real workload (eps_ref.conformance.workload) and its reason. The
 # workload runs every case on a parameter tree of real layer sizes; a budget here is a
 # kernel path that only real sizes reach and that the reference does not reproduce.
-WORKLOAD_BUDGETS: dict[tuple[str, str, str], Budget] = {}
+_MUON_LEAVES = ("measured over the 20 steps on the workload's eight matrices (Keras and optax "
+                "send the other leaves to their AdamW)")
+WORKLOAD_BUDGETS: dict[tuple[str, str, str], Budget] = {
+    ("keras.optimizers.Muon", "keras/tensorflow", ""): Budget(
+        11993088, "the Frobenius norm before Newton-Schulz of the matrices above 4096 "
+        "elements (head1.weight): TensorFlow shards that reduction over its intra-op threads; "
+        "every matrix product is exact; " + _MUON_LEAVES),
+    ("keras.optimizers.Muon", "keras/torch", ""): Budget(
+        5408, "head2.weight (10 x 256): MKL's small-matrix sgemm kernels (outputs under 12 x "
+        "12) are not reproduced; every matrix of at least 12 rows and columns is exact; "
+        + _MUON_LEAVES),
+    ("keras.optimizers.Muon", "keras/jax", ""): Budget(
+        1647099904, "XLA:CPU's dots (YNNPACK) by a kernel heuristic not reproduced; the "
+        "largest distance is an element of head1.weight near zero; " + _MUON_LEAVES),
+    ("optax.contrib.muon", "optax", ""): Budget(
+        2834560, "XLA:CPU's dots (YNNPACK) by a kernel heuristic not reproduced (worst leaf "
+        "head1.weight); " + _MUON_LEAVES),
+}
 
 
 # The optimizers each framework's clips are checked in front of: label -> (name, keywords).

@@ -141,18 +141,21 @@ SETTINGS = ("standard", "odd shape", "workload")
 def _judge(case: Case, comparison: Comparison, setting: str = "standard") -> tuple[str, str]:
     """The status of a case. ``setting``: ``"standard"`` (the conformance tensor),
     ``"odd shape"`` (:data:`~eps_ref.conformance.cases.ODD_SHAPE`: a case declared
-    shape-dependent must still diverge) or ``"workload"`` (the real-workload tree: a case
-    declared shape-dependent may diverge, a workload budget bounds it)."""
+    shape-dependent must still diverge) or ``"workload"`` (a parameter tree: a workload
+    budget, where declared, bounds the case; else a case declared shape-dependent may
+    diverge)."""
     if setting not in SETTINGS:
         raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
-    reason = case.shape_dependence if setting != "standard" else None
+    workload_budget = case.workload_budget if setting == "workload" else None
+    reason = case.shape_dependence if setting != "standard" and workload_budget is None \
+        else None
     if reason is not None and (setting == "odd shape" or comparison.max_ulp > 0):
         if comparison.max_ulp == 0:
             return "stale shape dependence", ("bit-exact at the odd shape: remove it "
                                               "from SHAPE_DEPENDENT")
         return "shape-dependent", (f"{comparison.max_ulp} ULP at step "
                                    f"{comparison.first_divergent_step}: {reason}")
-    budget = case.workload_budget if setting == "workload" else case.budget
+    budget = workload_budget if setting == "workload" else case.budget
     if budget is None:
         if comparison.max_ulp == 0:
             return "exact", ""

@@ -13,7 +13,7 @@ from eps_ref.rules.muon import QUINTIC, matmul, muon, newton_schulz, round_to_bf
 f32 = np.float32
 NAMES = {"torch.optim.Muon": {}, "keras.optimizers.Muon": {},
          "optax.contrib.muon": {"learning_rate": 1e-3}}
-KERNELS = ("aten_bfloat16", "float64_rounded", "eigen", "xla_cpu", "mkl_sgemm", "namespace")
+KERNELS = ("aten_bfloat16", "float64_rounded", "onednn_sgemm", "xla_cpu", "mkl_sgemm", "namespace")
 
 
 def _quintic(s, steps=5):
@@ -59,13 +59,27 @@ def test_orthogonal_gradient_stays_orthogonal_up_to_scale():
     np.testing.assert_allclose(o @ o.T, s * s * np.eye(4), atol=1e-13)
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", [k for k in KERNELS if k != "aten_bfloat16"])
 @pytest.mark.parametrize("precision", ["bfloat16", "param"])
 def test_tall_matrices_are_transposed(kernel, precision):
     """NS(G^T) = NS(G)^T bit for bit: a tall matrix is orthogonalized as its transpose."""
     g = _wide(3)
     wide = newton_schulz(g, precision=precision, matmul_kernel=kernel)
     tall = newton_schulz(g.T.copy(), precision=precision, matmul_kernel=kernel)
+    np.testing.assert_array_equal(tall, wide.T)
+
+
+def test_torch_tall_matrices_take_the_transposed_view_loops():
+    """torch runs the first Newton-Schulz step of a tall matrix on the view grad.T: ATen's
+    small bfloat16 gemm then takes other loops (X X^T: a sequential sum instead of the
+    vectorized dot), oneDNN's brgemm (K <= 1024) the same ones."""
+    g = _wide(3)
+    wide = newton_schulz(g, precision="param", matmul_kernel="aten_bfloat16")
+    tall = newton_schulz(g.T.copy(), precision="param", matmul_kernel="aten_bfloat16")
+    assert not np.array_equal(tall, wide.T)
+    g = _wide(3, (16, 300))
+    wide = newton_schulz(g, precision="bfloat16", matmul_kernel="aten_bfloat16")
+    tall = newton_schulz(g.T.copy(), precision="bfloat16", matmul_kernel="aten_bfloat16")
     np.testing.assert_array_equal(tall, wide.T)
 
 
@@ -115,38 +129,115 @@ def test_matmul_orders_agree_with_exact_products_when_exact():
     a = rng.integers(-8, 8, (4, 16)).astype(f32)
     b = rng.integers(-8, 8, (16, 4)).astype(f32)
     for order in ("float64_rounded", "fma_chain", "sequential", "fma_lanes_4", "pairwise",
-                  "lane_halving", "lanes_4_halving", "onednn_bf16", "aten_bfloat16", "namespace"):
+                  "lane_halving", "lanes_4_halving", "namespace"):
         np.testing.assert_array_equal(matmul(a, b, order), a @ b, err_msg=order)
 
 
-def test_onednn_bf16_order_and_where_torch_takes_it():
-    """oneDNN's bf16 gemm adds each k pair odd term first, in K blocks of 512 (1024 past
-    K = 1024); torch calls it once m*k*n > 16^3 and its own lane-halving kernel below."""
-    big, one = f32(2.0 ** 12), f32(1.0)
-    # products 1, 2^24, -2^24 at k = 0, 1, 2: odd first, 2^24 + 1 rounds to 2^24 and the
-    # cancellation leaves 0; lane halving adds (p0 + p2) + (p1 + p3) and keeps the 1
-    a = np.array([[one, big, -big, 0.0]], f32)
-    b = np.array([[one], [big], [big], [0.0]], f32)
-    assert matmul(a, b, "onednn_bf16")[0, 0] == 0.0
-    assert matmul(a, b, "lane_halving")[0, 0] == 1.0
-    # 1 in the first K block, 2^24 and -2^24 in the second: the blocks are summed apart
-    a, b = np.zeros((1, 1024), f32), np.zeros((1024, 1), f32)
-    a[0, [10, 600, 700]] = one, big, -big
-    b[[10, 600, 700], 0] = one, big, big
-    assert matmul(a, b, "onednn_bf16")[0, 0] == 1.0
-    assert matmul(a, b, "bf16_dot_pairs")[0, 0] == 0.0          # one chain over all of K
-    # past K = 1024 the blocks are 1024 long: the same three products in one block cancel
-    a, b = np.zeros((1, 2048), f32), np.zeros((2048, 1), f32)
-    a[0, [10, 600, 700]] = one, big, -big
-    b[[10, 600, 700], 0] = one, big, big
-    assert matmul(a, b, "onednn_bf16")[0, 0] == 0.0
-    rng = np.random.default_rng(0)
-    x = round_to_bfloat16(rng.standard_normal((17, 33)).astype(f32))    # 17*33*17 > 16^3
-    np.testing.assert_array_equal(matmul(x, x.T.copy(), "aten_bfloat16"),
-                                  matmul(x, x.T.copy(), "onednn_bf16"))
-    x = round_to_bfloat16(rng.standard_normal((4, 16)).astype(f32))     # 4*16*4 <= 16^3
-    np.testing.assert_array_equal(matmul(x, x.T.copy(), "aten_bfloat16"),
-                                  matmul(x, x.T.copy(), "lane_halving"))
+# -- the kernels' summation trees --------------------------------------------------------
+#
+# The probe: products +H at k = i, -H at k = j and 1 everywhere else. The ones added into
+# the partial sum holding i or j before i and j meet are absorbed (H = 2^40), so the result
+# is K minus the number of products in the subtree where i and j first meet.
+
+def _subtree(order, k, i, j, rows=1, cols=1, layout="nn"):
+    a = np.ones((rows, k), f32)
+    a[:, i], a[:, j] = 2.0 ** 40, -(2.0 ** 40)
+    c = matmul(a, np.ones((k, cols), f32), order, layout=layout)
+    assert (c == c[0, 0]).all()
+    return k - int(c[0, 0])
+
+
+def test_onednn_bf16_pairs_and_k_blocks():
+    """vdpbf16ps adds the odd product of a pair, then the even one; K blocks of 512 (1024
+    past K = 1024, unless A is a transposed view) start from zero and add into C."""
+    big = dict(rows=16, cols=16)                         # m k n > 16^3: oneDNN
+    assert _subtree("aten_bfloat16", 576, 0, 1, **big) == 2
+    assert _subtree("aten_bfloat16", 576, 0, 2, **big) == 4       # 1, 0, 3, 2
+    assert _subtree("aten_bfloat16", 576, 1, 2, **big) == 4
+    assert _subtree("aten_bfloat16", 576, 511, 512, **big) == 576
+    assert _subtree("aten_bfloat16", 576, 512, 513, **big) == 2
+    assert _subtree("aten_bfloat16", 2048, 1023, 1024, **big) == 2048
+    assert _subtree("aten_bfloat16", 2048, 512, 513, **big) > 2
+    assert _subtree("aten_bfloat16", 2048, 511, 512, layout="tn", **big) == 1024
+    assert _subtree("aten_bfloat16", 2048, 512, 513, layout="tn", **big) == 2
+    # an odd K: the last product pairs with a zero
+    assert _subtree("onednn_bf16", 37, 35, 36) == 37
+
+
+def test_aten_small_bfloat16_loops_by_layout():
+    """m k n <= 16^3: ATen's own loops; nn and tt: four partial sums over k mod 4, the tail
+    into the first; nt: 8-lane vectors (a 16-element step per register) then a scalar
+    tail; tn: one sequential sum."""
+    small = dict(rows=2, cols=2)
+    assert _subtree("aten_bfloat16", 37, 0, 4, **small) == 2
+    assert _subtree("aten_bfloat16", 37, 0, 36, **small) == 10      # the tail joins partial 0
+    assert _subtree("aten_bfloat16", 37, 0, 1, **small) == 19
+    assert _subtree("aten_bfloat16", 37, 0, 2, **small) == 28
+    assert _subtree("aten_bfloat16", 37, 0, 1, layout="tt", **small) == 19
+    assert _subtree("aten_bfloat16", 37, 0, 8, layout="nt", **small) == 2   # 0 8 16 24
+    assert _subtree("aten_bfloat16", 37, 0, 16, layout="nt", **small) == 3
+    assert _subtree("aten_bfloat16", 37, 0, 4, layout="nt", **small) == 8    # lanes halved
+    assert _subtree("aten_bfloat16", 37, 0, 32, layout="nt", **small) == 33  # then the tail
+    assert _subtree("aten_bfloat16", 37, 0, 5, layout="tn", **small) == 6
+    # 64-element blocks in eight registers of eight lanes, registers added as a tree
+    assert _subtree("aten_bf16_dot", 128, 0, 64) == 2
+    assert _subtree("aten_bf16_dot", 128, 0, 32) == 4
+    assert _subtree("aten_bf16_dot", 128, 0, 8) == 16     # lane 0 of every register
+    # an operand with a dimension of 1 is row-major whatever its strides
+    assert _subtree("aten_bfloat16", 37, 0, 1, layout="tt") == 19
+
+
+def test_onednn_sgemm_k_blocks():
+    """gemm_driver.cpp: blocks of 384, a remainder between 384 and 768 halved."""
+    from eps_ref.rules.muon import _sgemm_k_blocks
+    assert _sgemm_k_blocks(384) == [(0, 384)]
+    assert _sgemm_k_blocks(385) == [(0, 193), (193, 385)]
+    assert _sgemm_k_blocks(576) == [(0, 288), (288, 576)]
+    assert _sgemm_k_blocks(769) == [(0, 384), (384, 577), (577, 769)]
+    assert _sgemm_k_blocks(1000) == [(0, 384), (384, 692), (692, 1000)]
+    assert _subtree("onednn_sgemm", 576, 0, 5) == 6
+    assert _subtree("onednn_sgemm", 576, 287, 288) == 576
+    assert _subtree("onednn_sgemm", 576, 288, 289) == 2
+
+
+def test_mkl_sgemm_k_blocks_and_small_outputs():
+    from eps_ref.rules.muon import _mkl_k_blocks
+    assert _mkl_k_blocks(192) == [(0, 192)]
+    assert _mkl_k_blocks(193) == [(0, 96), (96, 193)]
+    assert _mkl_k_blocks(385) == [(0, 192), (192, 384), (384, 385)]
+    assert _mkl_k_blocks(1000)[-2:] == [(768, 960), (960, 1000)]
+    big = dict(rows=12, cols=12)
+    assert _subtree("mkl_sgemm", 576, 191, 192, **big) == 384        # blocks 0 and 1
+    assert _subtree("mkl_sgemm", 576, 192, 193, **big) == 2
+    with pytest.raises(ValueError, match="12 x 12"):
+        matmul(np.ones((4, 16), f32), np.ones((16, 16), f32), "mkl_sgemm")
+
+
+def test_fused_chains_round_once_at_half_way_sums():
+    """The float64 sum a*b + c can land exactly half-way between two float32 values while
+    the exact one does not: 1 + 2^-23 + 2^-24 (1 - 2^-46) rounds to 1 + 2^-23, the float64
+    sum rounded again to 1 + 2^-22. The numpy fast path redoes those elements."""
+    a = np.array([[1 + 2.0 ** -23]], f32)
+    b = np.array([[(1 - 2.0 ** -23) * 2.0 ** -24]], f32)
+    c = np.array([[1 + 2.0 ** -23]], f32)
+    twice = f32(a.astype(np.float64) * b.astype(np.float64) + c.astype(np.float64))
+    assert twice == f32(1 + 2.0 ** -22)
+    a2 = np.concatenate([np.ones((1, 1), f32), a], axis=1)     # c enters as 1 * c
+    b2 = np.concatenate([c, b], axis=0)
+    assert matmul(a2, b2, "fma_chain")[0, 0] == f32(1 + 2.0 ** -23)
+    assert matmul(a2, b2, "onednn_sgemm")[0, 0] == f32(1 + 2.0 ** -23)
+
+
+def test_fused_chains_fast_path_matches_the_exact_fma():
+    """numpy's fast path (float64 sums, half-way check) against the Array API fma, on
+    products over 60 binades, near-subnormal ones included."""
+    xps = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(5)
+    a = (rng.standard_normal((9, 400)) * np.exp2(rng.integers(-70, 30, (9, 400)))).astype(f32)
+    b = (rng.standard_normal((400, 13)) * np.exp2(rng.integers(-70, 30, (400, 13)))).astype(f32)
+    fast = matmul(a, b, "onednn_sgemm")
+    exact = np.asarray(matmul(xps.asarray(a), xps.asarray(b), "onednn_sgemm"))
+    np.testing.assert_array_equal(fast.view(np.uint32), exact.view(np.uint32))
 
 
 def test_torch_first_step_by_hand():

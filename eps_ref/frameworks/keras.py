@@ -696,7 +696,7 @@ def _bind_muon(*, learning_rate, adam_beta_1, adam_beta_2, adam_weight_decay, ep
         "normalization": "divide_by_norm_plus_eps",
         "ns_precision": "param",
         "ns_form": "scaled_operand",
-        "matmul_kernel": "eigen",
+        "matmul_kernel": "onednn_sgemm",
         "norm_reduction": "eigen_avx_4x8",
         "lr_scale": "none" if rms_rate is None else "rms_matched",
         "apply_form": "keras",

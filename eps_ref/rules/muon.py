@@ -44,7 +44,12 @@ Shape scaling :math:`s(m, n)` of the orthogonalized update (``lr_scale``):
 - ``"none"``.
 
 The rounding of each step follows each framework's kernels (``apply_form``,
-``momentum_form``, ``ns_form``, ``matmul_kernel``); see :func:`step`.
+``momentum_form``, ``ns_form``, ``matmul_kernel``); see :func:`step`. The matrix products
+sum their K terms in the order of each framework's CPU gemm (:func:`matmul`): torch's
+bfloat16 ``mm``/``addmm`` (ATen's own loops up to :math:`16^3` multiply-adds, oneDNN's brgemm
+above) and TensorFlow's oneDNN sgemm at every shape, MKL's sgemm (Keras on torch) for
+outputs of at least 12 x 12, XLA:CPU's YNNPACK dots (Keras on jax, optax) on the 4 x 16
+conformance shape only.
 
 Sources: torch/optim/_muon.py (2.13), keras/src/optimizers/muon.py (3.15),
 optax/contrib/_muon.py (0.2.8).
@@ -54,7 +59,7 @@ from __future__ import annotations
 
 import math
 
-from array_api_compat import array_namespace, device
+from array_api_compat import array_namespace, device, is_numpy_namespace
 
 from eps_ref.rules import Rule
 from eps_ref.rules._numerics import fma
@@ -63,7 +68,7 @@ from eps_ref.rules._roots import sqrt
 from eps_ref.rules.rmsprop import _bias_corrected
 from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras, decoupled_lr_scaled_torch
 
-__all__ = ["muon", "newton_schulz", "round_to_bfloat16", "matmul", "onednn_k_block", "QUINTIC"]
+__all__ = ["muon", "newton_schulz", "round_to_bfloat16", "matmul", "QUINTIC"]
 
 QUINTIC = (3.4445, -4.7750, 2.0315)
 """Jordan's quintic Newton–Schulz coefficients (a, b, c), shared by all three dialects."""
@@ -73,8 +78,8 @@ LOOKAHEADS = ("none", "nesterov")
 NS_PRECISIONS = ("bfloat16", "param")
 NORMALIZATIONS = ("divide_by_norm_clamped_to_eps", "divide_by_norm_plus_eps")
 NS_FORMS = ("torch_addmm", "scaled_operand", "scaled_operand_fma")
-MATMUL_KERNELS = ("aten_bfloat16", "float64_rounded", "fma_chain", "eigen", "xla_cpu", "mkl_sgemm",
-                  "namespace")
+MATMUL_KERNELS = ("aten_bfloat16", "float64_rounded", "fma_chain", "onednn_sgemm", "xla_cpu",
+                  "mkl_sgemm", "namespace")
 DIVISIONS = ("divide", "multiply_by_reciprocal")
 NORM_REDUCTIONS = REDUCTIONS
 LR_SCALES = ("none", "sqrt_rows_over_cols", "sqrt_cols_over_rows", "rms_matched")
@@ -115,20 +120,11 @@ def round_to_bfloat16(x):
 
 
 # -- matrix products as the frameworks' kernels sum them ---------------------------------
-
-def _outer_terms(xp, a, b):
-    """The K rank-one terms of ``a @ b`` (each rounded to the dtype), in k order."""
-    shape = (a.shape[0], b.shape[1])
-    return [(xp.broadcast_to(a[:, k:k + 1], shape), xp.broadcast_to(b[k:k + 1, :], shape))
-            for k in range(a.shape[1])]
-
-
-def _fma_chain(xp, terms):
-    acc = terms[0][0] * terms[0][1]
-    for u, v in terms[1:]:
-        acc = fma(u, v, acc)
-    return acc
-
+#
+# Every CPU gemm sums each output element's K products in a fixed tree: FMA chains per
+# register lane, lanes reduced at the end, K split into blocks whose partial sums are
+# added into C. The orders below are those trees; ``_kernel_order`` says which one a
+# framework's kernel takes at a given shape and operand layout.
 
 def _pairwise(parts):
     while len(parts) > 1:
@@ -137,39 +133,205 @@ def _pairwise(parts):
     return parts[0]
 
 
-ONEDNN_MIN_SIZE = 16 * 16 * 16
-"""torch's bfloat16 matmul goes to oneDNN past this ``m * k * n`` (``Matmul.cpp``)."""
+def _halving(parts):
+    """Add the upper half of the lanes onto the lower half until one is left."""
+    while len(parts) > 1:
+        h = len(parts) // 2
+        parts = [parts[i] + parts[i + h] for i in range(h)] + parts[2 * h:]
+    return parts[0]
 
 
-def onednn_k_block(k: int) -> int:
-    """The K block of oneDNN's bfloat16 gemm on this host (Zen 4, 1 and 2 threads): 512 up
-    to K = 1024, then 1024. Measured against ``X @ X.T`` for K from 33 to 2048 (at 3072
-    and 4096 every blocking tried gave the same bfloat16 results)."""
-    return 512 if k <= 1024 else 1024
+# float64 bit fields for the float32 FMA fast path: the 29 bits below a float32's
+# mantissa, their half-way pattern, the exponent, and 2^-125 (float32 subnormals near).
+_LOW_29, _HALF_WAY = 0x1FFFFFFF, 0x10000000
+_EXPONENT, _NEAR_SUBNORMAL = 0x7FF0000000000000, (1023 - 125) << 52
 
 
-def _onednn_bf16(xp, a, b):
-    """``a @ b`` as :func:`matmul`'s ``"onednn_bf16"`` sums it."""
-    k = a.shape[1]
-    block = onednn_k_block(k)
-    total = None
-    for start in range(0, k, block):
-        stop = min(start + block, k)
-        acc = None
-        for j in range(start, stop, 2):
-            for i in ((j + 1, j) if j + 1 < stop else (j,)):
-                term = a[:, i:i + 1] * b[i:i + 1, :]      # exact: bfloat16 operands
-                acc = term if acc is None else acc + term
-        total = acc if total is None else total + acc
-    return total
+class _Products:
+    """The rank-one terms of ``a @ b`` for chains over any k order, started from zero as a
+    zeroed accumulator register is. ``fused``: each step one FMA (float32 operands), else
+    the product rounded then added (exact products, e.g. of bfloat16 values, are the
+    same either way)."""
+
+    def __init__(self, a, b):
+        self.xp = xp = array_namespace(a, b)
+        self.a, self.b = a, b
+        self.shape = (a.shape[0], b.shape[1])
+        self.fast = is_numpy_namespace(xp) and a.dtype == xp.float32
+        if self.fast:
+            self.a64, self.b64 = (xp.astype(v, xp.float64) for v in (a, b))
+
+    def zeros(self):
+        return self.xp.zeros(self.shape, dtype=self.a.dtype, device=device(self.a))
+
+    def term(self, k):
+        return self.a[:, k:k + 1] * self.b[k:k + 1, :]
+
+    def chain(self, ks, acc=None, fused=True):
+        acc = self.zeros() if acc is None else acc
+        if not fused:
+            for k in ks:
+                acc = acc + self.term(k)
+            return acc
+        if self.fast:
+            return self._fast_fma_chain(ks, acc)
+        xp = self.xp
+        for k in ks:
+            acc = fma(xp.broadcast_to(self.a[:, k:k + 1], self.shape),
+                      xp.broadcast_to(self.b[k:k + 1, :], self.shape), acc)
+        return acc
+
+    def _fast_fma_chain(self, ks, acc):
+        # fma(a, b, c) is the float64 sum p + c (p exact) rounded to float32, except where
+        # that sum lands exactly half-way between two float32 values (rounding it again
+        # would see a tie the exact sum does not have): those few elements, and any near
+        # the subnormals, are redone by the exact ``fma``. In place, on float64 bits.
+        import numpy as np
+        acc64 = acc.astype(np.float64)
+        s = np.empty(self.shape)
+        bits = s.view(np.uint64)
+        r = np.empty(self.shape, np.float32)
+        low = np.empty(self.shape, np.uint64)
+        for k in ks:
+            np.multiply(self.a64[:, k:k + 1], self.b64[k:k + 1, :], out=s)
+            np.add(s, acc64, out=s)
+            np.copyto(r, s, casting="same_kind")
+            np.bitwise_and(bits, _LOW_29, out=low)
+            doubt = (low == _HALF_WAY).any()
+            np.bitwise_and(bits, _EXPONENT, out=low)
+            if doubt or (low < _NEAR_SUBNORMAL).any():
+                i, j = np.nonzero(((bits & _LOW_29) == _HALF_WAY)
+                                  | ((bits & _EXPONENT) < _NEAR_SUBNORMAL))
+                r[i, j] = fma(self.a[i, k], self.b[k, j], acc64[i, j].astype(np.float32))
+            np.copyto(acc64, r)
+        return acc64.astype(np.float32)
 
 
-def matmul(a, b, order="float64_rounded"):
+def _from_first(t, ks, fused=True):
+    """A chain over ``ks`` that starts from the first product (rounded), not from zero."""
+    ks = list(ks)
+    return t.chain(ks[1:], acc=t.term(ks[0]), fused=fused)
+
+
+def _sgemm_k_blocks(k, bk=384):
+    """oneDNN sgemm's K partition: blocks of ``bk``; a remainder between ``bk`` and
+    ``2 bk`` is halved (gemm_driver.cpp: ``if (sizeK >= 2*BK) sizeK = BK; else if
+    (sizeK > BK) sizeK = (sizeK + 1) / 2``)."""
+    blocks, k0 = [], 0
+    while k0 < k:
+        size = k - k0
+        size = bk if size >= 2 * bk else (size + 1) // 2 if size > bk else size
+        blocks.append((k0, k0 + size))
+        k0 += size
+    return blocks
+
+
+def _bf16_k_block(k, layout):
+    """oneDNN brgemm matmul's K block (brgemm_matmul_utils.cpp,
+    ``compute_blocking_heuristic_avx512``): 1024 when K > 1024 and A is not a transposed
+    view, else 512 (``default_k_blk``; batch size 1, so a K chunk is one K block)."""
+    return 1024 if k > 1024 and layout[0] == "n" else 512
+
+
+def _onednn_bf16(t, k, layout):
+    """brgemm ``avx512_core_bf16``: per output one fp32 register lane, one ``vdpbf16ps``
+    per k pair, which adds the odd product, then the even one (Intel SDM; the same on
+    Zen 4, measured); an odd K is padded with a zero. Every K block starts from zero and is
+    added into the fp32 C buffer."""
+    k_blk = _bf16_k_block(k, layout)
+    out = None
+    for lo in range(0, k, k_blk):
+        hi = min(k, lo + k_blk)
+        ks = [j for p in range(lo, hi, 2) for j in ((p + 1, p) if p + 1 < hi else (p,))]
+        part = t.chain(ks, fused=False)
+        out = part if out is None else out + part
+    return out
+
+
+def _onednn_sgemm(t, k):
+    """oneDNN ``dnnl_sgemm`` (jit avx512 kernels, TensorFlow's MatMul): one FMA chain per
+    output over each K block of :func:`_sgemm_k_blocks`, the blocks added into C."""
+    out = None
+    for lo, hi in _sgemm_k_blocks(k):
+        part = t.chain(range(lo, hi))
+        out = part if out is None else out + part
+    return out
+
+
+def _cpublas_ilp4(t, k):
+    """ATen's scalar ``cpublas::sum`` (BlasKernel.cpp): four partial sums over k mod 4, the
+    K mod 4 tail into the first, then ``((s0 + s1) + s2) + s3``."""
+    whole = k - k % 4
+    parts = [t.chain(list(range(r, whole, 4)) + (list(range(whole, k)) if r == 0 else []),
+                     fused=False) for r in range(4)]
+    return ((parts[0] + parts[1]) + parts[2]) + parts[3]
+
+
+def _aten_bf16_dot(t, k, lanes=8, registers=8):
+    """ATen's vectorized bfloat16 dot with fp32 arithmetic (``dot_with_fp32_arith``, the
+    8-float vectors this build dispatches to): eight registers over blocks of 64 (register
+    r, lane l: element 64 i + 8 r + l), registers added as a tree (r + r+4, r + r+2, r + r+1)
+    and the lanes halved; then 16-element tail steps into one register (lane l: j + l,
+    then j + 8 + l), halved and added; then the last K mod 16 products one by one."""
+    block = lanes * registers
+    whole = k - k % block
+    regs = [[t.chain(range(r * lanes + lane, whole, block), fused=False)
+             for lane in range(lanes)] for r in range(registers)]
+    while len(regs) > 1:
+        h = len(regs) // 2
+        regs = [[x + y for x, y in zip(regs[i], regs[i + h])] for i in range(h)]
+    total = _halving(regs[0])
+    vec = k - k % (2 * lanes)
+    tail = [t.chain([j + off + lane for j in range(whole, vec, 2 * lanes) for off in (0, lanes)],
+                    fused=False) for lane in range(lanes)]
+    total = total + _halving(tail)
+    return t.chain(range(vec, k), acc=total, fused=False)
+
+
+def _mkl_k_blocks(k, bk=192):
+    """MKL sgemm's K partition as measured (MKL 2024.2 in torch 2.13, Zen 4, 1 and 2
+    threads, K from 1 to 2048): one block up to 192, two halves (the first
+    ``K // 2``) up to 384, else blocks of 192 and the remainder."""
+    if k <= bk:
+        return [(0, k)]
+    if k <= 2 * bk:
+        return [(0, k // 2), (k // 2, k)]
+    return [(lo, min(k, lo + bk)) for lo in range(0, k, bk)]
+
+
+MKL_BLOCKED_MIN = 12
+"""Outputs of at least 12 x 12 run MKL's blocked sgemm (measured: the smaller ones take
+small-matrix kernels whose order changes with m, n and K)."""
+
+
+def _mkl_sgemm(t, k):
+    """MKL sgemm (closed source; the order measured with structured inputs): one FMA chain
+    per output over each K block of :func:`_mkl_k_blocks`, the blocks added in order. For
+    outputs of at least :data:`MKL_BLOCKED_MIN` rows and columns only."""
+    m, n = t.shape
+    if min(m, n) < MKL_BLOCKED_MIN:
+        raise ValueError(f"muon: matmul order 'mkl_sgemm' is measured for outputs of at least "
+                         f"{MKL_BLOCKED_MIN} x {MKL_BLOCKED_MIN}, got {m} x {n}")
+    out = None
+    for lo, hi in _mkl_k_blocks(k):
+        part = t.chain(range(lo, hi))
+        out = part if out is None else out + part
+    return out
+
+
+LAYOUTS = ("nn", "nt", "tn", "tt")
+
+
+def matmul(a, b, order="float64_rounded", *, layout="nn"):
     """``a @ b`` for 2-D arrays, summed in one of the orders CPU kernels use.
 
-    - ``"float64_rounded"``: products and sums in float64, rounded once. Exact for the
-      bfloat16-valued operands of torch's Muon (their products have 16 bits), which is
-      what oneDNN's bf16 gemm with fp32 accumulation then rounds.
+    ``layout`` names how the framework holds the operands, BLAS style: first letter ``a``,
+    second ``b``; ``"t"``: a transposed view of a row-major array (torch's ``x.T``). Only
+    ``"aten_bfloat16"`` and ``"onednn_bf16"`` depend on it.
+
+    Element orders:
+
+    - ``"float64_rounded"``: products and sums in float64, rounded once.
     - ``"fma_chain"``: :math:`((a_0b_0 + a_1b_1) + \\dots)` with every step one FMA.
     - ``"sequential"``: the same chain, unfused.
     - ``"fma_lanes_4"``: four FMA chains over k mod 4, added pairwise ((0+1)+(2+3)).
@@ -177,89 +339,88 @@ def matmul(a, b, order="float64_rounded"):
     - ``"lanes_4_halving"``: four unfused chains over k mod 4, then (0 + 2) + (1 + 3).
     - ``"lane_halving"``: the K products as vector lanes; the upper half of the lanes is
       added onto the lower half until one lane is left (a horizontal reduction).
-    - ``"onednn_bf16"``: oneDNN's bfloat16 gemm (``vdpbf16ps``): the k pairs in order, each
-      adding its odd term, then its even term, to a float32 accumulator (exact products,
-      every sum rounded); K in blocks (:func:`onednn_k_block`) whose sums are added in
-      order.
-    - ``"aten_bfloat16"``: what torch's CPU ``mm``/``addmm`` on bfloat16 runs: oneDNN
-      (``"onednn_bf16"``) once ``m k n > 16^3`` (``use_mkldnn_bf16_matmul``'s size check),
-      ATen's own kernel below (``"lane_halving"``).
     - ``"namespace"``: the namespace's own ``matmul`` (numpy: OpenBLAS).
+
+    Kernels (shape- and layout-dependent trees, see each function):
+
+    - ``"onednn_bf16"``: oneDNN's brgemm for bfloat16 operands, fp32 accumulation
+      (:func:`_onednn_bf16`);
+    - ``"onednn_sgemm"``: oneDNN's float32 sgemm (:func:`_onednn_sgemm`);
+    - ``"mkl_sgemm"``: MKL's blocked float32 sgemm, as measured (:func:`_mkl_sgemm`);
+    - ``"cpublas_ilp4"``, ``"aten_bf16_dot"``: ATen's own bfloat16 gemm loops
+      (:func:`_cpublas_ilp4`, :func:`_aten_bf16_dot`);
+    - ``"aten_bfloat16"``: what torch's CPU ``mm``/``addmm`` runs on bfloat16 operands: the
+      ATen loops up to ``m k n = 16^3`` (``mkldnn_gemm``'s threshold), by layout (``nn``,
+      ``tt``: ilp4; ``nt``: the vectorized dot; ``tn``: a sequential sum), oneDNN above.
+
+    The kernels return the fp32 accumulator (before a kernel's alpha/beta epilogue and the
+    rounding of its output); on bfloat16-valued operands every product is exact.
     """
+    _check("layout", layout, LAYOUTS)
     xp = array_namespace(a, b)
     if order == "namespace":
         return xp.matmul(a, b)
     if order == "float64_rounded":
         return xp.astype(xp.matmul(xp.astype(a, xp.float64), xp.astype(b, xp.float64)),
                          a.dtype)
+    m, k = a.shape
+    n = b.shape[1]
+    # A dimension of size 1 makes a transposed view row-major too.
+    layout = "".join("n" if 1 in shape else t for t, shape in zip(layout, (a.shape, b.shape)))
     if order == "aten_bfloat16":
-        big = a.shape[0] * a.shape[1] * b.shape[1] > ONEDNN_MIN_SIZE
-        order = "onednn_bf16" if big else "lane_halving"
-    if order == "onednn_bf16":
-        return _onednn_bf16(xp, a, b)
-    terms = _outer_terms(xp, a, b)
+        order = "onednn_bf16" if m * k * n > 16 ** 3 else {
+            "nn": "cpublas_ilp4", "tt": "cpublas_ilp4", "nt": "aten_bf16_dot",
+            "tn": "sequential"}[layout]
+    kernels = {"onednn_bf16": lambda t: _onednn_bf16(t, k, layout),
+               "onednn_sgemm": lambda t: _onednn_sgemm(t, k),
+               "cpublas_ilp4": lambda t: _cpublas_ilp4(t, k),
+               "aten_bf16_dot": lambda t: _aten_bf16_dot(t, k),
+               "mkl_sgemm": lambda t: _mkl_sgemm(t, k)}
+    if order in kernels:
+        return kernels[order](_Products(a, b))
+    t = _Products(a, b)
     if order == "fma_chain":
-        return _fma_chain(xp, terms)
+        return _from_first(t, range(k))
     if order == "sequential":
-        acc = terms[0][0] * terms[0][1]
-        for u, v in terms[1:]:
-            acc = acc + u * v
-        return acc
+        return _from_first(t, range(k), fused=False)
     if order == "fma_lanes_4":
-        lanes = [_fma_chain(xp, terms[r::4]) for r in range(min(4, len(terms)))]
-        return _pairwise(lanes)
+        return _pairwise([_from_first(t, range(r, k, 4)) for r in range(min(4, k))])
     if order == "pairwise":
-        return _pairwise([u * v for u, v in terms])
+        return _pairwise([t.term(j) for j in range(k)])
     if order == "lanes_4_halving":
-        lanes = []
-        for r in range(min(4, len(terms))):
-            acc = None
-            for u, v in terms[r::4]:
-                acc = u * v if acc is None else acc + u * v
-            lanes.append(acc)
-        while len(lanes) > 1:
-            h = len(lanes) // 2
-            lanes = [lanes[i] + lanes[i + h] for i in range(h)] + lanes[2 * h:]
-        return lanes[0]
-    if order == "bf16_dot_pairs":
-        acc = None
-        for k in range(0, len(terms) - 1, 2):
-            for u, v in (terms[k + 1], terms[k]):
-                acc = u * v if acc is None else acc + u * v
-        if len(terms) % 2:
-            acc = terms[-1][0] * terms[-1][1] if acc is None else acc + terms[-1][0] * terms[-1][1]
-        return acc
+        return _halving([_from_first(t, range(r, k, 4), fused=False) for r in range(min(4, k))])
     if order == "lane_halving":
-        parts = [u * v for u, v in terms]
-        while len(parts) > 1:
-            h = len(parts) // 2
-            parts = [parts[i] + parts[i + h] for i in range(h)] + parts[2 * h:]
-        return parts[0]
+        return _halving([t.term(j) for j in range(k)])
     raise ValueError(f"muon: unknown matmul order {order!r}")
 
 
 # Which order each framework's CPU kernel uses for the three products of one Newton–Schulz
-# step (X X^T, A A, B X), measured on this project's (4, 16) conformance shape against
-# random float32 operands (see the report): the choice depends on the shape, so other
-# shapes may differ by an ULP per product (declared as budgets, never assumed).
+# step (X X^T, A A, B X). "aten_bfloat16" and "onednn_sgemm" follow their kernels at every
+# shape, "mkl_sgemm" from 12 x 12 outputs (:func:`_product_order`); the other entries are
+# the orders measured on the (4, 16) conformance shape, where the kernels (XLA:CPU's
+# YNNPACK dots, MKL's small-matrix kernels) choose their loops by a shape heuristic that
+# is not reproduced (``conformance.cases.SHAPE_DEPENDENT``).
 _KERNEL_ORDERS = {
     "float64_rounded": ("float64_rounded",) * 3,
-    # torch's bfloat16 mm/addmm on CPU: small products (m k n <= 16^3, the conformance
-    # shapes) in ATen's kernel, the K exact products in float32 lanes reduced by adding the
-    # upper half of the lanes onto the lower half until one is left (bit-exact over the
-    # 5000 Newton-Schulz steps of the conformance run, where a float64 sum differs at 4
-    # near-ties of the bfloat16 rounding); larger ones in oneDNN's, see matmul().
     "aten_bfloat16": ("aten_bfloat16",) * 3,
-    # TF matmul (Eigen contraction / oneDNN): one k-ordered FMA chain.
-    "eigen": ("fma_chain",) * 3,
+    # TensorFlow's MatMul with oneDNN on (its default on x86): dnnl_sgemm.
+    "onednn_sgemm": ("onednn_sgemm",) * 3,
     "fma_chain": ("fma_chain",) * 3,
-    # XLA:CPU dot emitter: K = 16 in four FMA lanes; 4x4 @ 4x4 a chain; 4x4 @ 4x16 pairwise.
+    # XLA:CPU (YNNPACK): K = 16 in four FMA lanes; 4x4 @ 4x4 a chain; 4x4 @ 4x16 pairwise.
     "xla_cpu": ("fma_lanes_4", "fma_chain", "pairwise"),
-    # torch float32 matmul (MKL sgemm): X @ X.T (a transposed view) in four unfused lanes,
-    # 4x4 @ 4x4 a plain k-ordered sum, 4x4 @ 4x16 an FMA chain.
+    # torch float32 matmul (MKL sgemm) below 12 x 12 outputs: X @ X.T (a transposed view)
+    # in four unfused lanes, 4x4 @ 4x4 a plain k-ordered sum, 4x4 @ 4x16 an FMA chain.
     "mkl_sgemm": ("lanes_4_halving", "sequential", "fma_chain"),
     "namespace": ("namespace",) * 3,
 }
+
+
+def _product_order(kernel, product, rows, cols):
+    """The order of Newton–Schulz product ``product`` (0: X X^T, 1: A A, 2: B X) with a
+    ``rows`` x ``cols`` output under ``kernel``."""
+    if kernel == "mkl_sgemm" and min(rows, cols) >= MKL_BLOCKED_MIN:
+        return "mkl_sgemm"
+    return _KERNEL_ORDERS[kernel][product]
 
 
 # -- Newton–Schulz -----------------------------------------------------------------------
@@ -288,7 +449,7 @@ def newton_schulz(x, *, coefficients=QUINTIC, steps=5, eps=1e-7,
             ``"scaled_operand_fma"``: the same with both sums fused,
             :math:`B = \mathrm{fma}(b, A, (cA)A)`, :math:`X = \mathrm{fma}(a, X, BX)` (optax:
             the loop is XLA-compiled even eagerly, and its loop fusions contract them).
-        matmul_kernel: whose matmul summation order to reproduce (see ``_KERNEL_ORDERS``).
+        matmul_kernel: whose matmul summation order to reproduce (see :func:`_product_order`).
         norm_reduction: how :math:`\lVert X\rVert_F^2` is summed, see :mod:`eps_ref.rules._reductions`.
         division: ``"divide"`` or ``"multiply_by_reciprocal"`` (:math:`X \cdot (1/d)`: jax's
             jitted ``divide`` by a broadcast scalar, rewritten by XLA's simplifier).
@@ -303,35 +464,47 @@ def newton_schulz(x, *, coefficients=QUINTIC, steps=5, eps=1e-7,
     a, b, c = (float(v) for v in coefficients)
     low = precision == "bfloat16"
     rnd = round_to_bfloat16 if low else (lambda v: v)
-    gram_order, square_order, apply_order = _KERNEL_ORDERS[matmul_kernel]
 
     tall = x.shape[0] > x.shape[1]
     x = rnd(x)
+    stored = x
     if tall:
         x = xp.matrix_transpose(x)
     # Frobenius norm, square root correctly rounded (the norm kernels' std::sqrt, vsqrtps).
-    norm = rnd(sqrt(sum_of_squares(x, reduction=norm_reduction), "correctly_rounded"))
+    # torch's reductions walk a transposed view in its storage order (TensorIterator
+    # sorts the dimensions by stride); TensorFlow's transpose is materialized first.
+    storage_order = norm_reduction in ("torch_cpu_norm", "torch_cpu_avx2")
+    norm = rnd(sqrt(sum_of_squares(stored if storage_order else x, reduction=norm_reduction),
+                    "correctly_rounded"))
     if normalization == "divide_by_norm_clamped_to_eps":
         x = rnd(x / xp.maximum(norm, rnd(_scalar(xp, eps, x))))
     elif division == "multiply_by_reciprocal":
         x = x * (1 / (norm + eps))
     else:
         x = x / (norm + eps)
+    # torch holds a tall matrix as the transposed view grad.T until the first addmm writes
+    # a new row-major X, and its bfloat16 gemm picks its loops by layout.
+    view = "t" if tall else "n"
+    m, n = x.shape
+    gram_order, square_order, apply_order = (_product_order(matmul_kernel, i, m, cols)
+                                             for i, cols in enumerate((m, m, n)))
     for _ in range(steps):
-        gram = rnd(matmul(x, xp.matrix_transpose(x), gram_order))
+        gram = rnd(matmul(x, xp.matrix_transpose(x), gram_order,
+                          layout="tn" if view == "t" else "nt"))
         if ns_form == "torch_addmm":
             # torch.addmm(A, A, A, beta=b, alpha=c); torch.addmm(X, B, X, beta=a): the
             # kernel scales the fp32 accumulator by alpha, then adds beta*C in one FMA.
             poly = rnd(fma(xp.full_like(gram, b), gram, c * matmul(gram, gram, square_order)))
-            x = rnd(fma(xp.full_like(x, a), x, matmul(poly, x, apply_order)))
+            x = rnd(fma(xp.full_like(x, a), x, matmul(poly, x, apply_order, layout="n" + view)))
         elif ns_form == "scaled_operand_fma":
             # optax: the loop is compiled (fori_loop -> scan), and XLA's loop fusions
             # contract b*A + D and a*X + D into FMAs.
             poly = fma(xp.full_like(gram, b), gram, matmul(c * gram, gram, square_order))
-            x = fma(xp.full_like(x, a), x, matmul(poly, x, apply_order))
+            x = fma(xp.full_like(x, a), x, matmul(poly, x, apply_order, layout="n" + view))
         else:
             poly = b * gram + matmul(c * gram, gram, square_order)
-            x = a * x + matmul(poly, x, apply_order)
+            x = a * x + matmul(poly, x, apply_order, layout="n" + view)
+        view = "n"
     if tall:
         x = xp.matrix_transpose(x)
     return x
