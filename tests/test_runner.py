@@ -67,11 +67,14 @@ def test_streams_at_any_shape_keep_every_regime():
     assert initial_params(0, (3, 37)).shape == (3, 37)
 
 
-def test_shape_dependent_cases_are_judged_off_the_conformance_shape_only():
+def test_shape_dependent_cases_are_judged_off_the_conformance_shape_only(monkeypatch):
+    from eps_ref.conformance import cases as cases_module
     from eps_ref.conformance.cases import ODD_SHAPE
     from eps_ref.conformance.runner import _judge
-    case = next(c for c in cases(["optax"]) if c.spec == "optax.contrib.muon")
-    assert case.shape_dependence
+    monkeypatch.setitem(cases_module.SHAPE_DEPENDENT, ("optax.sgd", "optax", ""),
+                        "a reason that names the kernel")
+    case = next(c for c in cases(["optax"]) if c.spec == "optax.sgd")
+    assert case.shape_dependence and case.workload_budget is None
     diverged = compare(np.zeros((2, 3), np.float32), np.array([[0, 0, 0], [1e-45, 0, 0]],
                                                               np.float32))
     assert _judge(case, diverged)[0] == "over budget"
@@ -82,6 +85,9 @@ def test_shape_dependent_cases_are_judged_off_the_conformance_shape_only():
     assert _judge(case, same, "workload")[0] == "exact"
     with pytest.raises(ValueError, match="setting must be one of"):
         _judge(case, same, ODD_SHAPE)
+    monkeypatch.setitem(cases_module.WORKLOAD_BUDGETS, ("optax.sgd", "optax", ""),
+                        Budget(1, "a workload budget bounds it before the shape dependence"))
+    assert _judge(case, diverged, "workload")[0] == "within budget"
 
 
 def test_workload_budgets_bound_the_workload_only(monkeypatch):
