@@ -25,6 +25,7 @@ from eps_ref.rules import Rule
 __all__ = [
     "Spec", "Budget", "REQUIRED", "Optimizer", "register", "spec", "specs", "optimizer",
     "GradientTransform", "Clip", "Chain", "clip", "chain", "register_base_options",
+    "register_tree_semantics",
     "unsupported", "check_number", "check_nonnegative", "check_beta",
 ]
 
@@ -206,6 +207,17 @@ def register_base_options(framework: str, build: Callable) -> None:
     _BASE_OPTIONS[framework] = build
 
 
+_TREE_SEMANTICS: dict[str, Callable[[Mapping, int], Mapping]] = {}
+
+
+def register_tree_semantics(framework: str, rewrite: Callable[[Mapping, int], Mapping]) -> None:
+    """Declare that a framework's arithmetic depends on the parameter tree it runs on:
+    ``rewrite(rule_kwargs, n_leaves)`` returns the rule keywords that reproduce a step over a
+    tree of ``n_leaves`` leaves (optax: XLA compiles a ``jax.jit`` over the whole tree, and
+    what it makes of a division depends on how many leaves share it)."""
+    _TREE_SEMANTICS[framework] = rewrite
+
+
 def _hyperparams(s: Spec, kwargs: dict) -> dict:
     accepted = {**s.defaults, **s.var_keywords}
     unknown = [k for k in kwargs if k not in accepted]
@@ -297,9 +309,12 @@ class Optimizer:
 
     def _update(self, params: list, grads: list, slots: list, t: int) -> tuple[list, list]:
         """The rule's step ``t`` on every leaf."""
+        kw = self.rule_kwargs
+        if self.spec.framework in _TREE_SEMANTICS:
+            kw = _TREE_SEMANTICS[self.spec.framework](kw, len(params))
         new_p, new_slots = [], []
         for p, g, s in zip(params, grads, slots):
-            p2, s2 = self.spec.rule.step(p, g, s, t=t, **self.rule_kwargs)
+            p2, s2 = self.spec.rule.step(p, g, s, t=t, **kw)
             new_p.append(p2)
             new_slots.append(s2)
         return new_p, new_slots

@@ -123,11 +123,13 @@ def test_tree_equals_leafwise_and_inputs_untouched(name, rng):
     np.testing.assert_array_equal(params["w"], params_copy["w"])
     np.testing.assert_array_equal(grads["b"][0], grads_copy["b"][0])
     assert isinstance(new_params, dict) and isinstance(new_params["b"], list)
-    leaf_opt_state = opt.init(params["w"])
-    w = params["w"]
+    # Leaf "w" steps as it does in any tree of several leaves (a framework may compile a
+    # one-leaf tree differently: eps_ref.spec.register_tree_semantics).
+    pair = [params["w"], params["b"][0]]
+    pair_state = opt.init(pair)
     for _ in range(3):
-        w, leaf_opt_state = opt.step(w, grads["w"], leaf_opt_state)
-    np.testing.assert_array_equal(new_params["w"], w)
+        pair, pair_state = opt.step(pair, [grads["w"], grads["b"][0]], pair_state)
+    np.testing.assert_array_equal(new_params["w"], pair[0])
     assert new_params["b"][1].shape == ()
     assert new_params["w"].dtype == np.float32
 
@@ -209,3 +211,19 @@ def test_optax_orders_a_dict_tree_as_jax_does():
     one_by_one = {k: opt.step(params[k], grads[k], opt.init(params[k]))[0] for k in params}
     for k in params:
         np.testing.assert_array_equal(new[k], one_by_one[k])
+
+
+def test_optax_bias_correction_depends_on_the_tree(rng):
+    """optax's jitted tree_bias_correction multiplies a one-leaf tree by the reciprocal of
+    1 - b^t and divides every leaf of a larger tree: the reference follows the tree."""
+    opt = eps_ref.optimizer("optax.adam", learning_rate=1e-3)
+    w = rng.standard_normal(5000).astype(np.float32)
+    g = rng.standard_normal(5000).astype(np.float32)
+    alone, _ = opt.step([w], [g], opt.init([w]))
+    paired, _ = opt.step([w, w], [g, g], opt.init([w, w]))
+    np.testing.assert_array_equal(paired[0], paired[1])
+    assert np.any(alone[0] != paired[0])
+    divided = eps_ref.optimizer("optax.adam", learning_rate=1e-3)
+    object.__setattr__(divided, "rule_kwargs", {**divided.rule_kwargs, "correction_op": "divide"})
+    lone_divided, _ = divided.step(w, g, divided.init(w))
+    np.testing.assert_array_equal(paired[0], lone_divided)

@@ -6,11 +6,25 @@ Keyword names and defaults are the framework's own.
 
 from eps_ref.spec import REQUIRED  # noqa: F401
 from eps_ref.spec import (Budget, Spec, check_beta, check_nonnegative, check_number,  # noqa: F401
-                          register, unsupported)
+                          register, register_tree_semantics, unsupported)
 
 VERSION = "0.2.8"
 SOURCE = "https://github.com/google-deepmind/optax/blob/v0.2.8/optax/"
 INERT = frozenset()
+
+
+def tree_bias_correction(rule_kwargs, n_leaves):
+    """``optax.tree.bias_correction`` (``tree_utils/_tree_math.py``) is one ``jax.jit`` over
+    the whole moment tree, dividing every leaf by the scalar :math:`1-\\beta^t`. On a tree of
+    one leaf XLA:CPU turns that division into a multiplication by the rounded reciprocal
+    (``correction_op="multiply_by_reciprocal"``, what the binds say); on a tree of several
+    leaves it divides each leaf (measured on 2 to 26 leaves of 64 to 10^5 elements)."""
+    if n_leaves > 1 and rule_kwargs.get("correction_op") == "multiply_by_reciprocal":
+        return {**rule_kwargs, "correction_op": "divide"}
+    return rule_kwargs
+
+
+register_tree_semantics("optax", tree_bias_correction)
 
 # --- SGD family -------------------------------------------------------------------------
 from eps_ref.rules.sgd import sgd as _sgd  # noqa: E402
