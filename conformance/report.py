@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import eps_ref
+from eps_ref.conformance import host
 from eps_ref.conformance.cases import porting_groups
 from eps_ref.conformance.runner import Result, compare, reference_trajectory
 from eps_ref.conformance.streams import SHAPE, gradient_stream, initial_params
@@ -151,7 +152,8 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
     meta = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "eps_ref": eps_ref.__version__, "python": platform.python_version(),
-        "machine": platform.machine(), "device": device, "steps": steps, "seed": seed,
+        "machine": platform.machine(), "cpu": host.describe(), "certified": host.certified(),
+        "device": device, "steps": steps, "seed": seed,
         "shape": list(shape),
         "versions": versions,
         "dialect_tables": {s.framework: s.version for s in map(eps_ref.spec, eps_ref.specs())},
@@ -242,6 +244,10 @@ def _markdown(meta, results, agreement, gaps, ulp_plot) -> str:
     lines.append(f"{meta['date']} · {meta['steps']} float32 steps · parameter shape {shape} · "
                  f"device {meta['device']} · "
                  f"Python {meta['python']} ({meta['machine']}) · eps_ref {meta['eps_ref']}")
+    lines.append("")
+    lines.append(f"CPU: {meta['cpu']}" + ("" if meta["certified"] else
+                 f" — not an {host.CERTIFIED_ISA.upper()} host: the parameter-tree cases that "
+                 "are not bit-exact are reported as *not certified here*"))
     lines.append("")
     lines.append("Ran against: " + "; ".join(
         f"**{label}** " + ", ".join(f"{k} {v}" for k, v in v_.items())

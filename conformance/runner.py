@@ -22,6 +22,7 @@ import numpy as np
 
 import eps_ref
 from eps_ref.backends import BACKEND_LABELS
+from eps_ref.conformance import host
 from eps_ref.conformance.cases import Case
 from eps_ref.conformance.streams import SHAPE, gradient_stream, initial_params
 
@@ -138,12 +139,26 @@ def reference_trajectory(name: str, kwargs: dict, param0, grads, label: str | No
 SETTINGS = ("standard", "odd shape", "workload")
 
 
+PASSING = ("exact", "within budget", "shape-dependent")
+HOST_DEPENDENT = ("over budget", "stale budget", "stale shape dependence")
+"""The statuses of a case that conforms; ``"not certified here"`` is a divergence measured
+on a host whose kernels the reference does not model (:mod:`eps_ref.conformance.host`)."""
+
+
 def _judge(case: Case, comparison: Comparison, setting: str = "standard") -> tuple[str, str]:
     """The status of a case. ``setting``: ``"standard"`` (the conformance tensor),
     ``"odd shape"`` (:data:`~eps_ref.conformance.cases.ODD_SHAPE`: a case declared
     shape-dependent must still diverge) or ``"workload"`` (a parameter tree: a workload
     budget, where declared, bounds the case; else a case declared shape-dependent may
-    diverge)."""
+    diverge). On a workload, a host outside :data:`~eps_ref.conformance.host.CERTIFIED_ISA`
+    turns a failing status into ``"not certified here"``."""
+    status, message = _judge_case(case, comparison, setting)
+    if setting == "workload" and status in HOST_DEPENDENT and not host.certified():
+        return "not certified here", f"{status}: {message}; {host.uncertified_note()}"
+    return status, message
+
+
+def _judge_case(case: Case, comparison: Comparison, setting: str) -> tuple[str, str]:
     if setting not in SETTINGS:
         raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
     workload_budget = case.workload_budget if setting == "workload" else None

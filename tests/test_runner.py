@@ -68,6 +68,7 @@ def test_streams_at_any_shape_keep_every_regime():
 
 
 def test_shape_dependent_cases_are_judged_off_the_conformance_shape_only(monkeypatch):
+    monkeypatch.setattr("eps_ref.conformance.host.certified", lambda: True)
     from eps_ref.conformance import cases as cases_module
     from eps_ref.conformance.cases import ODD_SHAPE
     from eps_ref.conformance.runner import _judge
@@ -91,6 +92,7 @@ def test_shape_dependent_cases_are_judged_off_the_conformance_shape_only(monkeyp
 
 
 def test_workload_budgets_bound_the_workload_only(monkeypatch):
+    monkeypatch.setattr("eps_ref.conformance.host.certified", lambda: True)
     from eps_ref.conformance import cases as cases_module
     from eps_ref.conformance.runner import _judge
     case = next(c for c in cases(["torch"]) if c.spec == "torch.optim.SGD")
@@ -101,6 +103,20 @@ def test_workload_budgets_bound_the_workload_only(monkeypatch):
     assert _judge(case, one)[0] == "over budget"
     assert _judge(case, compare(np.zeros((2, 1), np.float32), np.zeros((2, 1), np.float32)),
                   "workload")[0] == "stale budget"
+
+
+def test_a_divergence_on_an_uncertified_host_is_reported_not_judged(monkeypatch):
+    from eps_ref.conformance.runner import _judge
+    case = next(c for c in cases(["torch"]) if c.spec == "torch.optim.SGD")
+    one = compare(np.zeros((2, 1), np.float32), np.array([[0], [1e-45]], np.float32))
+    same = compare(np.zeros((2, 1), np.float32), np.zeros((2, 1), np.float32))
+    monkeypatch.setattr("eps_ref.conformance.host.isa", lambda: "avx2")
+    status, message = _judge(case, one, "workload")
+    assert status == "not certified here" and "over budget" in message and "AVX512" in message
+    assert _judge(case, same, "workload")[0] == "exact"
+    assert _judge(case, one)[0] == "over budget"          # the standard cases judge anywhere
+    monkeypatch.setattr("eps_ref.conformance.host.isa", lambda: "avx512")
+    assert _judge(case, one, "workload")[0] == "over budget"
 
 
 def test_compare_trees_names_the_worst_leaf():
