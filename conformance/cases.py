@@ -18,7 +18,7 @@ from eps_ref.backends import labels_for
 from eps_ref.spec import Budget
 
 __all__ = ["Case", "cases", "CHAIN_OPTIMIZERS", "PORTING_GROUPS", "porting_groups",
-           "ODD_SHAPE", "SHAPE_DEPENDENT", "WORKLOAD_BUDGETS"]
+           "ODD_SHAPE", "SHAPE_DEPENDENT", "WORKLOAD_BUDGETS", "WORKLOAD_OPEN"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,15 @@ class Case:
         for (spec, label, variant_word), budget in WORKLOAD_BUDGETS.items():
             if (spec, label) == (self.spec, self.label) and variant_word in self.variant:
                 return budget
+        return None
+
+    @property
+    def open_divergence(self) -> str | None:
+        """Why this case diverges on parameter trees while not yet reproduced nor budgeted
+        (:data:`WORKLOAD_OPEN`), or None."""
+        for (spec, label, variant_word), reason in WORKLOAD_OPEN.items():
+            if (spec, label) == (self.spec, self.label) and variant_word in self.variant:
+                return reason
         return None
 
     @property
@@ -112,6 +121,14 @@ WORKLOAD_BUDGETS: dict[tuple[str, str, str], Budget] = {
         2834560, "XLA:CPU's dots (YNNPACK) by a kernel heuristic not reproduced (worst leaf "
         "head1.weight); " + _MUON_LEAVES),
 }
+
+
+# (spec, backend label, a word of the variant name; "" for every variant) -> why the case
+# diverges on the parameter trees, for the cases whose divergence is diagnosed but neither
+# reproduced nor yet measured on a certified host (eps_ref.conformance.host) to a budget.
+# The suite reports such a case as "open" with what it measured (an xfail carrying the
+# numbers), never as exact; an entry is the open half of issue 17, not a tolerance.
+WORKLOAD_OPEN: dict[tuple[str, str, str], str] = {}
 
 
 # The optimizers each framework's clips are checked in front of: label -> (name, keywords).

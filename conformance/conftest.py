@@ -30,3 +30,22 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0,
                            f"not certified here: {measured}; {host.uncertified_note()}")
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Every parameter-tree case that is not bit-exact, with its numbers, and the host: the
+    measurements a budget or a fix starts from, kept at the end of the log."""
+    trees = getattr(config, "eps_ref_trees", {})
+    if not trees:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("eps_ref parameter trees")
+    write(f"host: {host.describe()}; certified: {host.certified()}")
+    for tree, results in trees.items():
+        rest = [r for r in results if r.status != "exact"]
+        write(f"{tree}: {len(results) - len(rest)} of {len(results)} cases bit-exact")
+        for r in rest:
+            c = r.comparison
+            numbers = (f"{c.max_ulp} ULP from step {c.first_divergent_step} on "
+                       f"{c.worst_leaf}" if c is not None else r.message[:200])
+            write(f"  {r.status}: {r.case.id}: {numbers}")

@@ -39,7 +39,7 @@ import pytest
 
 from eps_ref.conformance.tier import full_or_ci
 
-pytestmark = pytest.mark.kernel_models
+pytestmark = pytest.mark.kernel_models   # conformance/conftest.py
 
 TIMEOUT_S = 1800
 

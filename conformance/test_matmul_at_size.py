@@ -25,6 +25,8 @@ import pytest
 from eps_ref.rules._numerics import fma
 from eps_ref.rules.muon import MKL_BLOCKED_MIN, QUINTIC, matmul, newton_schulz, round_to_bfloat16
 
+pytestmark = pytest.mark.kernel_models   # conformance/conftest.py
+
 F32 = np.float32
 
 # Newton-Schulz's three products of an m x n matrix (m <= n), as (m, k, n) of a @ b.

@@ -25,6 +25,8 @@ from eps_ref.rules._reductions import (eigen_reduce_sum, eigen_sum, torch_full_s
                                        xla_reduce_sum)
 from eps_ref.rules.clipping import L2_LOSS_COMPUTE
 
+pytestmark = pytest.mark.kernel_models   # conformance/conftest.py
+
 F32 = np.float32
 SIZES = [1, 7, 8, 15, 16, 17, 33, 63, 64, 65, 4095, 4096, 4097, 8192, 8193, 32768, 32769,
          10 ** 5, 10 ** 6]

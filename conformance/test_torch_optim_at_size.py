@@ -26,6 +26,9 @@ import pytest
 
 import eps_ref
 from eps_ref.conformance.streams import gradient_stream, initial_params
+from eps_ref.conformance.tier import full_or_ci
+
+pytestmark = pytest.mark.kernel_models   # conformance/conftest.py
 
 torch = pytest.importorskip("torch")
 
@@ -40,8 +43,8 @@ MATRICES = [(17, 33), (33, 65), (64, 96), (96, 64)]    # Muon takes 2-D paramete
 TALL = [(32800, 1)]
 # what the AVX2 subprocess runs: one of each tail length, whole vectors, a matrix
 AVX2_SHAPES = [(7,), (8,), (15,), (17,), (65,), (4097,), (33, 65)]
-STEPS = 24
-PAST_GRAIN_STEPS = 8
+STEPS = full_or_ci(24, 12)
+PAST_GRAIN_STEPS = full_or_ci(8, 4)
 
 # reference slot -> torch state key, where the names differ
 TORCH_STATE_KEYS = {"m": "exp_avg", "v": "exp_avg_sq", "v_max": "max_exp_avg_sq",
@@ -123,9 +126,11 @@ def test_past_the_grain_size_two_threads(name, label, kwargs):
     assert not run_case(name, kwargs, shapes, PAST_GRAIN_STEPS, threads=2)
 
 
-MILLION = [("torch.optim.Adam", {}), ("torch.optim.Adam", {"fused": True}),
-           ("torch.optim.SGD", {"momentum": 0.9, "dampening": 0.5, "fused": True}),
-           ("torch.optim.Adafactor", {"foreach": True})]
+MILLION = full_or_ci([("torch.optim.Adam", {}), ("torch.optim.Adam", {"fused": True}),
+                      ("torch.optim.SGD", {"momentum": 0.9, "dampening": 0.5, "fused": True}),
+                      ("torch.optim.Adafactor", {"foreach": True})],
+                     [("torch.optim.Adam", {"fused": True}),
+                      ("torch.optim.Adafactor", {"foreach": True})])
 
 
 @pytest.mark.parametrize("name,kwargs", MILLION,

@@ -4,7 +4,9 @@ Each case of :func:`~eps_ref.conformance.workload.workload_cases` runs on the re
 training run's 26-tensor parameter list and on the size-sweep list, against its real
 framework; it must be bit-exact on every leaf at every step, or stay within its declared
 workload budget (:data:`~eps_ref.conformance.cases.WORKLOAD_BUDGETS`), or be a case declared
-shape-dependent (:data:`~eps_ref.conformance.cases.SHAPE_DEPENDENT`). On a host outside
+shape-dependent (:data:`~eps_ref.conformance.cases.SHAPE_DEPENDENT`). A divergence declared
+open (:data:`~eps_ref.conformance.cases.WORKLOAD_OPEN`: diagnosed, not yet reproduced nor
+budgeted) is an xfail that carries its measurement. On a host outside
 :data:`~eps_ref.conformance.host.CERTIFIED_ISA` a divergent case is skipped with its
 measurement (*not certified here*). Steps: ``EPS_REF_WORKLOAD_STEPS``, else 8 (CI's tier)
 or 20 under ``EPS_REF_FULL=1`` (:mod:`eps_ref.conformance.tier`).
@@ -22,20 +24,28 @@ STEPS = int(os.environ.get("EPS_REF_WORKLOAD_STEPS", full_or_ci(WORKLOAD_STEPS, 
 CASES = workload_cases()
 
 
+def _measured(request, tree, results):
+    """The results by case id, kept for the session's summary (conformance/conftest.py)."""
+    if not hasattr(request.config, "eps_ref_trees"):
+        request.config.eps_ref_trees = {}
+    request.config.eps_ref_trees[f"{tree}, {STEPS} steps"] = results
+    return {r.case.id: r for r in results}
+
+
 @pytest.fixture(scope="session")
-def workload_suite():
+def workload_suite(request):
     try:
         inputs = record(STEPS)
     except WorkloadUnavailable as e:
         return str(e)
     results, _ = run_workload_cases(CASES, inputs, progress=None)
-    return {r.case.id: r for r in results}
+    return _measured(request, "real workload", results)
 
 
 @pytest.fixture(scope="session")
-def sweep_suite():
+def sweep_suite(request):
     results, _ = run_workload_cases(CASES, size_sweep(STEPS), progress=None)
-    return {r.case.id: r for r in results}
+    return _measured(request, "size sweep", results)
 
 
 def _check(results, case, where):
@@ -44,6 +54,8 @@ def _check(results, case, where):
     result = results[case.id]
     if result.status in ("skipped", "not certified here"):
         pytest.skip(f"{result.status}: {result.message}")
+    if result.status == "open":
+        pytest.xfail(f"open: {result.message}")
     assert result.status in ("exact", "within budget", "shape-dependent"), \
         f"{case.id} on the {where}: {result.status}: {result.message}"
 

@@ -119,6 +119,21 @@ def test_a_divergence_on_an_uncertified_host_is_reported_not_judged(monkeypatch)
     assert _judge(case, one, "workload")[0] == "over budget"
 
 
+def test_an_open_divergence_is_reported_with_its_measurement(monkeypatch):
+    from eps_ref.conformance import cases as cases_module
+    from eps_ref.conformance.runner import _judge
+    monkeypatch.setattr("eps_ref.conformance.host.isa", lambda: "avx512")
+    case = next(c for c in cases(["torch"]) if c.spec == "torch.optim.SGD")
+    monkeypatch.setitem(cases_module.WORKLOAD_OPEN, ("torch.optim.SGD", "torch", ""),
+                        "a diagnosed cause")
+    one = compare(np.zeros((2, 1), np.float32), np.array([[0], [1e-45]], np.float32))
+    status, message = _judge(case, one, "workload")
+    assert status == "open" and message.startswith("1 ULP at step 1") and "diagnosed" in message
+    assert _judge(case, one)[0] == "over budget"           # the standard cases stay strict
+    same = compare(np.zeros((2, 1), np.float32), np.zeros((2, 1), np.float32))
+    assert _judge(case, same, "workload")[0] == "exact"
+
+
 def test_compare_trees_names_the_worst_leaf():
     a = {"w": np.zeros((3, 2), np.float32), "b": np.ones((3, 1), np.float32)}
     b = {"w": a["w"].copy(), "b": a["b"].copy()}
