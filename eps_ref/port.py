@@ -82,6 +82,8 @@ ALIASES: tuple[tuple[str, ...], ...] = (
     ("max_norm", "clipnorm", "global_clipnorm"),
     ("clip_value", "max_delta", "clipvalue"),
     ("amsgrad",), ("centered",),
+    ("num_groups", "groups"),
+    ("affine", "elementwise_affine", "center", "scale", "use_bias", "use_scale"),
 )
 """Framework keywords of the same meaning, flattened (``betas[0]`` is the first entry of
 torch's ``betas``). The search tries each as is, as :math:`1-v` and as :math:`-v`, and keeps
@@ -317,6 +319,8 @@ class Plan:
     candidates: list[Candidate]
     gaps: tuple[Gap, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    verified_on: str = (f"{VERIFY_STEPS} steps of the conformance stream, in ULPs of each "
+                        "element's scale")
 
     @property
     def equivalent(self) -> list[tuple[str, dict]]:
@@ -383,19 +387,19 @@ def report(plan: Plan) -> str:
     if plan.equivalent:
         best = plan.candidates[0]
         lines += ["Equivalent (same math; the references differ only by rounding: "
-                  f"{best.scale_ulp:.3g} ULPs of scale, {best.max_ulp} ULP, at most over "
-                  f"{VERIFY_STEPS} steps of the conformance stream):", ""]
-        lines += [f"    {c.config()}    # {c.scale_ulp:.3g} ULPs of scale" for c in plan.candidates
+                  f"{best.scale_ulp:.3g} units ({best.max_ulp} ULP) at most over "
+                  f"{plan.verified_on}):", ""]
+        lines += [f"    {c.config()}    # {c.scale_ulp:.3g} units" for c in plan.candidates
                   if c.equivalent]
     else:
         lines += [f"No native {plan.to} configuration runs the same math. Nearest "
-                  f"({plan.nearest.scale_ulp:.3g} ULPs of scale from the source over "
-                  f"{VERIFY_STEPS} steps, more than the {SAME_MATH_ULP} rounding allows):", "",
+                  f"({plan.nearest.scale_ulp:.3g} units from the source over "
+                  f"{plan.verified_on}; rounding alone stays within {SAME_MATH_ULP}):", "",
                   f"    {plan.nearest.config()}"]
     lines += [""]
     if plan.differences:
         head = ("Switches that differ (rounding only: the trajectories agree within "
-                f"{SAME_MATH_ULP} ULPs of scale):" if plan.nearest.equivalent
+                f"{SAME_MATH_ULP} units):" if plan.nearest.equivalent
                 else "What differs, switch by switch:")
         lines += [head] + [f"  - {d}" for d in plan.differences] + [""]
     if plan.gaps:
@@ -450,6 +454,12 @@ def _describe(rule_module: str, key: str, value) -> str:
     return ""
 
 
+NOT_SWITCHES = ("name", "axis", "channel_axis", "feature_axes", "reduce_axes",
+                "trailing_shape", "input_ndims", "num_features")
+"""Rule keywords that name the spec or fix shapes and axes (a layer's layout is its own
+line of the differences)."""
+
+
 def differences(source_obj, target_obj) -> tuple[str, ...]:
     """One line per rule keyword whose value differs between two built references: for a
     switch, both values in the rule docstring's words; for a number, both numbers."""
@@ -459,18 +469,24 @@ def differences(source_obj, target_obj) -> tuple[str, ...]:
     if s.rule.name != t.rule.name:
         lines.append(f"rule: {s.name} runs {s.rule.name!r}, {t.name} runs {t.rule.name!r}: "
                      f"{s.doc or s.rule.name} / {t.doc or t.rule.name}")
-    for key in [k for k in src if k in tgt]:
+    for key in [k for k in src if k in tgt and k not in NOT_SWITCHES]:
         a, b = src[key], tgt[key]
         if _same(a, b) or _inactive(key, src, tgt):
             continue
         if isinstance(a, str) or isinstance(b, str):
-            da = _describe(s.rule.step.__module__, key, a)
-            db = _describe(t.rule.step.__module__, key, b)
+            da = _describe(_rule_module(s), key, a)
+            db = _describe(_rule_module(t), key, b)
             lines.append(f"{key}: {s.framework} {a!r}" + (f" ({da})" if da else "")
                          + f"; {t.framework} {b!r}" + (f" ({db})" if db else ""))
         else:
             lines.append(f"{key}: {s.framework} {a!r}; {t.framework} {b!r}")
     return tuple(lines)
+
+
+def _rule_module(s) -> str:
+    """The module whose docstring describes the spec's rule switches."""
+    function = getattr(s.rule, "step", None) or getattr(s.rule, "apply", None)
+    return getattr(function, "__module__", "")
 
 
 def _inactive(key: str, src: dict, tgt: dict) -> bool:
