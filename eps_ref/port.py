@@ -51,8 +51,8 @@ __all__ = ["port", "Plan", "Candidate", "Gap", "port_family", "ALIASES", "TARGET
 TARGETS = ("torch", "keras", "tf1", "tf_keras", "optax", "flax")
 """The dialects a plan can port to (``paper`` is a source only)."""
 
-SEARCH_STEPS = 8
-VERIFY_STEPS = 50
+SEARCH_STEPS = VERIFY_STEPS = 50
+
 GAP_STEPS = 1000
 SAME_MATH_ULP = 1 << 10
 """Largest distance at which two references count as the same math rounded differently,
@@ -153,6 +153,10 @@ def _aliases(key: str) -> set[str]:
 
 PRUNE_LOG_ULP = 0.5
 
+EPS_SWEPT = ("eps", "epsilon", "epsilon_1", "epsilon_2", "eps[0]", "eps[1]")
+"""Keywords the search also sweeps over two decades either side of the source's value
+(Keras' epsilon-hat equals torch's eps only at one step: which constant comes closest?)."""
+
 LR_COUPLED = ("weight_decay", "weight_decay_rate")
 """Keywords that some dialects multiply by the learning rate and others not (torch's
 AdamW decays by :math:`\eta\lambda`, the paper's by :math:`\lambda`): the search also
@@ -175,6 +179,8 @@ def _candidate_values(target, source_flat: Mapping[str, Any], key: str) -> list:
             lr = source_flat.get("lr", source_flat.get("learning_rate"))
             if key in LR_COUPLED and _is_number(lr) and lr > 0:
                 values += [v / lr, v * lr]
+            if key in EPS_SWEPT and v > 0:
+                values += [v * 10.0 ** (k / 2) for k in range(-4, 5) if k]
     if isinstance(default, bool):
         values += [True, False]
     for variant in target.variants.values():
@@ -296,6 +302,7 @@ class Candidate:
     max_ulp: int
     scale_ulp: float
     differences: tuple[str, ...]
+    tried: Mapping[str, tuple] = field(default_factory=dict)
 
     @property
     def equivalent(self) -> bool:
@@ -396,6 +403,12 @@ def report(plan: Plan) -> str:
                   f"({plan.nearest.scale_ulp:.3g} units from the source over "
                   f"{plan.verified_on}; rounding alone stays within {SAME_MATH_ULP}):", "",
                   f"    {plan.nearest.config()}"]
+    tried = {k: sorted(x for x in v if x > 0) for k, v in plan.nearest.tried.items()
+             if k in EPS_SWEPT and all(_is_number(x) for x in v)}
+    if tried and not plan.nearest.equivalent:
+        lines += ["", "No constant closes the gap: the search tried " + "; ".join(
+            f"{k} = {', '.join(f'{x:.6g}' for x in v)}" for k, v in tried.items())
+            + ", and kept the closest."]
     lines += [""]
     if plan.differences:
         head = ("Switches that differ (rounding only: the trajectories agree within "
@@ -521,11 +534,13 @@ def _searchable(target) -> list[str]:
             if k.split("[")[0] not in target.inert]
 
 
-def _search(target_name: str, source_flat: dict, reference: np.ndarray, run) -> dict | None:
+def _search(target_name: str, source_flat: dict, reference: np.ndarray, run,
+            tried: dict | None = None) -> dict | None:
     """Coordinate search over the target's keywords for the configuration closest to the
     source's trajectory ``reference`` (``run(name, kwargs) -> trajectory``). Returns the
     flat keywords found, or None when no configuration can even be built."""
     target = _spec(target_name)
+    tried = {} if tried is None else tried
     options = {k: _candidate_values(target, source_flat, k) for k in _searchable(target)}
     options = {k: v for k, v in options.items() if v}
     # Start from the source's values where a keyword of the same meaning exists.
@@ -568,6 +583,7 @@ def _search(target_name: str, source_flat: dict, reference: np.ndarray, run) -> 
                     best, current, improved = s, trial, True
         if not improved:
             break
+    tried.update({k: tuple(v) for k, v in options.items() if len(v) > 1})
     return _prune(target, current, best, score)
 
 
@@ -611,11 +627,18 @@ def _paste_kwargs(target, flat: dict) -> dict:
 
 # -- the entry point -----------------------------------------------------------------------
 
-def _check_target(to: str) -> None:
+def _check_target(to: str, backend: str | None = None) -> None:
+    from eps_ref.spec import BACKENDS
     if to not in TARGETS:
         close = difflib.get_close_matches(str(to), TARGETS, n=1, cutoff=0.4)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(f"unknown target framework {to!r}{hint}; targets: {list(TARGETS)}")
+    known = BACKENDS.get(to, ())
+    if backend is not None and backend not in known:
+        close = difflib.get_close_matches(str(backend), known, n=1, cutoff=0.4)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown backend {backend!r} for {to}{hint}; {to} runs on "
+                         f"{list(known) or 'no other backend'}")
 
 
 def port(name: str, to: str, backend: str | None = None, *, gap_steps: int = GAP_STEPS,
@@ -634,7 +657,7 @@ def port(name: str, to: str, backend: str | None = None, *, gap_steps: int = GAP
     ``ValueError`` (unknown target, a target that ships no such family), ``TypeError``
     (a keyword the source does not take).
     """
-    _check_target(to)
+    _check_target(to, backend)
     source = _spec(name)
     if source.kind == "layer":
         from eps_ref.port_layers import port_layer
@@ -657,7 +680,8 @@ def port(name: str, to: str, backend: str | None = None, *, gap_steps: int = GAP
 
     candidates = []
     for target_name in members:
-        flat = _search(target_name, source_flat, search_ref, run)
+        tried: dict = {}
+        flat = _search(target_name, source_flat, search_ref, run, tried)
         if flat is None:
             continue
         kwargs = _unflat(flat)
@@ -665,7 +689,7 @@ def port(name: str, to: str, backend: str | None = None, *, gap_steps: int = GAP
         traj = _trajectory(obj, grads, param0)
         candidates.append(Candidate(target_name, _paste_kwargs(_spec(target_name), flat),
                                     _ulp(reference, traj), scale_ulp(reference, traj),
-                                    differences(src_obj, obj)))
+                                    differences(src_obj, obj), tried))
     if not candidates:
         raise ValueError(f"no {to} {fam} configuration could be built for {name}")
     candidates.sort(key=lambda c: (c.scale_ulp, c.max_ulp, len(c.kwargs)))

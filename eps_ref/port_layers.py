@@ -135,8 +135,9 @@ def port_layer(name: str, to: str, backend=None, **source_kwargs):
             keep = _common(reference, target_run(target_name, {}))
         except Exception:
             continue
+        tried: dict = {}
         flat = P._search(target_name, shape_free, reference[:, keep],
-                         lambda n, kw: target_run(n, kw)[:, keep])
+                         lambda n, kw: target_run(n, kw)[:, keep], tried)
         if flat is None:
             continue
         flat = {k: v for k, v in flat.items() if k not in SHAPE_KEYWORDS}
@@ -147,7 +148,8 @@ def port_layer(name: str, to: str, backend=None, **source_kwargs):
         paste = P._paste_kwargs(t, flat)
         paste.update(_user_shape_kwargs(t, user))
         candidates.append(P.Candidate(target_name, paste, P._ulp(a, b), unit_distance(a, b, u),
-                                      P.differences(src_obj, obj) + _layout_note(name, t)))
+                                      P.differences(src_obj, obj) + _layout_note(name, t),
+                                      tried))
     if not candidates:
         raise ValueError(f"no {to} {fam} configuration could be built for {name}")
     candidates.sort(key=lambda c: (c.scale_ulp, c.max_ulp, len(c.kwargs)))
