@@ -14,7 +14,10 @@ new parameters back. So the parameters are bit for bit the source reference's, b
 construction, on the host, at the reference's speed (a NumPy step per call, plus a copy to
 and from the device): the price of exactness. An optax drop-in is not jittable (it leaves
 jit to run NumPy) and its updates are chosen so that ``optax.apply_updates`` lands exactly
-on the reference's parameters (:func:`exact_updates`).
+on the reference's parameters (:func:`exact_updates`) wherever a float32 update can; where
+none can (a tie in the addition, a step that shrinks a parameter by more than half), they
+land within 1 ULP of the addition (:data:`APPLY_UPDATES_BUDGET`), while the drop-in's state
+keeps stepping the exact reference trajectory (:func:`exact_params`).
 
 All parameters step together as one parameter list, as the source framework steps them:
 every parameter needs a gradient at every step (a torch parameter whose ``.grad`` is None
@@ -26,30 +29,33 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DROPIN_TARGETS", "dropin", "usage", "TorchDropin", "optax_dropin",
-           "exact_updates"]
+__all__ = ["DROPIN_TARGETS", "dropin", "dropin_for", "usage", "TorchDropin", "optax_dropin",
+           "exact_updates", "exact_params", "APPLY_UPDATES_BUDGET"]
 
 DROPIN_TARGETS = ("torch", "optax")
 
 
-def _reference(plan):
-    import eps_ref
-    return eps_ref.optimizer(plan.source, **plan.source_kwargs)
-
-
 def dropin(plan, params=None):
     """The drop-in optimizer of ``plan.to`` that runs ``plan.source``'s rule."""
+    return dropin_for(plan.source, plan.to, params, **plan.source_kwargs)
+
+
+def dropin_for(source: str, to: str, params=None, **source_kwargs):
+    """The drop-in of framework ``to`` running ``source(**source_kwargs)``'s reference."""
     import eps_ref
-    if eps_ref.spec(plan.source).kind != "optimizer":
-        raise TypeError(f"{plan.source} is a {eps_ref.spec(plan.source).kind}: drop-ins "
-                        "are optimizers; use the native configuration of the plan")
-    if plan.to == "torch":
+    kind = eps_ref.spec(source).kind
+    if kind != "optimizer":
+        raise TypeError(f"{source} is a {kind}: drop-ins are optimizers; use the plan's "
+                        "native configuration")
+    reference = eps_ref.optimizer(source, **source_kwargs)
+    if to == "torch":
         if params is None:
-            raise TypeError("a torch drop-in needs the parameters: plan.dropin(model.parameters())")
-        return TorchDropin(params, _reference(plan))
-    if plan.to == "optax":
-        return optax_dropin(_reference(plan))
-    raise NotImplementedError(f"no drop-in for target {plan.to!r} yet (drop-ins: "
+            raise TypeError("a torch drop-in needs the parameters: "
+                            "plan.dropin(model.parameters())")
+        return TorchDropin(params, reference)
+    if to == "optax":
+        return optax_dropin(reference)
+    raise NotImplementedError(f"no drop-in for target {to!r} yet (drop-ins: "
                               f"{list(DROPIN_TARGETS)}); use plan.nearest")
 
 
@@ -108,6 +114,8 @@ def _torch_class():
                 p.copy_(torch.from_numpy(np.ascontiguousarray(v)).to(p.device))
             return loss
 
+    TorchDropin.__qualname__ = "TorchDropin"
+    TorchDropin.__module__ = __name__
     return TorchDropin
 
 
@@ -126,18 +134,58 @@ _TORCH_CLASS = None
 
 def exact_updates(params: np.ndarray, new: np.ndarray) -> np.ndarray:
     """Updates ``u`` with ``float32(params + u) == new`` wherever one exists: the rounded
-    difference, nudged by one ULP where the sum would round elsewhere (it exists whenever
-    the step does not shrink a parameter by more than half of its magnitude)."""
+    difference, corrected by the residual of the rounded sum (exact in float64) until the
+    sum lands, then one ULP either way for the ties."""
     with np.errstate(all="ignore"):
-        u = (new - params).astype(params.dtype)
+        dtype = params.dtype
+        p64, n64 = params.astype(np.float64), new.astype(np.float64)
+        u = (n64 - p64).astype(dtype)
         for _ in range(4):
-            wrong = (params + u) != new
-            wrong &= np.isfinite(new)
+            wrong = ((params + u) != new) & np.isfinite(new)
             if not wrong.any():
-                break
-            direction = np.where((params + u) < new, np.inf, -np.inf).astype(params.dtype)
-            u = np.where(wrong, np.nextafter(u, direction), u)
+                return u
+            residual = n64 - (params + u).astype(np.float64)
+            u = np.where(wrong, (u.astype(np.float64) + residual).astype(dtype), u)
+        for direction in (np.inf, -np.inf):
+            wrong = ((params + u) != new) & np.isfinite(new)
+            step = np.nextafter(u, np.asarray(direction, dtype))
+            u = np.where(wrong & ((params + step) == new), step, u)
         return u
+
+
+APPLY_UPDATES_BUDGET = (1, "optax.apply_updates adds the update in float32, so the parameter "
+                        "the caller holds is the reference's as one float32 addition p + u "
+                        "can reach it: exact wherever some float32 u lands on it, else at "
+                        "most 1 ULP of max(|p|, |p_new|) away: where the sum falls on a "
+                        "tie (measured: Keras Muon, 1 element of 64 at step 2) or the step "
+                        "shrinks p by more than half (FTRL's proximal step sets p from "
+                        "about 1 to about 1e-6 at step 1). The drop-in keeps the "
+                        "reference's parameters in its state and steps from them, so the "
+                        "miss never compounds; exact_params(state, params) returns them.")
+"""(ULP of the addition's larger operand, reason): how far ``optax.apply_updates(params,
+updates)`` may land from the reference's parameters; the reference trajectory itself
+(``state["params"]``, :func:`exact_params`) is exact."""
+
+
+def exact_params(state, params):
+    """The reference's own parameters from an optax drop-in's ``state``, as a tree shaped
+    like ``params``: bit for bit the source reference's trajectory."""
+    import jax
+    import jax.numpy as jnp
+    treedef = jax.tree_util.tree_structure(params)
+    return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(x) for x in state["params"]])
+
+
+def _resync(kept: np.ndarray, given: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The reference's own parameters, unless the caller's moved away by more than the
+    apply budget at the last addition's ``scale`` (they were set by hand: loaded,
+    re-initialized): then the caller's."""
+    if kept.shape != given.shape or scale.shape != given.shape:
+        return given
+    with np.errstate(all="ignore"):
+        off = (np.abs(kept.astype(np.float64) - given)
+               > APPLY_UPDATES_BUDGET[0] * np.spacing(scale.astype(given.dtype)))
+    return given if off.any() else kept
 
 
 def optax_dropin(reference):
@@ -147,18 +195,23 @@ def optax_dropin(reference):
     import optax
 
     def init(params):
-        leaves, _ = jax.tree_util.tree_flatten(params)
-        return {"reference": reference.init([np.asarray(x) for x in leaves])}
+        leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(params)]
+        return {"reference": reference.init(leaves), "params": [x.copy() for x in leaves],
+                "scale": [np.abs(x) for x in leaves]}
 
     def update(updates, state, params=None):
         if params is None:
             raise ValueError("the drop-in needs params: tx.update(grads, state, params)")
         leaves, treedef = jax.tree_util.tree_flatten(params)
-        grads = jax.tree_util.tree_leaves(updates)
-        values = [np.asarray(x) for x in leaves]
-        new, ref_state = reference.step(values, [np.asarray(g) for g in grads],
-                                        state["reference"])
-        steps = [jnp.asarray(exact_updates(v, n)) for v, n in zip(values, new)]
-        return jax.tree_util.tree_unflatten(treedef, steps), {"reference": ref_state}
+        given = [np.asarray(x) for x in leaves]
+        kept = [_resync(np.asarray(k), g, np.asarray(c))
+                for k, g, c in zip(state["params"], given, state["scale"])]
+        grads = [np.asarray(g) for g in jax.tree_util.tree_leaves(updates)]
+        new, ref_state = reference.step(kept, grads, state["reference"])
+        steps = [jnp.asarray(exact_updates(g, n)) for g, n in zip(given, new)]
+        new = [np.asarray(n) for n in new]
+        return (jax.tree_util.tree_unflatten(treedef, steps),
+                {"reference": ref_state, "params": new,
+                 "scale": [np.maximum(np.abs(g), np.abs(n)) for g, n in zip(given, new)]})
 
     return optax.GradientTransformation(init, update)

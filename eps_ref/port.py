@@ -45,13 +45,14 @@ import numpy as np
 
 from eps_ref.spec import REQUIRED, spec as _spec, specs as _specs
 
-__all__ = ["port", "Plan", "Candidate", "Gap", "port_family", "ALIASES", "TARGETS",
+__all__ = ["port", "pairs", "Plan", "Candidate", "Gap", "port_family", "ALIASES", "TARGETS",
            "SEARCH_STEPS", "VERIFY_STEPS", "GAP_STEPS", "SAME_MATH_ULP", "eps_dominated_stream"]
 
 TARGETS = ("torch", "keras", "tf1", "tf_keras", "optax", "flax")
 """The dialects a plan can port to (``paper`` is a source only)."""
 
-SEARCH_STEPS = VERIFY_STEPS = 50
+VERIFY_STEPS = 50
+SEARCH_STEPS = 20
 
 GAP_STEPS = 1000
 SAME_MATH_ULP = 1 << 10
@@ -158,7 +159,7 @@ EPS_SWEPT = ("eps", "epsilon", "epsilon_1", "epsilon_2", "eps[0]", "eps[1]")
 (Keras' epsilon-hat equals torch's eps only at one step: which constant comes closest?)."""
 
 LR_COUPLED = ("weight_decay", "weight_decay_rate")
-"""Keywords that some dialects multiply by the learning rate and others not (torch's
+r"""Keywords that some dialects multiply by the learning rate and others not (torch's
 AdamW decays by :math:`\eta\lambda`, the paper's by :math:`\lambda`): the search also
 tries them divided and multiplied by the source's learning rate."""
 
@@ -250,7 +251,7 @@ def _ulp(a: np.ndarray, b: np.ndarray) -> int:
 
 
 def scale_ulp(a: np.ndarray, b: np.ndarray) -> float:
-    """The largest difference between trajectories ``a`` (the source) and ``b``, in float32
+    r"""The largest difference between trajectories ``a`` (the source) and ``b``, in float32
     ULPs of each element's scale: :math:`\max_t |a_t - b_t|` over the spacing of floats at
     :math:`\max_t |a_t|` of that element. Unlike the ULP count, it does not explode where a
     parameter passes through zero; NaN against a number is infinite."""
@@ -535,10 +536,12 @@ def _searchable(target) -> list[str]:
 
 
 def _search(target_name: str, source_flat: dict, reference: np.ndarray, run,
-            tried: dict | None = None) -> dict | None:
+            tried: dict | None = None, accept=None) -> dict | None:
     """Coordinate search over the target's keywords for the configuration closest to the
     source's trajectory ``reference`` (``run(name, kwargs) -> trajectory``). Returns the
-    flat keywords found, or None when no configuration can even be built."""
+    flat keywords found, or None when no configuration can even be built. The start (the
+    source's values under the target's names) is kept without a search when
+    ``accept(flat)`` says it is already the same math: most ports are a renaming."""
     target = _spec(target_name)
     tried = {} if tried is None else tried
     options = {k: _candidate_values(target, source_flat, k) for k in _searchable(target)}
@@ -571,6 +574,8 @@ def _search(target_name: str, source_flat: dict, reference: np.ndarray, run,
         best = score(current)
         if best is None:
             return None
+    if accept is not None and accept(current):
+        return _prune(target, current, best, score)
     for _ in range(2):
         improved = False
         for k, values in options.items():
@@ -681,7 +686,12 @@ def port(name: str, to: str, backend: str | None = None, *, gap_steps: int = GAP
     candidates = []
     for target_name in members:
         tried: dict = {}
-        flat = _search(target_name, source_flat, search_ref, run, tried)
+
+        def accept(flat, target_name=target_name):
+            return scale_ulp(reference, run(target_name, _unflat(flat), VERIFY_STEPS)) \
+                <= SAME_MATH_ULP
+
+        flat = _search(target_name, source_flat, search_ref, run, tried, accept)
         if flat is None:
             continue
         kwargs = _unflat(flat)
@@ -725,3 +735,19 @@ def _gap(label: str, steps: int, a: np.ndarray, b: np.ndarray) -> Gap:
                float(np.nanmax(diff)) if np.isfinite(diff).any() else float("nan"),
                float(np.nanmax(rel)) if np.isfinite(rel).any() else float("nan"),
                int(per_step.max()))
+
+
+# -- every pair the spec tables define -----------------------------------------------------
+
+def pairs() -> list[tuple[str, dict, str]]:
+    """Every (source spec, its first variant's keywords, target framework) where the
+    target ships the source's family: what the tests and ``docs/porting.md`` cover."""
+    out = []
+    for name in _specs():
+        s = _spec(name)
+        fam = port_family(s)
+        kwargs = dict(next(iter(s.variants.values()), {}))
+        for to in TARGETS:
+            if to != s.framework and fam in _families(to):
+                out.append((name, kwargs, to))
+    return out

@@ -136,8 +136,13 @@ def port_layer(name: str, to: str, backend=None, **source_kwargs):
         except Exception:
             continue
         tried: dict = {}
+
+        def accept(flat, target_name=target_name, keep=keep):
+            b = target_run(target_name, P._unflat(flat))[:, keep]
+            return unit_distance(reference[:, keep], b, units[:, keep]) <= P.SAME_MATH_ULP
+
         flat = P._search(target_name, shape_free, reference[:, keep],
-                         lambda n, kw: target_run(n, kw)[:, keep], tried)
+                         lambda n, kw: target_run(n, kw)[:, keep], tried, accept)
         if flat is None:
             continue
         flat = {k: v for k, v in flat.items() if k not in SHAPE_KEYWORDS}
