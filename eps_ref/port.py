@@ -164,24 +164,37 @@ AdamW decays by :math:`\eta\lambda`, the paper's by :math:`\lambda`): the search
 tries them divided and multiplied by the source's learning rate."""
 
 
+def _tidy(x: float) -> float:
+    """``x`` at 15 significant digits: ``1 - 0.99`` is 0.01 in the config to paste (the
+    verification runs whatever is pasted)."""
+    return float(f"{x:.15g}")
+
+
 def _candidate_values(target, source_flat: Mapping[str, Any], key: str) -> list:
     """Values worth trying for ``key`` of spec ``target``: its default, the source's values
     of the same meaning (as is, 1-v, -v; over or times the learning rate for
     :data:`LR_COUPLED`), both truth values of a flag, its variants'."""
     default = _flat(target.defaults).get(key)
     values = [] if default is REQUIRED else [default]
+    d = default if _is_number(default) else None
     for alias in _aliases(key):
         v = source_flat.get(alias)
         if v is None or v is REQUIRED:
             continue
         values.append(v)
-        if _is_number(v):
-            values += [1 - v, -v]
-            lr = source_flat.get("lr", source_flat.get("learning_rate"))
-            if key in LR_COUPLED and _is_number(lr) and lr > 0:
-                values += [v / lr, v * lr]
-            if key in EPS_SWEPT and v > 0:
-                values += [v * 10.0 ** (k / 2) for k in range(-4, 5) if k]
+        if not _is_number(v):
+            continue
+        # 1 - v where it lands nearer the target's default (a momentum convention),
+        # -v where the signs differ (a decay exponent): cheap, and the numbers decide.
+        if d is None or abs((1 - v) - d) < abs(v - d):
+            values.append(_tidy(1 - v))
+        if d is None or (d < 0) != (v < 0):
+            values.append(-v)
+        lr = source_flat.get("lr", source_flat.get("learning_rate"))
+        if key in LR_COUPLED and _is_number(lr) and lr > 0:
+            values += [_tidy(v / lr), _tidy(v * lr)]
+        if key in EPS_SWEPT and v > 0:
+            values += [_tidy(v * 10.0 ** (k / 2)) for k in range(-4, 5) if k]
     if isinstance(default, bool):
         values += [True, False]
     for variant in target.variants.values():
