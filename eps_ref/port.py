@@ -489,10 +489,11 @@ line of the differences)."""
 
 def differences(source_obj, target_obj) -> tuple[str, ...]:
     """One line per rule keyword whose value differs between two built references: for a
-    switch, both values in the rule docstring's words; for a number, both numbers."""
+    switch, both values in the rule docstring's words; for a number, both numbers. The
+    switches come first (what is computed), then the numbers."""
     s, t = source_obj.spec, target_obj.spec
     src, tgt = _rule_kwargs(source_obj), _rule_kwargs(target_obj)
-    lines = []
+    lines, numbers = [], []
     if s.rule.name != t.rule.name:
         lines.append(f"rule: {s.name} runs {s.rule.name!r}, {t.name} runs {t.rule.name!r}: "
                      f"{s.doc or s.rule.name} / {t.doc or t.rule.name}")
@@ -506,8 +507,8 @@ def differences(source_obj, target_obj) -> tuple[str, ...]:
             lines.append(f"{key}: {s.framework} {a!r}" + (f" ({da})" if da else "")
                          + f"; {t.framework} {b!r}" + (f" ({db})" if db else ""))
         else:
-            lines.append(f"{key}: {s.framework} {a!r}; {t.framework} {b!r}")
-    return tuple(lines)
+            numbers.append(f"{key}: {s.framework} {a!r}; {t.framework} {b!r}")
+    return tuple(lines + numbers)
 
 
 def _rule_module(s) -> str:
