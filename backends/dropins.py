@@ -6,7 +6,11 @@
   ``params``; ``loss.backward(); opt.step()`` as with any torch optimizer;
 - ``to="optax"``: an :class:`optax.GradientTransformation` (:func:`optax_dropin`);
   ``updates, state = tx.update(grads, state, params); params = optax.apply_updates(params,
-  updates)`` as with any optax transformation.
+  updates)`` as with any optax transformation;
+- ``to="keras"``: a ``keras.optimizers.Optimizer`` (:class:`KerasDropin`), on any Keras
+  backend, in eager execution: ``opt.apply(grads, model.trainable_variables)`` in a custom
+  loop, or ``model.compile(optimizer=opt, run_eagerly=True)`` for ``fit`` (a compiled
+  train step cannot leave the graph to run NumPy).
 
 How: each step takes the framework's tensors to NumPy, steps the eps_ref reference of the
 source spec (the same object ``eps_ref.optimizer(source, **kwargs)`` returns) and writes the
@@ -29,10 +33,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DROPIN_TARGETS", "dropin", "dropin_for", "usage", "TorchDropin", "optax_dropin",
+__all__ = ["DROPIN_TARGETS", "dropin", "dropin_for", "usage", "TorchDropin", "KerasDropin",
+           "optax_dropin",
            "exact_updates", "exact_params", "APPLY_UPDATES_BUDGET"]
 
-DROPIN_TARGETS = ("torch", "optax")
+DROPIN_TARGETS = ("torch", "optax", "keras")
 
 
 def dropin(plan, params=None):
@@ -55,8 +60,75 @@ def dropin_for(source: str, to: str, params=None, **source_kwargs):
         return TorchDropin(params, reference)
     if to == "optax":
         return optax_dropin(reference)
+    if to == "keras":
+        return KerasDropin(reference)
     raise NotImplementedError(f"no drop-in for target {to!r} yet (drop-ins: "
                               f"{list(DROPIN_TARGETS)}); use plan.nearest")
+
+
+def _keras_class():
+    import keras
+
+    class KerasDropin(keras.optimizers.Optimizer):
+        """A ``keras.optimizers.Optimizer`` whose ``apply`` is an eps_ref reference's step
+        on the variables' values (see the module docstring); eager execution only."""
+
+        def __init__(self, reference, name="eps_ref_dropin"):
+            lr = reference.hyperparams.get("lr", reference.hyperparams.get("learning_rate"))
+            super().__init__(learning_rate=float(lr) if isinstance(lr, (int, float)) else 0.0,
+                             name=name)
+            self.reference = reference
+            self._reference_state = None
+            self._dropin_variables = None
+
+        def apply(self, grads, trainable_variables=None):
+            grads = list(grads)
+            variables = (self._dropin_variables if trainable_variables is None
+                         else list(trainable_variables))
+            if variables is None:
+                raise ValueError("give the variables on the first call: "
+                                 "opt.apply(grads, model.trainable_variables)")
+            if any(g is None for g in grads):
+                raise ValueError("every variable needs a gradient: the drop-in steps them "
+                                 "together, as the source does")
+            values, grads = _to_numpy(keras, variables), _to_numpy(keras, grads)
+            if self._reference_state is None:
+                self._dropin_variables = variables
+                self._reference_state = self.reference.init(values)
+            new, self._reference_state = self.reference.step(values, grads,
+                                                             self._reference_state)
+            for v, n in zip(variables, new):
+                v.assign(np.ascontiguousarray(n))
+            self.iterations.assign(self.iterations + 1)
+            return self.iterations
+
+        def apply_gradients(self, grads_and_vars):
+            grads, variables = zip(*grads_and_vars)
+            return self.apply(grads, variables)
+
+    KerasDropin.__qualname__ = "KerasDropin"
+    KerasDropin.__module__ = __name__
+    return KerasDropin
+
+
+_KERAS_CLASS = None
+
+
+def _to_numpy(keras, tensors) -> list:
+    """Host copies; Keras' TensorFlow conversion warns about NumPy 2's copy keyword on
+    every call, which says nothing about these values."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return [np.array(keras.ops.convert_to_numpy(x)) for x in tensors]
+
+
+def KerasDropin(reference):   # noqa: N802 (a class, built once keras is imported)
+    """``keras.optimizers.Optimizer`` running ``reference`` (an :class:`eps_ref.Optimizer`)."""
+    global _KERAS_CLASS
+    if _KERAS_CLASS is None:
+        _KERAS_CLASS = _keras_class()
+    return _KERAS_CLASS(reference)
 
 
 def usage(plan) -> str:
@@ -66,6 +138,11 @@ def usage(plan) -> str:
     if plan.to == "torch":
         return (f"opt = eps_ref.port({call}).dropin(model.parameters())\n"
                 "loss.backward(); opt.step(); opt.zero_grad()   # a torch.optim.Optimizer\n"
+                "# runs the eps_ref reference on the host: exact, at NumPy speed")
+    if plan.to == "keras":
+        return (f"opt = eps_ref.port({call}).dropin()   # a keras.optimizers.Optimizer\n"
+                "opt.apply(grads, model.trainable_variables)   # eager; or\n"
+                "model.compile(optimizer=opt, loss=..., run_eagerly=True)\n"
                 "# runs the eps_ref reference on the host: exact, at NumPy speed")
     return (f"tx = eps_ref.port({call}).dropin()\n"
             "state = tx.init(params)\n"

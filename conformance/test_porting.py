@@ -170,3 +170,25 @@ def test_exact_updates_land_on_the_target():
     new[::7] = 0.0
     u = exact_updates(p, new)
     assert np.array_equal(p + u, new)
+
+
+KERAS_SOURCES = [s for s in SOURCES if FULL or eps_ref.spec(s[0]).framework != "keras"]
+
+
+@pytest.mark.parametrize("name, kwargs", KERAS_SOURCES, ids=[s for s, _ in KERAS_SOURCES])
+def test_keras_dropin_is_the_source(name, kwargs):
+    """Keras 3 on the backend this process imported it with (the harness's default,
+    TensorFlow, unless KERAS_BACKEND says otherwise), eager."""
+    keras = pytest.importorskip("keras")
+    leaves, grads = _tree(), gradient_stream(STEPS)
+    expected = _reference_run(name, kwargs, [x.copy() for x in leaves], grads)
+    variables = [keras.Variable(x.copy()) for x in leaves]
+    opt = dropin_for(name, "keras", **kwargs)
+    assert isinstance(opt, keras.optimizers.Optimizer)
+    with np.errstate(all="ignore"):
+        for t in range(STEPS):
+            opt.apply([keras.ops.convert_to_tensor(g) for g in _grads(t, grads)], variables)
+            for leaf, v in enumerate(variables):
+                got = np.asarray(v.numpy())
+                assert eps_ref.ulp_distance(expected[t][leaf], got).max() == 0, (t, leaf)
+    assert int(keras.ops.convert_to_numpy(opt.iterations)) == STEPS

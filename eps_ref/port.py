@@ -324,8 +324,11 @@ class Candidate:
         return self.scale_ulp <= SAME_MATH_ULP
 
     def config(self) -> str:
-        """The call to paste: ``optax.adam(learning_rate=0.0003)``."""
-        return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items())})"
+        """The call to paste: ``optax.adam(learning_rate=0.0003)``; a required keyword the
+        source has no counterpart for (a layer's shape) reads ``<required>``."""
+        args = (f"{k}={'<required>' if v is REQUIRED else repr(v)}"
+                for k, v in self.kwargs.items())
+        return f"{self.name}({', '.join(args)})"
 
 
 @dataclass
