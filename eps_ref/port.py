@@ -6,7 +6,7 @@ nearest one with its measured gap where none does, and what differs, switch by s
     plan.nearest           # the best native configuration, exact or not, with its gap
     plan.differences       # one line per semantic switch that differs, in words
     plan.dropin(params)    # a native optimizer of the target that runs the source's rule
-    print(plan)
+    print(plan)            # all of it, readable (``eps-ref port``)
 
 How a plan is found, from the spec tables alone:
 
@@ -16,15 +16,20 @@ How a plan is found, from the spec tables alone:
    ``betas``/``beta_1``/``b1``, ``eps``/``epsilon``, ``alpha``/``rho``/``decay``, ...) as
    is, as :math:`1-v` (torch's BatchNorm momentum is Keras' :math:`1-m`) and as :math:`-v`
    (torch's Adafactor ``beta2_decay`` is optax's ``-decay_rate``), both truth values of a
-   flag, and the values of the candidate's own variants. A coordinate search keeps, one
-   keyword at a time, the value whose reference trajectory is closest to the source's on
-   the first :data:`SEARCH_STEPS` steps of the conformance stream.
+   flag, and the values of the candidate's own variants (``1-v`` only where it lands nearer
+   the target's default, ``-v`` only across a sign; eps also swept over two decades either
+   way). The start, the source's values under the target's names, is kept when it already
+   verifies (most ports are a renaming); otherwise a coordinate search keeps, one keyword
+   at a time, the value whose reference trajectory is closest to the source's on the first
+   :data:`SEARCH_STEPS` steps of the conformance stream.
 3. Each configuration found is run against the source, both as references, on
    :data:`VERIFY_STEPS` steps of the conformance stream (every regime: ordinary, tiny,
    zero, spikes, sign flips). It is *equivalent* when the two never differ by more than
-   :data:`SAME_MATH_ULP`: two orders of rounding of the same formula drift apart by at most
-   a few hundred ULP there, while a different formula (eps on the raw or the corrected
-   root, a coupled weight decay, ...) moves the tiny-gradient elements by millions.
+   :data:`SAME_MATH_ULP` ULPs of each element's scale (:func:`scale_ulp`): two orders of
+   rounding of the same formula stay within about a hundred there, while a different
+   formula or constant (eps on the raw or the corrected root, a coupled weight decay, eps
+   1% off) moves them by tens of thousands to millions. Layers: the same on the conformance
+   batch stream (:mod:`eps_ref.port_layers`).
 4. The nearest configuration's gap is measured on :data:`GAP_STEPS` steps of the standard
    stream and of an eps-dominated stream (every gradient around 1e-10, far below eps).
 
@@ -216,16 +221,6 @@ def eps_dominated_stream(steps: int, seed: int = 0, shape=None) -> np.ndarray:
     shape = SHAPE if shape is None else shape
     rng = np.random.default_rng(seed + 7)
     return (rng.standard_normal((steps, *shape)) * 1e-10).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class _Setting:
-    """What the references run on: the kind, the backend, and (for a clip) nothing else;
-    an optimizer's and a clip's inputs come from the conformance streams."""
-
-    kind: str
-    steps: int
-    seed: int = 0
 
 
 def _build(name: str, kwargs: Mapping[str, Any], backend: str | None = None):
@@ -529,7 +524,7 @@ def _inactive(key: str, src: dict, tgt: dict) -> bool:
 
 
 def _rule_kwargs(obj) -> dict:
-    for attr in ("rule_kwargs", "transform_kwargs", "kwargs", "rule_kwargs_"):
+    for attr in ("rule_kwargs", "transform_kwargs"):
         v = getattr(obj, attr, None)
         if isinstance(v, Mapping):
             return dict(v)
