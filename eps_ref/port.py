@@ -200,6 +200,8 @@ def _candidate_values(target, source_flat: Mapping[str, Any], key: str) -> list:
             values += [_tidy(v / lr), _tidy(v * lr)]
         if key in EPS_SWEPT and v > 0:
             values += [_tidy(v * 10.0 ** (k / 2)) for k in range(-4, 5) if k]
+    if key in LR_COUPLED and not _has_alias(source_flat, key):
+        values.append(0.0)   # a source without a weight decay does not decay
     if isinstance(default, bool):
         values += [True, False]
     for variant in target.variants.values():
@@ -605,9 +607,11 @@ def _search(target_name: str, source_flat: dict, reference: np.ndarray, run,
 
 
 def _prune(target, flat: dict, best, score) -> dict:
-    """Drop the keywords whose default moves the trajectory by rounding only (the mean
-    log2-ULP grows by less than :data:`PRUNE_LOG_ULP`): the config to paste says only what
-    matters, not which kernel flag happens to round closest."""
+    """Drop the keywords whose default changes no number of the rule (``spec.bind``) and
+    moves the trajectory by rounding only (the mean log2-ULP grows by less than
+    :data:`PRUNE_LOG_ULP`): the config to paste says only what matters, not which kernel
+    flag happens to round closest. A number is never dropped on the trajectory's word: a
+    weight decay of 1e-4 moves 50 steps by less than rounding does, and still is one."""
     defaults = _flat(target.defaults)
     for k in list(flat):
         if k not in defaults or defaults[k] is REQUIRED or k.endswith("]"):
@@ -615,15 +619,36 @@ def _prune(target, flat: dict, best, score) -> dict:
         if type(flat[k]) is type(defaults[k]) and flat[k] == defaults[k]:
             continue
         trial = {**flat, k: defaults[k]}
+        if not _same_numbers(target.name, flat, trial):
+            continue
         s = score(trial)
         if s is not None and s[0] <= best[0] + PRUNE_LOG_ULP:
             flat = trial
     return flat
 
 
+def _same_numbers(name: str, a: dict, b: dict) -> bool:
+    """Whether two configurations bind to the same numbers (hyperparameter values) of the
+    rule; switches, which select kernels or forms, may differ."""
+    try:
+        ra, rb = (_rule_kwargs(_build(name, _unflat(x))) for x in (a, b))
+    except Exception:
+        return False
+    keys = [k for k in ra if _is_number(ra[k]) or _is_number(rb.get(k))]
+    return all(_same(ra[k], rb.get(k)) for k in keys) and ra.keys() == rb.keys()
+
+
+def _has_alias(source_flat: dict, key: str) -> bool:
+    return any(source_flat.get(a) not in (None, REQUIRED) for a in _aliases(key))
+
+
 def _start_value(target, source_flat: dict, key: str, values: list):
-    """The source's value of the same meaning, as is, where there is one; else the
-    default (or, for a required keyword, the first candidate)."""
+    """The source's value of the same meaning, as is, where there is one; no weight decay
+    where the source has none (:data:`LR_COUPLED`: optax.adamw's default 1e-4 moves 50
+    steps by less than rounding does, so no trajectory would catch it); else the default
+    (or, for a required keyword, the first candidate)."""
+    if key in LR_COUPLED and not _has_alias(source_flat, key):
+        return 0.0
     for alias in _aliases(key):
         v = source_flat.get(alias)
         if v is not None and v is not REQUIRED:

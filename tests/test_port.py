@@ -104,8 +104,14 @@ def test_plan(pair):
         assert P.port_family(eps_ref.spec(c.name)) == fam
     assert plan.nearest is plan.candidates[0]
     # An equivalent verifies when the references are run again, here.
+    source_flat = P._flat({**eps_ref.spec(name).defaults, **kwargs})
     for target, target_kwargs in plan.equivalent:
         assert _rerun(name, kwargs, target, target_kwargs) <= P.SAME_MATH_ULP, target
+        # A weight decay the source does not have is no equivalent, however small.
+        full = {**eps_ref.spec(target).defaults, **target_kwargs}
+        for k in P.LR_COUPLED:
+            if k in full and not P._has_alias(source_flat, k):
+                assert full[k] in (0, None), (target, k, full[k])
     # No equivalent: the plan says what differs.
     if not plan.equivalent:
         assert plan.differences, "a non-equivalent plan must say what differs"
