@@ -417,7 +417,7 @@ def report(plan: Plan) -> str:
                   f"({plan.nearest.scale_ulp:.3g} units from the source over "
                   f"{plan.verified_on}; rounding alone stays within {SAME_MATH_ULP}):", "",
                   f"    {plan.nearest.config()}"]
-    tried = {k: sorted(x for x in v if x > 0) for k, v in plan.nearest.tried.items()
+    tried = {k: sorted({x for x in v if x > 0}) for k, v in plan.nearest.tried.items()
              if k in EPS_SWEPT and all(_is_number(x) for x in v)}
     if tried and not plan.nearest.equivalent:
         lines += ["", "No constant closes the gap: the search tried " + "; ".join(
