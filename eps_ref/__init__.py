@@ -11,13 +11,17 @@
     layer = eps_ref.layer("torch.nn.BatchNorm1d", num_features=8)
     state = layer.init(x)
     y, state = layer.apply(x, state, training=True)
+
+    plan = eps_ref.port("torch.optim.Adam", to="optax", lr=3e-4)   # porting
+    print(plan); plan.equivalent, plan.nearest, plan.differences, plan.dropin(params)
 """
 
 from eps_ref.layer import Layer, layer
+from eps_ref.port import Plan, port
 from eps_ref.spec import (REQUIRED, Budget, Chain, Clip, Optimizer, Spec, chain, clip, optimizer,
                           spec, specs)
 from eps_ref.ulp import ulp_distance
 
 __version__ = "0.1.0"
 __all__ = ["optimizer", "clip", "chain", "layer", "spec", "specs", "Spec", "Optimizer", "Clip",
-           "Chain", "Layer", "Budget", "REQUIRED", "ulp_distance"]
+           "Chain", "Layer", "Budget", "REQUIRED", "ulp_distance", "port", "Plan"]

@@ -9,6 +9,11 @@
                 [--repeat N] [--threads N] [--budget S] [--out DIR]
       time one reference step next to the frameworks' own CPU steps, a naive NumPy
       formula and the memory-bandwidth floor, with peak extra memory
+  eps-ref port SPEC --to FRAMEWORK [key=value ...] [--backend B] [--json]
+      the native configuration of FRAMEWORK that runs SPEC's math (verified by running
+      both references), else the nearest one with its measured gap and what differs,
+      switch by switch, and how to use the drop-in
+  eps-ref porting [--check]           regenerate docs/porting.md (or check it is current)
   eps-ref specs [--framework F]       list the qualified names known
   eps-ref semantics [--check]         regenerate docs/semantics.md (or check it is current)
 """
@@ -157,6 +162,64 @@ def _semantics(args) -> int:
     return 0
 
 
+def parse_value(text: str):
+    """A keyword value from the command line: a Python literal (``1e-3``, ``(0.9, 0.99)``,
+    ``True``, ``'constant'``), or ``true``/``false``/``none``."""
+    import ast
+    words = {"true": True, "false": False, "none": None}
+    if text.lower() in words:
+        return words[text.lower()]
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise ValueError(f"cannot parse the value {text!r}: give a Python literal (1e-3, "
+                         "(0.9, 0.99), True, and strings in quotes: 'constant')") from None
+
+
+def _port(args) -> int:
+    import json
+    import eps_ref
+    try:
+        kwargs = {}
+        for item in args.keywords:
+            key, sep, value = item.partition("=")
+            if not sep or not key.isidentifier():
+                raise ValueError(f"{item!r}: give keywords as key=value (lr=3e-4)")
+            kwargs[key] = parse_value(value)
+        plan = eps_ref.port(args.spec, to=args.to, backend=args.backend, **kwargs)
+    except (KeyError, ValueError, TypeError, NotImplementedError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"eps-ref port: error: {message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(plan.to_json(), indent=2))
+    else:
+        print(plan, end="")
+    return 0
+
+
+def _porting(args) -> int:
+    from eps_ref.port_docs import PORTING_PATH, porting_markdown
+    return _generated(args, PORTING_PATH, porting_markdown, "eps-ref porting")
+
+
+def _generated(args, default_path, generate, command) -> int:
+    import os
+    text = generate()
+    path = args.path or default_path
+    if args.check:
+        current = open(path).read() if os.path.exists(path) else ""
+        if current != text:
+            print(f"{path} is out of date: run `{command}`", file=sys.stderr)
+            return 1
+        print(f"{path} is current")
+        return 0
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="eps-ref", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -205,7 +268,27 @@ def main(argv=None) -> int:
     p.add_argument("--path", default=None)
     p.set_defaults(func=_semantics)
 
-    args = parser.parse_args(argv)
+    p = sub.add_parser("port", help="port a configuration to another framework")
+    p.add_argument("spec", help="qualified name, e.g. torch.optim.Adam")
+    p.add_argument("keywords", nargs="*", metavar="key=value",
+                   help="the source's keywords, in its own spelling")
+    p.add_argument("--to", required=True, help="target framework: " + ", ".join(FRAMEWORKS))
+    p.add_argument("--backend", default=None, help="the target's backend (Keras: "
+                                                   "tensorflow, jax, torch)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(func=_port)
+
+    p = sub.add_parser("porting", help="regenerate docs/porting.md from the plans")
+    p.add_argument("--check", action="store_true", help="fail if the file is not current")
+    p.add_argument("--path", default=None)
+    p.set_defaults(func=_porting)
+
+    # `port SPEC --to F key=value ...`: keywords may follow the options.
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "port":
+        args.keywords = [*args.keywords, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "steps", 1) < 1:
         parser.error("--steps must be at least 1")
     if getattr(args, "workload_steps", 0) < 0:

@@ -1,0 +1,194 @@
+"""Drop-ins in the real frameworks: ``eps_ref.port(source, to=...).dropin(...)`` stepped as a
+native torch optimizer or optax transformation on a small parameter tree, against the
+*source* reference, bit for bit.
+
+One source per optimizer family (the family's first spec in the tables, at its first
+variant's keywords, from each dialect under ``EPS_REF_FULL=1``), 20 steps of the
+conformance stream on a tree of two leaves. Runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+
+import eps_ref
+from eps_ref.backends.dropins import (APPLY_UPDATES_BUDGET, dropin_for, exact_params,
+                                     exact_updates)
+from eps_ref.conformance.streams import gradient_stream, initial_params
+
+P = importlib.import_module("eps_ref.port")
+FULL = os.environ.get("EPS_REF_FULL") == "1"
+STEPS = 20
+
+
+def _sources() -> list[tuple[str, dict]]:
+    """One optimizer source per family (per family and dialect under EPS_REF_FULL)."""
+    seen, out = set(), []
+    for name in eps_ref.specs(kind="optimizer"):
+        s = eps_ref.spec(name)
+        key = (P.port_family(s), s.framework) if FULL else P.port_family(s)
+        if key not in seen:
+            seen.add(key)
+            out.append((name, dict(next(iter(s.variants.values()), {}))))
+    return out
+
+
+SOURCES = _sources()
+
+
+def _tree():
+    p0 = initial_params()
+    return [p0[:1].copy(), p0[1:].copy()]
+
+
+def _grads(t, g):
+    return [g[t][:1], g[t][1:]]
+
+
+def _reference_run(name, kwargs, leaves, grads):
+    opt = eps_ref.optimizer(name, **kwargs)
+    state = opt.init(leaves)
+    out = []
+    with np.errstate(all="ignore"):
+        for t in range(STEPS):
+            leaves, state = opt.step(leaves, _grads(t, grads), state)
+            out.append([np.array(x) for x in leaves])
+    return out
+
+
+@pytest.mark.parametrize("name, kwargs", SOURCES, ids=[s for s, _ in SOURCES])
+def test_torch_dropin_is_the_source(name, kwargs):
+    torch = pytest.importorskip("torch")
+    leaves, grads = _tree(), gradient_stream(STEPS)
+    expected = _reference_run(name, kwargs, [x.copy() for x in leaves], grads)
+    params = [torch.nn.Parameter(torch.from_numpy(x.copy())) for x in leaves]
+    opt = dropin_for(name, "torch", params, **kwargs)
+    assert isinstance(opt, torch.optim.Optimizer)
+    with np.errstate(all="ignore"):
+        for t in range(STEPS):
+            for p, g in zip(params, _grads(t, grads)):
+                p.grad = torch.from_numpy(g.copy())
+            opt.step()
+            opt.zero_grad()
+            got = [p.detach().numpy() for p in params]
+            for leaf, (a, b) in enumerate(zip(expected[t], got)):
+                assert eps_ref.ulp_distance(a, b).max() == 0, (t, leaf)
+
+
+@pytest.mark.parametrize("name, kwargs", SOURCES, ids=[s for s, _ in SOURCES])
+def test_optax_dropin_is_the_source(name, kwargs):
+    pytest.importorskip("jax")
+    optax = pytest.importorskip("optax")
+    import jax
+    import jax.numpy as jnp
+    leaves, grads = _tree(), gradient_stream(STEPS)
+    expected = _reference_run(name, kwargs, [x.copy() for x in leaves], grads)
+    tx = dropin_for(name, "optax", **kwargs)
+    assert isinstance(tx, optax.GradientTransformation)
+    params = {"a": jnp.asarray(leaves[0]), "b": jnp.asarray(leaves[1])}   # sorted keys
+    state = tx.init(params)
+    with np.errstate(all="ignore"):
+        for t in range(STEPS):
+            g = _grads(t, grads)
+            held = [np.asarray(params[key]) for key in "ab"]
+            updates, state = tx.update({"a": jnp.asarray(g[0]), "b": jnp.asarray(g[1])},
+                                       state, params)
+            params = optax.apply_updates(params, updates)
+            for leaf, key in enumerate("ab"):
+                a = expected[t][leaf]
+                # The reference trajectory the drop-in steps: bit for bit.
+                assert eps_ref.ulp_distance(a, state["params"][leaf]).max() == 0, (t, key)
+                # What apply_updates lands on: within the declared budget, and exact
+                # wherever a float32 update reaches the reference.
+                b = np.asarray(params[key])
+                p_before = held[leaf]
+                scale = np.spacing(np.maximum(np.abs(p_before), np.abs(a)))
+                assert (np.abs(a.astype(np.float64) - b)
+                        <= APPLY_UPDATES_BUDGET[0] * scale).all(), (t, key)
+                missed = a != b
+                if missed.any():
+                    assert not _reachable(p_before[missed], a[missed]), (t, key)
+            assert all(np.array_equal(np.asarray(x), e) for x, e in
+                       zip(jax.tree_util.tree_leaves(exact_params(state, params)),
+                           expected[t]))
+
+
+def _reachable(p: np.ndarray, target: np.ndarray) -> bool:
+    """Whether some float32 update u gives p + u == target, for any element: tried over
+    the 64 floats around target - p."""
+    with np.errstate(all="ignore"):
+        u = (target - p).astype(np.float32)
+        for _ in range(32):
+            u = np.nextafter(u, np.float32(-np.inf))
+        for _ in range(64):
+            if ((p + u) == target).any():
+                return True
+            u = np.nextafter(u, np.float32(np.inf))
+    return False
+
+
+def test_plan_dropin_and_the_native_port_gap():
+    """Through a plan: Keras' Adam in torch, which has no native equivalent (epsilon-hat).
+    The drop-in is exact where the nearest native configuration is not."""
+    torch = pytest.importorskip("torch")
+    plan = eps_ref.port("keras.optimizers.Adam", to="torch", gap_steps=0)
+    assert not plan.equivalent
+    leaves, grads = _tree(), gradient_stream(STEPS)
+    expected = _reference_run("keras.optimizers.Adam", {}, [x.copy() for x in leaves], grads)
+    params = [torch.nn.Parameter(torch.from_numpy(x.copy())) for x in leaves]
+    opt = plan.dropin(params)
+    for t in range(STEPS):
+        for p, g in zip(params, _grads(t, grads)):
+            p.grad = torch.from_numpy(g.copy())
+        opt.step()
+    assert all(np.array_equal(a, p.detach().numpy()) for a, p in zip(expected[-1], params))
+    native = eps_ref.optimizer(plan.nearest.name, **plan.nearest.kwargs)
+    state, n = native.init([x.copy() for x in leaves]), [x.copy() for x in leaves]
+    with np.errstate(all="ignore"):
+        for t in range(STEPS):
+            n, state = native.step(n, _grads(t, grads), state)
+    assert any(not np.array_equal(a, b) for a, b in zip(expected[-1], n))
+
+
+def test_missing_grad_is_refused():
+    torch = pytest.importorskip("torch")
+    params = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2))]
+    opt = dropin_for("optax.adam", "torch", params, learning_rate=1e-3)
+    params[0].grad = torch.ones(3)
+    with pytest.raises(ValueError, match="no gradient"):
+        opt.step()
+
+
+def test_exact_updates_land_on_the_target():
+    rng = np.random.default_rng(0)
+    p = rng.standard_normal(10_000).astype(np.float32)
+    new = (p * (1 + 1e-3 * rng.standard_normal(10_000))).astype(np.float32)
+    new[::7] = 0.0
+    u = exact_updates(p, new)
+    assert np.array_equal(p + u, new)
+
+
+KERAS_SOURCES = [s for s in SOURCES if FULL or eps_ref.spec(s[0]).framework != "keras"]
+
+
+@pytest.mark.parametrize("name, kwargs", KERAS_SOURCES, ids=[s for s, _ in KERAS_SOURCES])
+def test_keras_dropin_is_the_source(name, kwargs):
+    """Keras 3 on the backend this process imported it with (the harness's default,
+    TensorFlow, unless KERAS_BACKEND says otherwise), eager."""
+    keras = pytest.importorskip("keras")
+    leaves, grads = _tree(), gradient_stream(STEPS)
+    expected = _reference_run(name, kwargs, [x.copy() for x in leaves], grads)
+    variables = [keras.Variable(x.copy()) for x in leaves]
+    opt = dropin_for(name, "keras", **kwargs)
+    assert isinstance(opt, keras.optimizers.Optimizer)
+    with np.errstate(all="ignore"):
+        for t in range(STEPS):
+            opt.apply([keras.ops.convert_to_tensor(g) for g in _grads(t, grads)], variables)
+            for leaf, v in enumerate(variables):
+                got = np.asarray(v.numpy())
+                assert eps_ref.ulp_distance(expected[t][leaf], got).max() == 0, (t, leaf)
+    assert int(keras.ops.convert_to_numpy(opt.iterations)) == STEPS
