@@ -363,7 +363,8 @@ def _adamax_binder(name):
                     eps=float(eps), eps_placement="inside_max",
                     weight_decay=float(weight_decay),
                     weight_decay_form="decoupled_added_to_update" if weight_decay else "none",
-                    maximize=False, arithmetic="optax")
+                    maximize=False, arithmetic="optax",
+                    correction_op="multiply_by_reciprocal")
     return bind
 
 
@@ -482,7 +483,8 @@ def _bind_radam(*, learning_rate, b1, b2, eps, eps_root, threshold, nesterov):
                 eps_root=float(eps_root), threshold=float(threshold), weight_decay=0.0,
                 weight_decay_mode="none", arithmetic="optax",
                 momentum_estimate="nesterov" if nesterov else "bias_corrected",
-                objective="minimize", sqrt_method="correctly_rounded")
+                objective="minimize", sqrt_method="correctly_rounded",
+                correction_op="multiply_by_reciprocal")
 
 
 register(Spec(
@@ -855,7 +857,7 @@ def _bind_schedule_free_adamw(*, learning_rate, warmup_steps, b1, b2, eps, weigh
                 warmup_schedule="none" if warmup_steps is None else "optax_linear",
                 weight_lr_power=float(weight_lr_power), previous_z="before_step",
                 arithmetic="optax", scalar_division="multiply_by_reciprocal",
-                sqrt_method="correctly_rounded")
+                correction_op="multiply_by_reciprocal", sqrt_method="correctly_rounded")
 
 
 register(Spec(
@@ -897,7 +899,8 @@ def _bind_adabelief(*, learning_rate, b1, b2, eps, eps_root, nesterov):
     check_beta(name, b1=b1, b2=b2)   # optax does not check; as optax.adam here
     return dict(lr=float(learning_rate), beta1=float(b1), beta2=float(b2), eps=float(eps),
                 eps_root=float(eps_root),
-                momentum_estimate="nesterov" if nesterov else "bias_corrected")
+                momentum_estimate="nesterov" if nesterov else "bias_corrected",
+                correction_op="multiply_by_reciprocal")
 
 
 def _bind_adan(*, learning_rate, b1, b2, b3, eps, eps_root, weight_decay, mask):
@@ -910,7 +913,8 @@ def _bind_adan(*, learning_rate, b1, b2, b3, eps, eps_root, weight_decay, mask):
     if mask is not None:
         raise unsupported(name, "mask", mask)
     return dict(lr=float(learning_rate), beta1=float(b1), beta2=float(b2), beta3=float(b3),
-                eps=float(eps), eps_root=float(eps_root), weight_decay=float(weight_decay))
+                eps=float(eps), eps_root=float(eps_root), weight_decay=float(weight_decay),
+                correction_op="multiply_by_reciprocal")
 
 
 def _bind_yogi(*, learning_rate, b1, b2, eps):
@@ -920,7 +924,8 @@ def _bind_yogi(*, learning_rate, b1, b2, eps):
     check_beta(name, b1=b1, b2=b2)
     # alias.yogi passes neither eps_root nor initial_accumulator_value: scale_by_yogi's.
     return dict(lr=float(learning_rate), beta1=float(b1), beta2=float(b2), eps=float(eps),
-                eps_root=0.0, initial_accumulator_value=1e-6)
+                eps_root=0.0, initial_accumulator_value=1e-6,
+                correction_op="multiply_by_reciprocal")
 
 
 def _bind_novograd(*, learning_rate, b1, b2, eps, eps_root, weight_decay):
