@@ -222,7 +222,7 @@ def _bind_rmsprop(*, learning_rate, decay, eps, initial_scale, eps_in_sqrt, cent
                                  else "none"),
                 weight_decay=0.0, weight_decay_form="coupled", maximize=False,
                 arithmetic="optax", sqrt_method="correctly_rounded",
-                rsqrt_method="xla_rsqrtps_newton_fma")
+                rsqrt_method="xla_rsqrtps_newton_fma", correction_op="multiply_by_reciprocal")
 
 
 register(Spec(

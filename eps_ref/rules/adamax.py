@@ -77,7 +77,7 @@ from __future__ import annotations
 from array_api_compat import array_namespace, device
 
 from eps_ref.rules import Rule
-from eps_ref.rules._numerics import fma
+from eps_ref.rules._numerics import fma, xla_divide_by_scalar
 from eps_ref.rules.adam import CORRECTION_OPS, rounded_power
 from eps_ref.rules.weight_decay import (
     coupled_fma, decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch)
@@ -170,7 +170,8 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_placement, weight_
         return param - (m * lr) / (denom * correction), new_slots
     if arithmetic == "tf_kernel":
         return param - (_scalar(xp, lr, param) / correction) * (m / denom), new_slots
-    m_hat = m * (one / correction) if correction_op == "multiply_by_reciprocal" else m / correction
+    m_hat = (xla_divide_by_scalar(m, correction) if correction_op == "multiply_by_reciprocal"
+             else m / correction)
     update = m_hat / denom                                        # optax
     if weight_decay != 0 and weight_decay_form == "decoupled_added_to_update":
         update = update + weight_decay * param

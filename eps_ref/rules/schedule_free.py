@@ -90,6 +90,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
 from eps_ref.rules import Rule, _roots
+from eps_ref.rules._numerics import xla_divide_by_scalar
 from eps_ref.rules.adam import rounded_power
 from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch
 
@@ -193,7 +194,9 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, warmup_steps=0, weight
 
     def over(a, scalar):
         """``a / scalar`` for a 0-d ``scalar``, as the backend divides by a broadcast scalar."""
-        return a * (one / scalar) if scalar_division == "multiply_by_reciprocal" else a / scalar
+        if scalar_division == "multiply_by_reciprocal":
+            return xla_divide_by_scalar(a, scalar)
+        return a / scalar
 
     bc2 = one - _scalar(xp, rounded_power(beta2, t, itemsize), y)
     ck, average_slots = averaging_weight(
@@ -217,7 +220,7 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, warmup_steps=0, weight
     v = (1 - beta2) * (g * g) + beta2 * v
     # optax's bias correction is its own jit over the tree (``correction_op``).
     v_hat = over(v, bc2) if correction_op is None else (
-        v * (one / bc2) if correction_op == "multiply_by_reciprocal" else v / bc2)
+        xla_divide_by_scalar(v, bc2) if correction_op == "multiply_by_reciprocal" else v / bc2)
     u = (1 / (_roots.sqrt(v_hat, sqrt_method) + eps)) * g
     if weight_decay != 0 and weight_decay_mode == "added_to_direction":
         u = u + weight_decay * y
