@@ -13,15 +13,32 @@ SOURCE = "https://github.com/google-deepmind/optax/blob/v0.2.8/optax/"
 INERT = frozenset()
 
 
-def tree_bias_correction(rule_kwargs, n_leaves):
-    """``optax.tree.bias_correction`` (``tree_utils/_tree_math.py``) is one ``jax.jit`` over
-    the whole moment tree, dividing every leaf by the scalar :math:`1-\\beta^t`. On a tree of
-    one leaf XLA:CPU turns that division into a multiplication by the rounded reciprocal
-    (``correction_op="multiply_by_reciprocal"``, what the binds say); on a tree of several
-    leaves it divides each leaf (measured on 2 to 26 leaves of 64 to 10^5 elements)."""
+def _divided_on_trees(rule_kwargs, n_leaves):
     if n_leaves > 1 and rule_kwargs.get("correction_op") == "multiply_by_reciprocal":
         return {**rule_kwargs, "correction_op": "divide"}
     return rule_kwargs
+
+
+def tree_bias_correction(rule_kwargs, n_leaves, shapes=None):
+    """``optax.tree.bias_correction`` (``tree_utils/_tree_math.py``) is one ``jax.jit`` over
+    the whole moment tree, dividing every leaf by the scalar :math:`1-\\beta^t`. On a tree of
+    one leaf XLA:CPU turns that division into a multiplication by the rounded reciprocal
+    (``correction_op="multiply_by_reciprocal"``, what the binds say; a leaf of one element
+    is divided all the same, :func:`eps_ref.rules._numerics.xla_divide_by_scalar`); on a
+    tree of several leaves it divides each leaf (measured on 2 to 26 leaves of 1 to 10^5
+    elements). Every optax rule with a bias correction has the ``correction_op`` switch:
+    adam, adamw, amsgrad, nadam, nadamw, adamax, adamaxw, radam, adabelief, adan, yogi,
+    lamb, rmsprop (``bias_correction=True``), schedule_free_adamw and muon.
+
+    ``optax.contrib.muon`` is an ``optax.partition``: its Muon part runs on the sub-tree of
+    the 2-D leaves and its AdamW part (``non_matrix_adamw``) on the sub-tree of the others,
+    each with a bias correction of its own, so each part is counted on its own leaves."""
+    adamw = rule_kwargs.get("non_matrix_adamw")
+    if adamw is None or shapes is None:
+        return _divided_on_trees(rule_kwargs, n_leaves)
+    matrices = sum(len(shape) == 2 for shape in shapes)
+    return {**_divided_on_trees(rule_kwargs, matrices),
+            "non_matrix_adamw": _divided_on_trees(adamw, n_leaves - matrices)}
 
 
 register_tree_semantics("optax", tree_bias_correction)
@@ -667,10 +684,13 @@ def _bind_muon(*, learning_rate, ns_coeffs, ns_steps, beta, eps, weight_decay,
                weight_decay_mask, mu_dtype, nesterov, adaptive, preconditioning, adam_b1,
                adam_b2, adam_eps_root, adam_weight_decay, adam_learning_rate,
                muon_weight_dimension_numbers, consistent_rms):
-    # Only the Muon partition is modelled (every 2-D leaf with the default dimension
-    # numbers); the adam_* keywords configure the AdamW partition for other leaves.
+    # optax.partition: every 2-D leaf takes the Muon step (the default dimension numbers),
+    # every other leaf optax.adamw with the adam_* keywords, muon's eps, mu_dtype and
+    # nesterov (non_matrix_adamw).
     name = "optax.contrib.muon"
     check_number(name, learning_rate=learning_rate, weight_decay=weight_decay)
+    adam_lr = learning_rate if adam_learning_rate is None else adam_learning_rate
+    check_number(name, adam_learning_rate=adam_lr, adam_weight_decay=adam_weight_decay)
     check_nonnegative(name, learning_rate=learning_rate, eps=eps)
     if isinstance(ns_coeffs, str):
         if ns_coeffs != "standard":
@@ -705,6 +725,13 @@ def _bind_muon(*, learning_rate, ns_coeffs, ns_steps, beta, eps, weight_decay,
         "division": "multiply_by_reciprocal",
         "lr_scale": "sqrt_cols_over_rows" if consistent_rms is None else "rms_matched",
         "apply_form": "optax",
+        "correction_op": "multiply_by_reciprocal",
+        "non_matrix_adamw": dict(
+            **_adam_common(name, learning_rate=adam_lr, b1=adam_b1, b2=adam_b2, eps=eps,
+                           eps_root=adam_eps_root, mu_dtype=mu_dtype),
+            weight_decay=float(adam_weight_decay), weight_decay_mode="decoupled_optax",
+            amsgrad="none", corrected_moments="both",
+            momentum_estimate="nesterov" if nesterov else "bias_corrected"),
     }
 
 
@@ -721,8 +748,7 @@ register(Spec(
     rule=_muon,
     bind=_bind_muon,
     reference=SOURCE + "contrib/_muon.py",
-    inert=frozenset({"adam_b1", "adam_b2", "adam_eps_root", "adam_weight_decay",
-                     "adam_learning_rate"}),
+    inert=INERT,
     variants={
         "defaults": {"learning_rate": 1e-3},
         "no nesterov": {"learning_rate": 1e-3, "nesterov": False},
@@ -733,7 +759,9 @@ register(Spec(
     },
     budgets={},
     doc="eps is added to the Frobenius norm before Newton-Schulz: X = B^ / (|B^|_F + eps) on "
-        "the bias-corrected momentum; u = sqrt(max(1, cols/rows))*O (+ wd*p); p += -lr*u",
+        "the bias-corrected momentum; u = sqrt(max(1, cols/rows))*O (+ wd*p); p += -lr*u; "
+        "leaves that are not 2-D take optax.adamw (adam_b1, adam_b2, adam_eps_root, "
+        "adam_weight_decay, adam_learning_rate, and the same eps)",
 ))
 # --- end Muon family ------------------------------------------------------------------
 

@@ -185,7 +185,7 @@ def _grad_avg(xp, m, g, decay, c, arithmetic):
     return decay * m + c * g                # keras, optax
 
 
-def _bias_corrected(xp, avg, decay, t, correction_op):
+def _bias_corrected(xp, avg, decay, t, correction_op="multiply_by_reciprocal"):
     """optax ``tree_bias_correction``: ``avg / (1 - decay**t)`` as XLA compiles it (the
     helper is ``jax.jit``-ed, so it is compiled even when called eagerly): the power and the
     subtraction in ``avg``'s dtype, and the division by a broadcast scalar rewritten by XLA's
