@@ -214,7 +214,9 @@ def register_tree_semantics(framework: str, rewrite: Callable[[Mapping, int], Ma
     """Declare that a framework's arithmetic depends on the parameter tree it runs on:
     ``rewrite(rule_kwargs, n_leaves)`` returns the rule keywords that reproduce a step over a
     tree of ``n_leaves`` leaves (optax: XLA compiles a ``jax.jit`` over the whole tree, and
-    what it makes of a division depends on how many leaves share it)."""
+    what it makes of a division depends on how many leaves share it). A ``rewrite`` that
+    takes a ``shapes`` keyword is also given the leaves' shapes, in tree order (optax's
+    ``partition`` runs its parts, such as Muon's matrices, on sub-trees of their own)."""
     _TREE_SEMANTICS[framework] = rewrite
 
 
@@ -310,8 +312,10 @@ class Optimizer:
     def _update(self, params: list, grads: list, slots: list, t: int) -> tuple[list, list]:
         """The rule's step ``t`` on every leaf."""
         kw = self.rule_kwargs
-        if self.spec.framework in _TREE_SEMANTICS:
-            kw = _TREE_SEMANTICS[self.spec.framework](kw, len(params))
+        rewrite = _TREE_SEMANTICS.get(self.spec.framework)
+        if rewrite is not None:
+            kw = (rewrite(kw, len(params), shapes=[tuple(p.shape) for p in params])
+                  if _accepts(rewrite, "shapes") else rewrite(kw, len(params)))
         new_p, new_slots = [], []
         for p, g, s in zip(params, grads, slots):
             p2, s2 = self.spec.rule.step(p, g, s, t=t, **kw)

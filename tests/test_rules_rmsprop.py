@@ -277,10 +277,19 @@ def test_tf1_one_minus_decay_is_float32():
 
 
 def test_optax_bias_correction_multiplies_by_the_reciprocal():
+    """One leaf of several elements: XLA's reciprocal multiply; a tree of several leaves
+    (``correction_op="divide"``) and a one-element leaf: a division."""
     xp = array_namespace(P)
     v = np.array([0.3, 7.0, 1e-20], f32)
-    got = R._bias_corrected(xp, v, 0.9, 1)
-    np.testing.assert_array_equal(got, v * (f32(1) / (f32(1) - f32(0.9))))
+    bc = f32(1) - f32(0.9)
+    got = R._bias_corrected(xp, v, 0.9, 1, "multiply_by_reciprocal")
+    np.testing.assert_array_equal(got, v * (f32(1) / bc))
+    np.testing.assert_array_equal(R._bias_corrected(xp, v, 0.9, 1, "divide"), v / bc)
+    assert np.any(v / bc != v * (f32(1) / bc))
+    for x in v:
+        one = np.array([x], f32)
+        np.testing.assert_array_equal(
+            R._bias_corrected(xp, one, 0.9, 1, "multiply_by_reciprocal"), one / bc)
 
 
 # -- purity, validation, namespaces --------------------------------------------------------

@@ -13,15 +13,32 @@ SOURCE = "https://github.com/google-deepmind/optax/blob/v0.2.8/optax/"
 INERT = frozenset()
 
 
-def tree_bias_correction(rule_kwargs, n_leaves):
-    """``optax.tree.bias_correction`` (``tree_utils/_tree_math.py``) is one ``jax.jit`` over
-    the whole moment tree, dividing every leaf by the scalar :math:`1-\\beta^t`. On a tree of
-    one leaf XLA:CPU turns that division into a multiplication by the rounded reciprocal
-    (``correction_op="multiply_by_reciprocal"``, what the binds say); on a tree of several
-    leaves it divides each leaf (measured on 2 to 26 leaves of 64 to 10^5 elements)."""
+def _divided_on_trees(rule_kwargs, n_leaves):
     if n_leaves > 1 and rule_kwargs.get("correction_op") == "multiply_by_reciprocal":
         return {**rule_kwargs, "correction_op": "divide"}
     return rule_kwargs
+
+
+def tree_bias_correction(rule_kwargs, n_leaves, shapes=None):
+    """``optax.tree.bias_correction`` (``tree_utils/_tree_math.py``) is one ``jax.jit`` over
+    the whole moment tree, dividing every leaf by the scalar :math:`1-\\beta^t`. On a tree of
+    one leaf XLA:CPU turns that division into a multiplication by the rounded reciprocal
+    (``correction_op="multiply_by_reciprocal"``, what the binds say; a leaf of one element
+    is divided all the same, :func:`eps_ref.rules._numerics.xla_divide_by_scalar`); on a
+    tree of several leaves it divides each leaf (measured on 2 to 26 leaves of 1 to 10^5
+    elements). Every optax rule with a bias correction has the ``correction_op`` switch:
+    adam, adamw, amsgrad, nadam, nadamw, adamax, adamaxw, radam, adabelief, adan, yogi,
+    lamb, rmsprop (``bias_correction=True``), schedule_free_adamw and muon.
+
+    ``optax.contrib.muon`` is an ``optax.partition``: its Muon part runs on the sub-tree of
+    the 2-D leaves and its AdamW part (``non_matrix_adamw``) on the sub-tree of the others,
+    each with a bias correction of its own, so each part is counted on its own leaves."""
+    adamw = rule_kwargs.get("non_matrix_adamw")
+    if adamw is None or shapes is None:
+        return _divided_on_trees(rule_kwargs, n_leaves)
+    matrices = sum(len(shape) == 2 for shape in shapes)
+    return {**_divided_on_trees(rule_kwargs, matrices),
+            "non_matrix_adamw": _divided_on_trees(adamw, n_leaves - matrices)}
 
 
 register_tree_semantics("optax", tree_bias_correction)
@@ -222,7 +239,7 @@ def _bind_rmsprop(*, learning_rate, decay, eps, initial_scale, eps_in_sqrt, cent
                                  else "none"),
                 weight_decay=0.0, weight_decay_form="coupled", maximize=False,
                 arithmetic="optax", sqrt_method="correctly_rounded",
-                rsqrt_method="xla_rsqrtps_newton_fma")
+                rsqrt_method="xla_rsqrtps_newton_fma", correction_op="multiply_by_reciprocal")
 
 
 register(Spec(
@@ -363,7 +380,8 @@ def _adamax_binder(name):
                     eps=float(eps), eps_placement="inside_max",
                     weight_decay=float(weight_decay),
                     weight_decay_form="decoupled_added_to_update" if weight_decay else "none",
-                    maximize=False, arithmetic="optax")
+                    maximize=False, arithmetic="optax",
+                    correction_op="multiply_by_reciprocal")
     return bind
 
 
@@ -482,7 +500,8 @@ def _bind_radam(*, learning_rate, b1, b2, eps, eps_root, threshold, nesterov):
                 eps_root=float(eps_root), threshold=float(threshold), weight_decay=0.0,
                 weight_decay_mode="none", arithmetic="optax",
                 momentum_estimate="nesterov" if nesterov else "bias_corrected",
-                objective="minimize", sqrt_method="correctly_rounded")
+                objective="minimize", sqrt_method="correctly_rounded",
+                correction_op="multiply_by_reciprocal")
 
 
 register(Spec(
@@ -665,10 +684,13 @@ def _bind_muon(*, learning_rate, ns_coeffs, ns_steps, beta, eps, weight_decay,
                weight_decay_mask, mu_dtype, nesterov, adaptive, preconditioning, adam_b1,
                adam_b2, adam_eps_root, adam_weight_decay, adam_learning_rate,
                muon_weight_dimension_numbers, consistent_rms):
-    # Only the Muon partition is modelled (every 2-D leaf with the default dimension
-    # numbers); the adam_* keywords configure the AdamW partition for other leaves.
+    # optax.partition: every 2-D leaf takes the Muon step (the default dimension numbers),
+    # every other leaf optax.adamw with the adam_* keywords, muon's eps, mu_dtype and
+    # nesterov (non_matrix_adamw).
     name = "optax.contrib.muon"
     check_number(name, learning_rate=learning_rate, weight_decay=weight_decay)
+    adam_lr = learning_rate if adam_learning_rate is None else adam_learning_rate
+    check_number(name, adam_learning_rate=adam_lr, adam_weight_decay=adam_weight_decay)
     check_nonnegative(name, learning_rate=learning_rate, eps=eps)
     if isinstance(ns_coeffs, str):
         if ns_coeffs != "standard":
@@ -703,6 +725,13 @@ def _bind_muon(*, learning_rate, ns_coeffs, ns_steps, beta, eps, weight_decay,
         "division": "multiply_by_reciprocal",
         "lr_scale": "sqrt_cols_over_rows" if consistent_rms is None else "rms_matched",
         "apply_form": "optax",
+        "correction_op": "multiply_by_reciprocal",
+        "non_matrix_adamw": dict(
+            **_adam_common(name, learning_rate=adam_lr, b1=adam_b1, b2=adam_b2, eps=eps,
+                           eps_root=adam_eps_root, mu_dtype=mu_dtype),
+            weight_decay=float(adam_weight_decay), weight_decay_mode="decoupled_optax",
+            amsgrad="none", corrected_moments="both",
+            momentum_estimate="nesterov" if nesterov else "bias_corrected"),
     }
 
 
@@ -719,8 +748,7 @@ register(Spec(
     rule=_muon,
     bind=_bind_muon,
     reference=SOURCE + "contrib/_muon.py",
-    inert=frozenset({"adam_b1", "adam_b2", "adam_eps_root", "adam_weight_decay",
-                     "adam_learning_rate"}),
+    inert=INERT,
     variants={
         "defaults": {"learning_rate": 1e-3},
         "no nesterov": {"learning_rate": 1e-3, "nesterov": False},
@@ -731,7 +759,9 @@ register(Spec(
     },
     budgets={},
     doc="eps is added to the Frobenius norm before Newton-Schulz: X = B^ / (|B^|_F + eps) on "
-        "the bias-corrected momentum; u = sqrt(max(1, cols/rows))*O (+ wd*p); p += -lr*u",
+        "the bias-corrected momentum; u = sqrt(max(1, cols/rows))*O (+ wd*p); p += -lr*u; "
+        "leaves that are not 2-D take optax.adamw (adam_b1, adam_b2, adam_eps_root, "
+        "adam_weight_decay, adam_learning_rate, and the same eps)",
 ))
 # --- end Muon family ------------------------------------------------------------------
 
@@ -855,7 +885,7 @@ def _bind_schedule_free_adamw(*, learning_rate, warmup_steps, b1, b2, eps, weigh
                 warmup_schedule="none" if warmup_steps is None else "optax_linear",
                 weight_lr_power=float(weight_lr_power), previous_z="before_step",
                 arithmetic="optax", scalar_division="multiply_by_reciprocal",
-                sqrt_method="correctly_rounded")
+                correction_op="multiply_by_reciprocal", sqrt_method="correctly_rounded")
 
 
 register(Spec(
@@ -897,7 +927,8 @@ def _bind_adabelief(*, learning_rate, b1, b2, eps, eps_root, nesterov):
     check_beta(name, b1=b1, b2=b2)   # optax does not check; as optax.adam here
     return dict(lr=float(learning_rate), beta1=float(b1), beta2=float(b2), eps=float(eps),
                 eps_root=float(eps_root),
-                momentum_estimate="nesterov" if nesterov else "bias_corrected")
+                momentum_estimate="nesterov" if nesterov else "bias_corrected",
+                correction_op="multiply_by_reciprocal")
 
 
 def _bind_adan(*, learning_rate, b1, b2, b3, eps, eps_root, weight_decay, mask):
@@ -910,7 +941,8 @@ def _bind_adan(*, learning_rate, b1, b2, b3, eps, eps_root, weight_decay, mask):
     if mask is not None:
         raise unsupported(name, "mask", mask)
     return dict(lr=float(learning_rate), beta1=float(b1), beta2=float(b2), beta3=float(b3),
-                eps=float(eps), eps_root=float(eps_root), weight_decay=float(weight_decay))
+                eps=float(eps), eps_root=float(eps_root), weight_decay=float(weight_decay),
+                correction_op="multiply_by_reciprocal")
 
 
 def _bind_yogi(*, learning_rate, b1, b2, eps):
@@ -920,7 +952,8 @@ def _bind_yogi(*, learning_rate, b1, b2, eps):
     check_beta(name, b1=b1, b2=b2)
     # alias.yogi passes neither eps_root nor initial_accumulator_value: scale_by_yogi's.
     return dict(lr=float(learning_rate), beta1=float(b1), beta2=float(b2), eps=float(eps),
-                eps_root=0.0, initial_accumulator_value=1e-6)
+                eps_root=0.0, initial_accumulator_value=1e-6,
+                correction_op="multiply_by_reciprocal")
 
 
 def _bind_novograd(*, learning_rate, b1, b2, eps, eps_root, weight_decay):

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_array
 
-__all__ = ["fma", "fma_array_api", "BLOCK"]
+__all__ = ["fma", "fma_array_api", "xla_divide_by_scalar", "BLOCK"]
 
 FAST_PATHS = True
 """Whether NumPy arrays take the fast paths; ``False`` runs the reference formulations on
@@ -56,6 +56,18 @@ def fma(a, b, c):
     if _numpy_float32(a, b, c) and any(math.prod(v.shape) > 1 for v in (a, b, c)):
         return _fma_numpy(a, b, c)
     return fma_array_api(a, b, c)
+
+
+def xla_divide_by_scalar(x, s):
+    """``x / s`` for an array ``x`` and a 0-d ``s`` of its dtype, as XLA:CPU computes it,
+    eagerly or under ``jax.jit``: its algebraic simplifier rewrites ``A / broadcast(B)``
+    into ``A * broadcast(1 / B)``, the reciprocal rounded first. An ``x`` of one element
+    (shape ``()``, ``(1,)``, ``(1, 1)``, ...) takes no broadcast (the scalar is only
+    reshaped to it), and is divided. Measured (jax 0.10.2): eager ``jnp`` division and the
+    jitted ``optax.tree.bias_correction`` on shapes (), (1,), (1, 1), (2,), (7,), (64,)."""
+    if math.prod(x.shape) == 1:
+        return x / s
+    return x * (1 / s)
 
 
 def fma_array_api(a, b, c):

@@ -31,6 +31,13 @@ float32 (the jitted ``tree_bias_correction``), :math:`\beta^t` a float32 power,
 ``momentum_estimate``
     ``"bias_corrected"`` (:math:`\hat m_t`) or ``"nesterov"`` (optax ``nesterov=True``:
     :math:`\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`).
+
+``correction_op``
+    how the jitted ``optax.tree.bias_correction`` applies :math:`1/(1-\beta^t)`:
+    ``"multiply_by_reciprocal"`` (the default; XLA compiles the jit of a one-leaf tree into
+    a multiplication by the rounded reciprocal) or ``"divide"`` (a tree of several leaves:
+    XLA divides each leaf). The optax dialect picks it per tree
+    (:func:`eps_ref.frameworks.optax.tree_bias_correction`).
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 
 from eps_ref.rules import Rule
-from eps_ref.rules.adam import _corrected, _itemsize, _round, _sqrt, rounded_power
+from eps_ref.rules.adam import (CORRECTION_OPS, _corrected, _itemsize, _round, _sqrt,
+                                rounded_power)
 
 __all__ = ["adabelief", "init", "step"]
 
@@ -52,12 +60,15 @@ def init(param):
 
 
 def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root,
-         momentum_estimate="bias_corrected"):
+         momentum_estimate="bias_corrected", correction_op="multiply_by_reciprocal"):
     """One AdaBelief step; returns ``(new_param, new_slots)``. ``lr``, ``beta1``,
     ``beta2``, ``eps``, ``eps_root`` are Python floats."""
     if momentum_estimate not in MOMENTUM_ESTIMATES:
         raise ValueError(f"adabelief: momentum_estimate must be one of {MOMENTUM_ESTIMATES}, "
                          f"got {momentum_estimate!r}")
+    if correction_op not in CORRECTION_OPS:
+        raise ValueError(f"adabelief: correction_op must be one of {CORRECTION_OPS}, "
+                         f"got {correction_op!r}")
     xp = array_namespace(param, grad)
     dtype, dev = param.dtype, getattr(param, "device", None)
     size = _itemsize(xp, dtype)
@@ -65,7 +76,7 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root,
 
     def corrected(x, beta, k):
         return _corrected(xp, x, rounded_power(beta, k, size), dtype, dev,
-                          "multiply_by_reciprocal")
+                          correction_op)
 
     m = w1 * grad + beta1 * slots["m"]
     deviation = grad - m

@@ -89,7 +89,7 @@ from array_api_compat import device as _device
 from eps_ref.norms._torch_cpu import torch_sum
 from eps_ref.rules import Rule, _roots
 from eps_ref.rules._libm_pow import powf_glibc, powf_glibc_scalar
-from eps_ref.rules._numerics import fma
+from eps_ref.rules._numerics import fma, xla_divide_by_scalar
 from eps_ref.rules._reductions import (eigen_reduce_sum, torch_norm_sums, torch_reduce_sum,
                                        xla_reduce_sum)
 
@@ -480,7 +480,8 @@ def _optax_step(param, grad, slots, *, t, learning_rate=None, factored="yes",
     if clipping_threshold is not None:
         rms_u = _roots.sqrt(reduce_mean(update * update, None, reduction="xla_cpu",
                                                 threads=threads))
-        update = update * (1 / xp.maximum(_scalar(xp, 1.0, param), rms_u / clipping_threshold))
+        update = xla_divide_by_scalar(
+            update, xp.maximum(_scalar(xp, 1.0, param), rms_u / clipping_threshold))
     if learning_rate is not None:
         update = learning_rate * update
     if multiply_by_parameter_scale == "yes":

@@ -93,7 +93,7 @@ from array_api_compat import array_namespace
 
 from eps_ref.rules.weight_decay import coupled_fma, decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch, decoupled_lr_scaled_torch
 from eps_ref.rules import Rule, _roots
-from eps_ref.rules._numerics import fma
+from eps_ref.rules._numerics import fma, xla_divide_by_scalar
 
 __all__ = ["adam", "init", "step", "rounded_power", "libm_power"]
 
@@ -274,11 +274,12 @@ def _powers(slots, t, *, beta1, beta2, bias_correction, corrected_moments, items
 
 def _corrected(xp, x, power, dtype, device, correction_op):
     """:math:`x / (1 - \\beta^t)` with :math:`1 - \\beta^t` rounded to the param dtype, or
-    :math:`x \\cdot (1 / (1 - \\beta^t))`, the reciprocal rounded first."""
+    :math:`x \\cdot (1 / (1 - \\beta^t))`, the reciprocal rounded first, as XLA computes it
+    (:func:`~eps_ref.rules._numerics.xla_divide_by_scalar`: a one-element ``x`` divides)."""
     one = _scalar(xp, 1.0, dtype, device)
     bc = one - _scalar(xp, power, dtype, device)
     if correction_op == "multiply_by_reciprocal":
-        return x * (one / bc)
+        return xla_divide_by_scalar(x, bc)
     return x / bc
 
 

@@ -63,6 +63,13 @@ Arithmetic switch (where each framework rounds; bit-exactness depends on it):
         correction ``tree_bias_correction`` (``jax.jit``-compiled even when called eagerly,
         so XLA turns its division into :math:`m \cdot (1 / (1 - \beta_1^t))`, the power in
         float32), then :math:`\hat m / u`, :math:`(-\eta)\cdot(\cdot)`, added to :math:`\theta`.
+
+``correction_op``
+    ``arithmetic="optax"``: how the jitted ``optax.tree.bias_correction`` applies
+    :math:`1/(1-\beta_1^t)`: ``"multiply_by_reciprocal"`` (the default; XLA compiles the jit
+    of a one-leaf tree into :math:`m \cdot (1 / (1 - \beta_1^t))`) or ``"divide"`` (a tree
+    of several leaves: XLA divides each leaf). The optax dialect picks it per tree
+    (:func:`eps_ref.frameworks.optax.tree_bias_correction`).
 """
 
 from __future__ import annotations
@@ -70,8 +77,8 @@ from __future__ import annotations
 from array_api_compat import array_namespace, device
 
 from eps_ref.rules import Rule
-from eps_ref.rules._numerics import fma
-from eps_ref.rules.adam import rounded_power
+from eps_ref.rules._numerics import fma, xla_divide_by_scalar
+from eps_ref.rules.adam import CORRECTION_OPS, rounded_power
 from eps_ref.rules.weight_decay import (
     coupled_fma, decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch)
 
@@ -122,12 +129,13 @@ def init(param):
 
 
 def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_placement, weight_decay,
-         weight_decay_form, maximize, arithmetic):
+         weight_decay_form, maximize, arithmetic, correction_op="multiply_by_reciprocal"):
     """One Adamax step; returns ``(new_param, new_slots)``. See the module docstring."""
     xp = array_namespace(param, grad)
     _check("eps_placement", eps_placement, EPS_PLACEMENTS)
     _check("weight_decay_form", weight_decay_form, WEIGHT_DECAY_FORMS)
     _check("arithmetic", arithmetic, ARITHMETIC + TF_KERAS_ARITHMETIC)
+    _check("correction_op", correction_op, CORRECTION_OPS)
 
     g = -grad if maximize else grad
     if weight_decay != 0 and weight_decay_form == "coupled":
@@ -162,7 +170,9 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_placement, weight_
         return param - (m * lr) / (denom * correction), new_slots
     if arithmetic == "tf_kernel":
         return param - (_scalar(xp, lr, param) / correction) * (m / denom), new_slots
-    update = (m * (one / correction)) / denom                     # optax
+    m_hat = (xla_divide_by_scalar(m, correction) if correction_op == "multiply_by_reciprocal"
+             else m / correction)
+    update = m_hat / denom                                        # optax
     if weight_decay != 0 and weight_decay_form == "decoupled_added_to_update":
         update = update + weight_decay * param
     return param + (-lr) * update, new_slots

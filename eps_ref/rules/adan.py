@@ -30,6 +30,13 @@ The arithmetic is optax's (``optax.adan`` run op by op): moments :math:`(1-\beta
 m`, :math:`g + (1-\beta_2)\Delta` then squared, the corrections :math:`x \cdot (1/(1 -
 \beta^t))` in float32 (the jitted ``tree_bias_correction``), :math:`\beta^t` a float32
 power, :math:`(u + \lambda\theta)` then :math:`\theta + (-\eta)(\cdot)`.
+
+``correction_op``
+    how the jitted ``optax.tree.bias_correction`` applies :math:`1/(1-\beta^t)`:
+    ``"multiply_by_reciprocal"`` (the default; XLA compiles the jit of a one-leaf tree into
+    a multiplication by the rounded reciprocal) or ``"divide"`` (a tree of several leaves:
+    XLA divides each leaf). The optax dialect picks it per tree
+    (:func:`eps_ref.frameworks.optax.tree_bias_correction`).
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 
 from eps_ref.rules import Rule
-from eps_ref.rules.adam import _corrected, _itemsize, _round, _sqrt, rounded_power
+from eps_ref.rules.adam import (CORRECTION_OPS, _corrected, _itemsize, _round, _sqrt,
+                                rounded_power)
 
 __all__ = ["adan", "init", "step"]
 
@@ -49,10 +57,14 @@ def init(param):
             "g_prev": xp.zeros_like(param)}
 
 
-def step(param, grad, slots, *, t, lr, beta1, beta2, beta3, eps, eps_root, weight_decay=0.0):
+def step(param, grad, slots, *, t, lr, beta1, beta2, beta3, eps, eps_root, weight_decay=0.0,
+         correction_op="multiply_by_reciprocal"):
     """One Adan step; returns ``(new_param, new_slots)``. ``lr``, ``beta1``, ``beta2``,
     ``beta3``, ``eps``, ``eps_root``, ``weight_decay`` (:math:`\\lambda`) are Python
     floats."""
+    if correction_op not in CORRECTION_OPS:
+        raise ValueError(f"adan: correction_op must be one of {CORRECTION_OPS}, "
+                         f"got {correction_op!r}")
     xp = array_namespace(param, grad)
     dtype, dev = param.dtype, getattr(param, "device", None)
     size = _itemsize(xp, dtype)
@@ -60,7 +72,7 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, beta3, eps, eps_root, weigh
 
     def corrected(x, beta):
         return _corrected(xp, x, rounded_power(beta, t, size), dtype, dev,
-                          "multiply_by_reciprocal")
+                          correction_op)
 
     diff = xp.zeros_like(grad) if t == 1 else grad - slots["g_prev"]
     m = w1 * grad + beta1 * slots["m"]

@@ -55,6 +55,7 @@ import math
 from array_api_compat import array_namespace
 
 from eps_ref.rules import _roots
+from eps_ref.rules._numerics import xla_divide_by_scalar
 from eps_ref.rules._reductions import EIGEN_LANES, EIGEN_SUM_COMPUTE
 from eps_ref.rules._reductions import REDUCTIONS as NORM_REDUCTIONS
 from eps_ref.rules._reductions import (eigen_sum, l2_norm, stacked_sum, sum_of_squares,
@@ -138,7 +139,7 @@ def optax_clip_by_global_norm(leaves, *, max_norm: float,
     out = []
     for g in leaves:
         n = xp.astype(norm, g.dtype)
-        scaled = g * (1.0 / n) if division == "multiply_by_reciprocal" else g / n
+        scaled = xla_divide_by_scalar(g, n) if division == "multiply_by_reciprocal" else g / n
         out.append(xp.where(keep, g, scaled * max_norm))
     return out
 

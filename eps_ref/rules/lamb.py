@@ -83,6 +83,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
 from eps_ref.rules import Rule, _roots
+from eps_ref.rules._numerics import xla_divide_by_scalar
 from eps_ref.rules._reductions import REDUCTIONS as NORM_REDUCTIONS
 from eps_ref.rules._reductions import l2_norm, sum_of_squares
 from eps_ref.rules.adam import rounded_power
@@ -156,7 +157,7 @@ def _lamb_direction(xp, m, v, g, *, t, beta1, beta2, eps, eps_root, moment_updat
     bc1 = one - xp.asarray(p1, dtype=dtype, device=dev)
     bc2 = one - xp.asarray(p2, dtype=dtype, device=dev)
     if correction_op == "multiply_by_reciprocal":
-        m_hat, v_hat = m * (one / bc1), v * (one / bc2)
+        m_hat, v_hat = xla_divide_by_scalar(m, bc1), xla_divide_by_scalar(v, bc2)
     else:
         m_hat, v_hat = m / bc1, v / bc2
     if eps_root != 0:

@@ -62,6 +62,7 @@ import math
 from array_api_compat import array_namespace, device, is_numpy_namespace
 
 from eps_ref.rules import Rule
+from eps_ref.rules import adam as _adam
 from eps_ref.rules._numerics import fma
 from eps_ref.rules._reductions import REDUCTIONS, sum_of_squares
 from eps_ref.rules._roots import sqrt
@@ -512,9 +513,12 @@ def newton_schulz(x, *, coefficients=QUINTIC, steps=5, eps=1e-7,
 
 # -- the rule ----------------------------------------------------------------------------
 
-def init(param, *, momentum_form="torch_lerp"):
-    """The momentum slot, zeros, under the framework's name."""
+def init(param, *, momentum_form="torch_lerp", non_matrix_adamw=None):
+    """The momentum slot, zeros, under the framework's name; with ``non_matrix_adamw``, a
+    parameter that is not 2-D gets the AdamW slots instead (:func:`step`)."""
     _check("momentum_form", momentum_form, MOMENTUM_FORMS)
+    if non_matrix_adamw is not None and param.ndim != 2:
+        return _adam.init(param, **_adam.adam.init_kwargs(non_matrix_adamw))
     xp = array_namespace(param)
     return {_SLOT[momentum_form]: xp.zeros_like(param)}
 
@@ -528,7 +532,7 @@ def _lerp(xp, start, end, weight):
     return fma(w - 1, end - start, end)
 
 
-def _momentum(xp, grad, m, *, t, momentum, momentum_form, lookahead):
+def _momentum(xp, grad, m, *, t, momentum, momentum_form, lookahead, correction_op):
     """New buffer and the direction to orthogonalize."""
     nesterov = lookahead == "nesterov"
     if momentum_form == "torch_lerp":
@@ -544,10 +548,10 @@ def _momentum(xp, grad, m, *, t, momentum, momentum_form, lookahead):
     # both bias corrections from the jitted tree_bias_correction.
     m = (1 - momentum) * grad + momentum * m
     if nesterov:
-        d = (momentum * _bias_corrected(xp, m, momentum, t + 1)
-             + (1 - momentum) * _bias_corrected(xp, grad, momentum, t))
+        d = (momentum * _bias_corrected(xp, m, momentum, t + 1, correction_op)
+             + (1 - momentum) * _bias_corrected(xp, grad, momentum, t, correction_op))
     else:
-        d = _bias_corrected(xp, m, momentum, t)
+        d = _bias_corrected(xp, m, momentum, t, correction_op)
     return m, d
 
 
@@ -568,8 +572,9 @@ def step(param, grad, slots, *, t, lr, momentum=0.95, weight_decay=0.0,
          normalization="divide_by_norm_clamped_to_eps", ns_precision="bfloat16",
          ns_form="torch_addmm", matmul_kernel="aten_bfloat16",
          norm_reduction="float64_rounded", division="divide", lr_scale="sqrt_rows_over_cols",
-         apply_form="torch"):
-    """One Muon step on a 2-D parameter.
+         apply_form="torch", correction_op="multiply_by_reciprocal", non_matrix_adamw=None):
+    """One Muon step on a 2-D parameter (or, with ``non_matrix_adamw``, the AdamW step on
+    any other).
 
     Args:
         param, grad: 2-D arrays of one floating dtype; neither is modified.
@@ -584,6 +589,17 @@ def step(param, grad, slots, *, t, lr, momentum=0.95, weight_decay=0.0,
         momentum_form: ``"torch_lerp"``, ``"keras"`` or ``"optax_bias_corrected"``.
         lookahead: ``"nesterov"`` or ``"none"``.
         lr_scale: the shape factor :math:`s(m, n)`, see the module docstring.
+        correction_op: ``momentum_form="optax_bias_corrected"``: how optax's jitted
+            ``optax.tree.bias_correction`` applies :math:`1/(1-\\mu^t)`:
+            ``"multiply_by_reciprocal"`` (the default; XLA's rewrite on a tree of one
+            matrix) or ``"divide"`` (several matrices; the optax dialect picks it per tree,
+            :func:`eps_ref.frameworks.optax.tree_bias_correction`).
+        non_matrix_adamw: ``None`` (the default: a parameter that is not 2-D is refused, as
+            ``torch.optim.Muon`` refuses it) or the :mod:`eps_ref.rules.adam` keywords of
+            the AdamW step such a parameter takes instead: ``optax.contrib.muon`` labels
+            every leaf that is not 2-D ``"adam"`` (its default
+            ``muon_weight_dimension_numbers``) and runs ``optax.adamw`` on those leaves
+            through ``optax.partition``.
         apply_form: how the step is rounded:
 
             - ``"torch"``: :math:`\\theta (1 - \\eta\\lambda)` (Python scalar), then
@@ -601,13 +617,17 @@ def step(param, grad, slots, *, t, lr, momentum=0.95, weight_decay=0.0,
     _check("lookahead", lookahead, LOOKAHEADS)
     _check("lr_scale", lr_scale, LR_SCALES)
     _check("apply_form", apply_form, APPLY_FORMS)
+    _check("correction_op", correction_op, DIVISIONS)
     xp = array_namespace(param, grad)
     if param.ndim != 2:
+        if non_matrix_adamw is not None:
+            return _adam.step(param, grad, slots, t=t, **non_matrix_adamw)
         raise ValueError(f"muon: the rule is for 2-D parameters, got shape {tuple(param.shape)}")
     rows, cols = param.shape
     slot = _SLOT[momentum_form]
     m, direction = _momentum(xp, grad, slots[slot], t=t, momentum=momentum,
-                             momentum_form=momentum_form, lookahead=lookahead)
+                             momentum_form=momentum_form, lookahead=lookahead,
+                             correction_op=correction_op)
     ortho = newton_schulz(direction, coefficients=ns_coefficients, steps=ns_steps, eps=eps,
                           normalization=normalization, precision=ns_precision,
                           ns_form=ns_form, matmul_kernel=matmul_kernel,

@@ -32,10 +32,13 @@ momentum (as in the paper), so it is accumulated by the momentum too.
     squares, which is accumulated in ONE float32 accumulator in row-major order as
     :math:`s \leftarrow \mathrm{fma}(g_i, g_i, s)`;
     :math:`\nu_t = \mathrm{fma}(\lVert g_t \rVert^2, 1 - \beta_2, \beta_2 \nu_{t-1})`
-    (from 4096 elements, where YNNPACK computes the norm, :math:`\mathrm{fma}(\beta_2,
+    (from 4096 elements, where YNNPACK computes the norm, and on an array of one element,
+    where there is no reduce loop, :math:`\mathrm{fma}(\beta_2,
     \nu_{t-1}, \mathrm{fl}((1 - \beta_2) \lVert g_t \rVert^2))`);
     :math:`d_t = \mathrm{fma}(g_t, r_t, \lambda\theta)` with :math:`r_t = 1 /
-    (\sqrt{\nu_t + \bar\varepsilon} + \varepsilon)` rounded;
+    (\sqrt{\nu_t + \bar\varepsilon} + \varepsilon)` rounded (an array of one element
+    has no broadcast to rewrite: :math:`d_t = \mathrm{fma}(\lambda, \theta,
+    \mathrm{fl}(g_t / (\sqrt{\nu_t + \bar\varepsilon} + \varepsilon)))`);
     :math:`m_t = \mathrm{fma}(m_{t-1}, \beta_1, d_t)`. The sum of squares is
     ``jnp.linalg.norm``'s at every size (:func:`eps_ref.rules._reductions.
     xla_jit_sum_of_squares`: fused and row-major for small arrays, rounded squares in
@@ -90,8 +93,9 @@ def squared_norm(g, multiply_add="fused", threads=1):
 def _update_nu(norm2, nu, beta2, w2, size, scalar):
     """``optax.tree.update_moment``, :math:`(1-\\beta_2) n + \\beta_2 \\nu`, compiled in the
     ``cond``: LLVM fuses the first product while the norm is XLA's own loop, the second
-    once YNNPACK computes the norm (4096 elements or more; measured)."""
-    if size >= YNN_MIN_ELEMENTS:
+    once YNNPACK computes the norm (4096 elements or more) or there is no loop (an array of
+    one element, whose reduce XLA simplifies away); measured."""
+    if size >= YNN_MIN_ELEMENTS or size == 1:
         return fma(scalar(beta2), nu, w2 * norm2)
     return fma(norm2, scalar(w2), beta2 * nu)
 
@@ -125,8 +129,13 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0, weight_d
         nu = w2 * norm2 + beta2 * slots["nu"]
     decay = weight_decay * param
     if multiply_add == "fused":
-        reciprocal = scalar(1.0) / (_sqrt(xp, nu + eps_root) + eps)
-        d = fma(grad, xp.broadcast_to(reciprocal, grad.shape), decay)
+        root = _sqrt(xp, nu + eps_root) + eps
+        if math.prod(grad.shape) == 1:
+            # One element: no broadcast for XLA to rewrite into a reciprocal multiply; the
+            # quotient is exact and the decay product is contracted into it (measured).
+            d = fma(xp.full_like(param, weight_decay), param, grad / root)
+        else:
+            d = fma(grad, xp.broadcast_to(scalar(1.0) / root, grad.shape), decay)
         m = d if t == 1 else fma(slots["m"], xp.full_like(d, beta1), d)
     else:
         d = grad / (_sqrt(xp, nu + eps_root) + eps) + decay

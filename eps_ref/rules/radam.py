@@ -52,6 +52,13 @@ Switches:
     ``"minimize"`` or ``"maximize"`` (torch).
 ``sqrt_method``
     ``"correctly_rounded"`` or ``"mkl_goldschmidt_rsqrtps"`` (``torch.sqrt`` on CPU).
+``correction_op``
+    ``arithmetic="optax"``: how the jitted ``optax.tree.bias_correction`` applies
+    :math:`1/(1-\beta^t)`:
+    ``"multiply_by_reciprocal"`` (the default; XLA compiles the jit of a one-leaf tree into
+    a multiplication by the rounded reciprocal) or ``"divide"`` (a tree of several leaves:
+    XLA divides each leaf). The optax dialect picks it per tree
+    (:func:`eps_ref.frameworks.optax.tree_bias_correction`).
 """
 
 from __future__ import annotations
@@ -61,8 +68,8 @@ from array_api_compat import array_namespace
 from eps_ref.rules.weight_decay import coupled_fma, decoupled_lr_scaled_torch
 from eps_ref.rules import Rule
 from eps_ref.rules._numerics import fma
-from eps_ref.rules.adam import (_corrected, _itemsize, _round, _scalar, _sqrt,
-                                _update_moments, rounded_power)
+from eps_ref.rules.adam import (CORRECTION_OPS, _corrected, _itemsize, _round, _scalar,
+                                _sqrt, _update_moments, rounded_power)
 
 __all__ = ["radam", "init", "step", "binary_power", "rho"]
 
@@ -132,7 +139,7 @@ def init(param):
 def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0, threshold=5.0,
          weight_decay=0.0, weight_decay_mode="none", arithmetic="torch_cpu",
          momentum_estimate="bias_corrected", objective="minimize",
-         sqrt_method="mkl_goldschmidt_rsqrtps"):
+         sqrt_method="mkl_goldschmidt_rsqrtps", correction_op="multiply_by_reciprocal"):
     """One RAdam step; returns ``(new_param, new_slots)``. ``lr``, ``beta1``, ``beta2``,
     ``eps``, ``eps_root``, ``threshold`` (:math:`\\tau`), ``weight_decay`` are Python
     floats; see the module docstring for the switches."""
@@ -144,6 +151,7 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0, threshol
         ("momentum_estimate", momentum_estimate, MOMENTUM_ESTIMATES),
         ("weight_decay_mode", weight_decay_mode, WEIGHT_DECAY_MODES),
         ("objective", objective, OBJECTIVES),
+        ("correction_op", correction_op, CORRECTION_OPS),
     ):
         _check(name, value, allowed)
     if arithmetic != "optax" and (eps_root != 0 or momentum_estimate != "bias_corrected"):
@@ -195,16 +203,14 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0, threshol
         return fma(m, multiplier, p), new_slots
 
     def corrected(x, k):
-        return _corrected(xp, x, rounded_power(beta1, k, size), dtype, dev,
-                          "multiply_by_reciprocal")
+        return _corrected(xp, x, rounded_power(beta1, k, size), dtype, dev, correction_op)
 
     if momentum_estimate == "nesterov":
         m_hat = beta1 * corrected(m, t + 1) + w1 * corrected(g, t)
     else:
         m_hat = corrected(m, t)
     if rho_t >= _round(threshold, size):
-        v_hat = _corrected(xp, v, rounded_power(beta2, t, size), dtype, dev,
-                           "multiply_by_reciprocal")
+        v_hat = _corrected(xp, v, rounded_power(beta2, t, size), dtype, dev, correction_op)
         rect = _rectification(rho_inf, rho_t, arithmetic, size)
         u = (rect * m_hat) / (_sqrt(xp, v_hat + eps_root, sqrt_method) + eps)
     else:

@@ -104,6 +104,12 @@ Root switches (how each kernel takes the root; :mod:`eps_ref.rules._roots`):
     ``"xla_rsqrtps_newton_fma"`` (XLA's CPU intrinsic, a hardware estimate and one fused
     Newton step), or ``"one_over_sqrt"``. Unused by the other dialects, which divide by
     the root.
+``correction_op``
+    optax ``bias_correction=True``: how the jitted ``optax.tree.bias_correction`` applies
+    :math:`1/(1-\rho^t)`: ``"multiply_by_reciprocal"`` (the default; XLA's rewrite on a
+    one-leaf tree, :func:`~eps_ref.rules._numerics.xla_divide_by_scalar`) or ``"divide"``
+    (a tree of several leaves: XLA divides each leaf); the optax dialect picks it per tree
+    (:func:`eps_ref.frameworks.optax.tree_bias_correction`).
 """
 
 from __future__ import annotations
@@ -111,7 +117,7 @@ from __future__ import annotations
 from array_api_compat import array_namespace, device
 
 from eps_ref.rules import Rule
-from eps_ref.rules._numerics import fma
+from eps_ref.rules._numerics import fma, xla_divide_by_scalar
 from eps_ref.rules._roots import RSQRT_METHODS, SQRT_METHODS, rsqrt, sqrt
 from eps_ref.rules.weight_decay import (
     coupled_fma, decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch)
@@ -179,7 +185,7 @@ def _grad_avg(xp, m, g, decay, c, arithmetic):
     return decay * m + c * g                # keras, optax
 
 
-def _bias_corrected(xp, avg, decay, t):
+def _bias_corrected(xp, avg, decay, t, correction_op="multiply_by_reciprocal"):
     """optax ``tree_bias_correction``: ``avg / (1 - decay**t)`` as XLA compiles it (the
     helper is ``jax.jit``-ed, so it is compiled even when called eagerly): the power and the
     subtraction in ``avg``'s dtype, and the division by a broadcast scalar rewritten by XLA's
@@ -195,7 +201,9 @@ def _bias_corrected(xp, avg, decay, t):
                                  _scalar(xp, float(t), xp.astype(d, xp.float64))), avg.dtype)
     else:
         power = xp.pow(d, _scalar(xp, float(t), avg))
-    return avg * (1 / (1 - power))
+    if correction_op == "divide":
+        return avg / (1 - power)
+    return xla_divide_by_scalar(avg, 1 - power)
 
 
 def _denominator(v, m, eps, eps_placement, arithmetic, sqrt_method):
@@ -232,7 +240,8 @@ def init(param, *, initial_square_avg, centered, momentum_form, arithmetic):
 
 def step(param, grad, slots, *, t, lr, decay, eps, eps_placement, initial_square_avg,
          centered, momentum, momentum_form, bias_correction, weight_decay, weight_decay_form,
-         maximize, arithmetic, sqrt_method, rsqrt_method):
+         maximize, arithmetic, sqrt_method, rsqrt_method,
+         correction_op="multiply_by_reciprocal"):
     """One RMSProp step; returns ``(new_param, new_slots)``. See the module docstring for
     every keyword; ``initial_square_avg`` is used by :func:`init` only."""
     del initial_square_avg
@@ -244,6 +253,7 @@ def step(param, grad, slots, *, t, lr, decay, eps, eps_placement, initial_square
     _check("arithmetic", arithmetic, ARITHMETIC + TF_KERAS_ARITHMETIC)
     _check("sqrt_method", sqrt_method, SQRT_METHODS)
     _check("rsqrt_method", rsqrt_method, RSQRT_METHODS)
+    _check("correction_op", correction_op, ("divide", "multiply_by_reciprocal"))
     if momentum_form == ("lr_outside_buffer" if arithmetic == "optax"
                          else "lr_inside_buffer_nesterov"):
         raise ValueError(f"rmsprop: arithmetic={arithmetic!r} has no "
@@ -267,8 +277,8 @@ def step(param, grad, slots, *, t, lr, decay, eps, eps_placement, initial_square
     if centered:
         new["grad_avg"] = m = _grad_avg(xp, slots["grad_avg"], g, decay, c, arithmetic)
     if bias_correction == "divide_by_one_minus_decay_power":
-        v = _bias_corrected(xp, v, decay, t)
-        m = None if m is None else _bias_corrected(xp, m, decay, t)
+        v = _bias_corrected(xp, v, decay, t, correction_op)
+        m = None if m is None else _bias_corrected(xp, m, decay, t, correction_op)
 
     if arithmetic == "optax":
         if eps_placement == "inside_sqrt":

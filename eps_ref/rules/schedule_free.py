@@ -64,6 +64,12 @@ The frameworks differ in (switches):
     ``x / s`` for a broadcast scalar ``s`` as ``x * (1/s)``, the reciprocal rounded first,
     even op by op (measured: jax 0.10.2, eager ``jnp`` division of a (4, 16) array by a 0-d
     array or a Python float; a 0-d by 0-d division is exact). optax and Keras on JAX.
+``correction_op``
+    ``None`` (the default: :math:`\hat v` divides as ``scalar_division`` says), or
+    ``"multiply_by_reciprocal"`` / ``"divide"`` for :math:`\hat v` alone: optax's
+    ``optax.tree.bias_correction`` is one ``jax.jit`` over the tree, which XLA compiles into a
+    reciprocal multiply on a one-leaf tree and into a division per leaf on a tree of several
+    (:func:`eps_ref.frameworks.optax.tree_bias_correction` picks it per tree).
 
 :math:`\beta_2^t` is a float32 power, rounded correctly (:func:`eps_ref.rules.adam.rounded_power`).
 
@@ -84,6 +90,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
 from eps_ref.rules import Rule, _roots
+from eps_ref.rules._numerics import xla_divide_by_scalar
 from eps_ref.rules.adam import rounded_power
 from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch
 
@@ -163,7 +170,8 @@ def averaging_weight(slots, t, *, lr, warmup_steps, average_weights, warmup_sche
 def step(param, grad, slots, *, t, lr, beta1, beta2, eps, warmup_steps=0, weight_decay=0.0,
          weight_decay_mode="added_to_direction", average_weights="uniform",
          warmup_schedule="keras", weight_lr_power=2.0, previous_z="before_step",
-         arithmetic="keras", scalar_division="divide", sqrt_method="correctly_rounded"):
+         arithmetic="keras", scalar_division="divide", sqrt_method="correctly_rounded",
+         correction_op=None):
     """One Schedule-Free AdamW step on :math:`y` (the parameter); returns
     ``(y_next, new_slots)``. See the module docstring for the switches."""
     xp = array_namespace(param, grad)
@@ -173,6 +181,7 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, warmup_steps=0, weight
         ("weight_decay_mode", weight_decay_mode, WEIGHT_DECAY_MODES),
         ("previous_z", previous_z, PREVIOUS_Z), ("arithmetic", arithmetic, ARITHMETIC),
         ("scalar_division", scalar_division, SCALAR_DIVISIONS),
+        ("correction_op", correction_op, (None,) + SCALAR_DIVISIONS),
     ):
         _check(name, value, allowed)
     y, g, z, v = param, grad, slots["z"], slots["v"]
@@ -185,7 +194,9 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, warmup_steps=0, weight
 
     def over(a, scalar):
         """``a / scalar`` for a 0-d ``scalar``, as the backend divides by a broadcast scalar."""
-        return a * (one / scalar) if scalar_division == "multiply_by_reciprocal" else a / scalar
+        if scalar_division == "multiply_by_reciprocal":
+            return xla_divide_by_scalar(a, scalar)
+        return a / scalar
 
     bc2 = one - _scalar(xp, rounded_power(beta2, t, itemsize), y)
     ck, average_slots = averaging_weight(
@@ -207,7 +218,9 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, warmup_steps=0, weight
         return y_next, {"z": z_next, "v": v, **average_slots}
 
     v = (1 - beta2) * (g * g) + beta2 * v
-    v_hat = over(v, bc2)
+    # optax's bias correction is its own jit over the tree (``correction_op``).
+    v_hat = over(v, bc2) if correction_op is None else (
+        xla_divide_by_scalar(v, bc2) if correction_op == "multiply_by_reciprocal" else v / bc2)
     u = (1 / (_roots.sqrt(v_hat, sqrt_method) + eps)) * g
     if weight_decay != 0 and weight_decay_mode == "added_to_direction":
         u = u + weight_decay * y

@@ -29,6 +29,13 @@ The arithmetic is optax's (``optax.scale_by_yogi`` run op by op): :math:`(1-\bet
 \mathrm{sign}(\cdot)` then times :math:`g^2`, then subtracted from :math:`v`; the
 corrections as :math:`x \cdot (1/(1 - \beta^t))` in float32 (the jitted
 ``tree_bias_correction``) with :math:`\beta^t` a float32 power; :math:`\theta + (-\eta) u`.
+
+``correction_op``
+    how the jitted ``optax.tree.bias_correction`` applies :math:`1/(1-\beta^t)`:
+    ``"multiply_by_reciprocal"`` (the default; XLA compiles the jit of a one-leaf tree into
+    a multiplication by the rounded reciprocal) or ``"divide"`` (a tree of several leaves:
+    XLA divides each leaf). The optax dialect picks it per tree
+    (:func:`eps_ref.frameworks.optax.tree_bias_correction`).
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 
 from eps_ref.rules import Rule
-from eps_ref.rules.adam import _corrected, _itemsize, _round, _sqrt, rounded_power
+from eps_ref.rules.adam import (CORRECTION_OPS, _corrected, _itemsize, _round, _sqrt,
+                                rounded_power)
 
 __all__ = ["yogi", "init", "step"]
 
@@ -49,11 +57,14 @@ def init(param, *, initial_accumulator_value=1e-6):
 
 
 def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0,
-         initial_accumulator_value=1e-6):
+         initial_accumulator_value=1e-6, correction_op="multiply_by_reciprocal"):
     """One Yogi step; returns ``(new_param, new_slots)``. ``lr``, ``beta1``, ``beta2``,
     ``eps``, ``eps_root`` are Python floats (``initial_accumulator_value`` is for
     :func:`init`)."""
     del initial_accumulator_value
+    if correction_op not in CORRECTION_OPS:
+        raise ValueError(f"yogi: correction_op must be one of {CORRECTION_OPS}, "
+                         f"got {correction_op!r}")
     xp = array_namespace(param, grad)
     dtype, dev = param.dtype, getattr(param, "device", None)
     size = _itemsize(xp, dtype)
@@ -61,7 +72,7 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, eps_root=0.0,
 
     def corrected(x, beta):
         return _corrected(xp, x, rounded_power(beta, t, size), dtype, dev,
-                          "multiply_by_reciprocal")
+                          correction_op)
 
     m = w1 * grad + beta1 * slots["m"]
     g2 = grad * grad
