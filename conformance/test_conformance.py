@@ -16,6 +16,8 @@ import pytest
 from eps_ref.conformance.cases import ODD_SHAPE, cases
 from eps_ref.conformance.runner import run_cases
 
+pytestmark = pytest.mark.kernel_models   # conformance/conftest.py
+
 STEPS = int(os.environ.get("EPS_REF_CONFORMANCE_STEPS", "1000"))
 ODD_SHAPE_STEPS = int(os.environ.get("EPS_REF_CONFORMANCE_ODD_SHAPE_STEPS", "100"))
 CASES = cases()

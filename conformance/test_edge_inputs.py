@@ -15,6 +15,8 @@ import eps_ref
 from eps_ref.backends import BACKEND_LABELS, labels_for
 from eps_ref.conformance.runner import TIMEOUT_S, _Worker, reference_trajectory
 
+pytestmark = pytest.mark.kernel_models   # conformance/conftest.py
+
 ZERO_ROW_AND_COLUMN = (np.array([[-1.0, 1.0, 1000.0], [0.0, 1.0, 0.5]], np.float32),
                        np.array([[[0.0, 0.0, 0.0], [1.0, 0.0, -1.0]]], np.float32))
 

@@ -14,6 +14,8 @@ from eps_ref.rules._eigen_pow import eigen_pow_float32
 from eps_ref.rules._reductions import torch_norm_sums
 from eps_ref.rules.adafactor import reduce_mean, torch_norm
 
+pytestmark = pytest.mark.kernel_models   # conformance/conftest.py
+
 F32 = np.float32
 
 

@@ -12,6 +12,8 @@ import pytest
 
 from eps_ref.conformance.layers import layer_cases, run_layer_cases
 
+pytestmark = pytest.mark.kernel_models   # conformance/conftest.py
+
 CASES = layer_cases()
 
 
