@@ -128,7 +128,33 @@ WORKLOAD_BUDGETS: dict[tuple[str, str, str], Budget] = {
 # reproduced nor yet measured on a certified host (eps_ref.conformance.host) to a budget.
 # The suite reports such a case as "open" with what it measured (an xfail carrying the
 # numbers), never as exact; an entry is the open half of issue 17, not a tolerance.
-WORKLOAD_OPEN: dict[tuple[str, str, str], str] = {}
+_LAST_CI = ("; diverged on the certified host in the CI run of 2026-12-01, before the tree "
+            "fixes of 2026-12-02, and not re-measured there since")
+_XLA_TREE_NORMS = ("XLA:CPU's sums of squares of real-size leaves (jnp.linalg.norm fused "
+                   "under 4096 elements, YNNPACK's tiles past it, split over the threads): "
+                   "exact on the sweep's 1-D leaves below 32768 elements; the 2-D leaves "
+                   "(16x64, 256x576, 129x257) and 32769 elements differ on single leaves too")
+_KERAS_REDUCTIONS = ("the per-variable reductions of Keras on this backend at real sizes "
+                     "(norms and the factored row/column means summed by XLA:CPU or torch "
+                     "over leaves of 10^4-10^5 elements)")
+_MUON_FALLBACK = ("the Newton-Schulz products and norms of the real-size matrices; the "
+                  "leaves that are not 2-D take the framework's AdamW fallback, which the "
+                  "reference runs since 2026-12-02, so the matrix budget has not been "
+                  "re-measured with it on the certified host")
+WORKLOAD_OPEN: dict[tuple[str, str, str], str] = {
+    **{(f"optax.{name}", "optax", ""): _XLA_TREE_NORMS + _LAST_CI
+       for name in ("lamb", "lars", "fromage", "novograd", "adafactor",
+                    "clip_by_global_norm")},
+    ("optax.contrib.muon", "optax", ""): _MUON_FALLBACK,
+    **{(f"keras.optimizers.{name}", f"keras/{backend}", ""): _KERAS_REDUCTIONS + _LAST_CI
+       for name in ("Lamb", "Adafactor") for backend in ("jax", "torch")},
+    **{("keras.optimizers.SGD", f"keras/{backend}", clip): _KERAS_REDUCTIONS + _LAST_CI
+       for backend in ("jax", "torch") for clip in ("clipnorm", "global_clipnorm")},
+    **{("keras.optimizers.Adam", f"keras/{backend}", clip): _KERAS_REDUCTIONS + _LAST_CI
+       for backend in ("jax", "torch") for clip in ("clipnorm", "global_clipnorm")},
+    **{("keras.optimizers.Muon", f"keras/{backend}", ""): _MUON_FALLBACK
+       for backend in ("tensorflow", "jax", "torch")},
+}
 
 
 # The optimizers each framework's clips are checked in front of: label -> (name, keywords).
