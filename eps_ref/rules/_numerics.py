@@ -18,7 +18,7 @@ import math
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_array
 
-__all__ = ["fma", "fma_array_api", "BLOCK"]
+__all__ = ["fma", "fma_array_api", "BLOCK", "xla_rewrites_division"]
 
 FAST_PATHS = True
 """Whether NumPy arrays take the fast paths; ``False`` runs the reference formulations on
@@ -35,6 +35,18 @@ POW_BLOCK = 1 << 13
 operations (each allocating its result) on every block: fresh 32 KiB temporaries come from
 the allocator's free lists and stay in L1/L2 (glibc powf on 10^6: 123 ms in blocks of 2^13,
 155 ms in blocks of 2^15)."""
+
+def xla_rewrites_division(x, divisor=None) -> bool:
+    """Whether XLA:CPU computes ``x / divisor`` as ``x * (1 / divisor)``, the reciprocal
+    rounded first: its algebraic simplifier rewrites a division by a *broadcast* operand,
+    so the rewrite needs the broadcast to add elements. A 0-d or Python ``divisor`` (None)
+    counts as one element: a one-element ``x`` is divided, rounded once (the broadcast of
+    a scalar to one element is a reshape). Measured on eager jax 0.10.2: shapes ``(1,)``
+    divide, ``(2,)`` and up multiply by the reciprocal."""
+    def size(a):
+        return 1 if a is None or not hasattr(a, "shape") else math.prod(a.shape)
+    return size(x) > size(divisor)
+
 
 _HALF_ULP32 = 1 << 28      # bit 28 of a float64 significand: half a float32 ulp
 _LOW29 = (1 << 29) - 1

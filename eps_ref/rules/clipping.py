@@ -55,6 +55,7 @@ import math
 from array_api_compat import array_namespace
 
 from eps_ref.rules import _roots
+from eps_ref.rules._numerics import xla_rewrites_division
 from eps_ref.rules._reductions import EIGEN_LANES, EIGEN_SUM_COMPUTE
 from eps_ref.rules._reductions import REDUCTIONS as NORM_REDUCTIONS
 from eps_ref.rules._reductions import (eigen_sum, l2_norm, stacked_sum, sum_of_squares,
@@ -169,7 +170,8 @@ def keras_clip_by_norm(leaves, *, clipnorm: float, reduction: str = "eigen_avx_4
         l2norm = xp.where(positive, _roots.sqrt(safe, sqrt_method), l2sum)
         bound = xp.maximum(l2norm, xp.asarray(clipnorm, dtype=g.dtype))
         scaled = g * clipnorm
-        out.append(scaled * (1.0 / bound) if division == "multiply_by_reciprocal"
+        out.append(scaled * (1.0 / bound)
+                   if division == "multiply_by_reciprocal" and xla_rewrites_division(scaled)
                    else scaled / bound)
     return out
 

@@ -36,6 +36,7 @@ from typing import Any, Callable
 from array_api_compat import array_namespace
 
 from eps_ref.rules import clipping
+from eps_ref.rules._numerics import xla_rewrites_division
 
 __all__ = ["KerasBase", "BACKEND_NUMERICS"]
 
@@ -130,7 +131,8 @@ class KerasBase:
         return params, new_state
 
     def _divide(self, x, d):
-        if BACKEND_NUMERICS[self.backend]["division"] == "multiply_by_reciprocal":
+        if (BACKEND_NUMERICS[self.backend]["division"] == "multiply_by_reciprocal"
+                and xla_rewrites_division(x)):
             xp = array_namespace(x)
             return x * (1.0 / xp.asarray(d, dtype=x.dtype))     # reciprocal in x's dtype
         return x / d

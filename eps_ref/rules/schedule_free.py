@@ -84,6 +84,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
 from eps_ref.rules import Rule, _roots
+from eps_ref.rules._numerics import xla_rewrites_division
 from eps_ref.rules.adam import rounded_power
 from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch
 
@@ -185,7 +186,9 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, warmup_steps=0, weight
 
     def over(a, scalar):
         """``a / scalar`` for a 0-d ``scalar``, as the backend divides by a broadcast scalar."""
-        return a * (one / scalar) if scalar_division == "multiply_by_reciprocal" else a / scalar
+        if scalar_division == "multiply_by_reciprocal" and xla_rewrites_division(a, scalar):
+            return a * (one / scalar)
+        return a / scalar
 
     bc2 = one - _scalar(xp, rounded_power(beta2, t, itemsize), y)
     ck, average_slots = averaging_weight(
