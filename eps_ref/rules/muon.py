@@ -690,5 +690,5 @@ ho`) plus
     return new_param, {"momentum": moments["m"], "velocity": moments["v"]}
 
 
-muon_with_adamw = Rule("muon_with_adamw", init_with_adamw, step_with_adamw)
+muon_with_adamw = Rule("muon", init_with_adamw, step_with_adamw)
 """``keras.optimizers.Muon``: :func:`step` on 2-D variables, Keras Adam elsewhere."""
