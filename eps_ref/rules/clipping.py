@@ -29,7 +29,7 @@ optax ``clip``
 Keras ``clipnorm`` (per variable)
     :math:`g \leftarrow (g c) / \max(\lVert g\rVert_2, c)`, the norm 0 where
     :math:`\sum g^2 = 0`; on JAX the division is :math:`(g c) \cdot
-    \mathrm{fl}(1/\max(\cdot))` (XLA:CPU).
+    \mathrm{fl}(1/\max(\cdot))` (XLA:CPU), except on a one-element leaf, which is divided.
 Keras ``global_clipnorm``
     :math:`N = \sqrt{\sum_i \sum g_i^2}`, :math:`s = c \cdot \min(1/N, \mathrm{fl}(1/c)) +
     (N - N)`, :math:`g \leftarrow g s` (the last term turns a non-finite norm into NaN).
