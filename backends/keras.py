@@ -32,6 +32,9 @@ def available():
 
 
 def versions():
+    """The versions, and ``"intra-op threads"``: the backend's intra-op thread count, which
+    the reference needs for the reductions that are split over threads (the conformance
+    runner passes it on as ``threads``)."""
     import keras
     backend = keras.backend.backend()
     out = {"keras": keras.__version__, "keras backend": backend}
@@ -44,7 +47,28 @@ def versions():
     elif backend == "torch":
         import torch
         out["torch"] = torch.__version__
+    out["intra-op threads"] = intra_op_threads()
     return out
+
+
+def intra_op_threads() -> int:
+    """The intra-op threads of the running backend: ``torch.get_num_threads()``;
+    TensorFlow's configured intra-op parallelism, whose default (0) and XLA:CPU's pool are
+    the CPUs this process may run on."""
+    import keras
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+        return int(torch.get_num_threads())
+    if backend == "tensorflow":
+        import tensorflow as tf
+        configured = tf.config.threading.get_intra_op_parallelism_threads()
+        if configured:
+            return int(configured)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:    # no sched_getaffinity (macOS, Windows)
+        return os.cpu_count() or 1
 
 
 def resolve(name):

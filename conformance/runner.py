@@ -362,18 +362,19 @@ def run_cases(case_list: list[Case], steps: int = STEPS, seed: int = 0, device: 
     locks: dict = {}
     cache_lock = threading.Lock()
 
-    def references(case: Case):
-        key = (case.spec, case.variant, case.label)
+    def references(case: Case, threads: int = 1):
+        key = (case.spec, case.variant, case.label, threads)
         with cache_lock:
             lock = locks.setdefault(key, threading.Lock())
         with lock:   # one computation per key; different keys run side by side
             if key not in cache:
                 cache[key] = reference_trajectory(case.spec, dict(case.kwargs), param0, grads,
-                                                  case.label, case.optimizer)
+                                                  case.label, case.optimizer, threads)
             return cache[key]
 
     def run_one(worker: _Worker, case: Case) -> Result:
-        reference = references(case)
+        # The reductions split over threads need the worker's own intra-op thread count.
+        reference = references(case, int(worker.versions.get("intra-op threads", 1)))
         if case.optimizer is None:
             args = (case.spec, dict(case.kwargs), param0, grads, device)
         else:   # a clip: the adapter runs the optimizer with the clip in front

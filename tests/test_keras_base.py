@@ -71,6 +71,34 @@ def test_loss_scale_factor_divides_the_gradients():
         np.testing.assert_array_equal(out[0], -expected)
 
 
+def test_jax_divides_a_one_element_gradient():
+    """XLA:CPU rewrites a division by a broadcast scalar into a multiplication by its
+    reciprocal only where the broadcast adds elements: a one-element leaf is divided
+    (loss scale, and clipnorm's division by the bound), a longer one is not."""
+    from eps_ref.rules._numerics import xla_rewrites_division
+    assert not xla_rewrites_division(np.zeros(1, f32))
+    assert not xla_rewrites_division(np.zeros((1, 1), f32), np.ones((1, 1), f32))
+    assert xla_rewrites_division(np.zeros(2, f32))
+    assert xla_rewrites_division(np.zeros((3, 4), f32), np.ones((3, 1), f32))
+    nine = np.array([9.0], dtype=f32)
+    assert nine / f32(10) != nine * (f32(1) / f32(10))
+    leaves = [nine, np.array([1.0, 9.0], dtype=f32)]
+    zeros_ = [np.zeros_like(x) for x in leaves]
+    opt = eps_ref.optimizer(SGD, learning_rate=1.0, loss_scale_factor=10.0, backend="jax")
+    out, _ = opt.step(zeros_, leaves, opt.init(zeros_))
+    np.testing.assert_array_equal(out[0], -(nine / f32(10)))
+    np.testing.assert_array_equal(out[1], -(leaves[1] * (f32(1) / f32(10))))
+    # clipnorm 0.9: (g * 0.9) / |g| on a one-element leaf, (g * 0.9) * (1 / |g|) on more
+    leaves = [np.array([3.0], dtype=f32), np.array([7.0, 24.0], dtype=f32)]
+    c = f32(0.9)
+    assert (leaves[0] * c) / f32(3) != (leaves[0] * c) * (f32(1) / f32(3))
+    assert ((leaves[1] * c) / f32(25) != (leaves[1] * c) * (f32(1) / f32(25))).any()
+    opt = eps_ref.optimizer(SGD, learning_rate=1.0, clipnorm=0.9, backend="jax")
+    out, _ = opt.step(zeros_, leaves, opt.init(zeros_))
+    np.testing.assert_array_equal(out[0], -((leaves[0] * c) / f32(3)))
+    np.testing.assert_array_equal(out[1], -((leaves[1] * c) * (f32(1) / f32(25))))
+
+
 def test_gradient_accumulation_averages_and_updates_every_n_calls():
     opt = eps_ref.optimizer(SGD, learning_rate=1.0, gradient_accumulation_steps=3,
                             weight_decay=0.5)

@@ -353,3 +353,75 @@ def test_bind_validation():
         eps_ref.optimizer("optax.contrib.muon", learning_rate=1e-3, adaptive=True)
     with pytest.raises(ValueError):
         eps_ref.optimizer("keras.optimizers.Muon", learning_rate=-1.0)
+
+
+def _keras_adamw_by_hand(p, grads, *, lr, ratio, beta1, beta2, eps, wd):
+    """Keras Muon's ``_apply_weight_decay`` then ``_adamw_update_step``, float32 NumPy."""
+    from eps_ref.rules.adam import libm_power
+    lr32, m, v = f32(lr), np.zeros_like(p), np.zeros_like(p)
+    adam_lr = lr32 * f32(ratio)
+    for t, g in enumerate(grads, start=1):
+        p = p - p * f32(wd) * lr32
+        b1p, b2p = libm_power(f32(beta1), t), libm_power(f32(beta2), t)
+        alpha = adam_lr * np.sqrt(f32(1) - b2p) / (f32(1) - b1p)
+        m = m + (g - m) * f32(1 - beta1)
+        v = v + (g * g - v) * f32(1 - beta2)
+        p = p - (m * alpha) / (np.sqrt(v) + f32(eps))
+    return p
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("shape", [(7,), (3, 2, 3, 3), ()])
+def test_keras_muon_sends_every_variable_that_is_not_2d_to_its_adamw(shape, backend):
+    """Keras' ``_should_use_adamw``: a bias, a norm scale, a 4-D kernel (any rank but 2)
+    takes Adam's step with lr * adam_lr_ratio, Muon's ``epsilon`` and ``adam_weight_decay``
+    scaled by the unscaled lr; a matrix in the same tree takes the Muon step unchanged."""
+    rng = np.random.default_rng(3)
+    kw = dict(learning_rate=0.01, adam_lr_ratio=0.1, adam_weight_decay=0.1, epsilon=1e-3,
+              adam_beta_1=0.8, adam_beta_2=0.99)
+    p = rng.standard_normal(shape).astype(f32)
+    grads = [rng.standard_normal(shape).astype(f32) for _ in range(4)]
+    matrix, matrix_grads = _wide(1), [_wide(2 + i) for i in range(4)]
+    opt = eps_ref.optimizer("keras.optimizers.Muon", backend=backend, **kw)
+    tree = [p, matrix]
+    state = opt.init(tree)
+    assert set(state["slots"][0]) == {"momentum", "velocity"}
+    assert set(state["slots"][1]) == {"momentum"}
+    for g, gm in zip(grads, matrix_grads):
+        tree, state = opt.step(tree, [g, gm], state)
+    expected = _keras_adamw_by_hand(p, grads, lr=0.01, ratio=0.1, beta1=0.8, beta2=0.99,
+                                    eps=1e-3, wd=0.1)
+    np.testing.assert_array_equal(tree[0], expected)
+    alone = eps_ref.optimizer("keras.optimizers.Muon", backend=backend, **kw)
+    m, s = matrix, alone.init(matrix)
+    for gm in matrix_grads:
+        m, s = alone.step(m, gm, s)
+    np.testing.assert_array_equal(tree[1], m)
+
+
+def test_keras_muon_adamw_at_ratio_one_is_keras_adam():
+    """With adam_lr_ratio 1 the fallback is ``keras.optimizers.Adam`` with
+    ``weight_decay=adam_weight_decay``, on every backend (torch: MKL's sqrt)."""
+    rng = np.random.default_rng(5)
+    p = rng.standard_normal((2, 5, 3)).astype(f32)
+    grads = [rng.standard_normal(p.shape).astype(f32) * 10 ** -k for k in range(5)]
+    for backend in ("tensorflow", "jax", "torch"):
+        muon_opt = eps_ref.optimizer("keras.optimizers.Muon", backend=backend,
+                                     adam_weight_decay=0.02)
+        adam_opt = eps_ref.optimizer("keras.optimizers.Adam", backend=backend,
+                                     weight_decay=0.02)
+        a, sa = p, muon_opt.init(p)
+        b, sb = p, adam_opt.init(p)
+        for g in grads:
+            a, sa = muon_opt.step(a, g, sa)
+            b, sb = adam_opt.step(b, g, sb)
+        if backend == "torch":    # Keras Adam on torch is its _foreach kernel, Muon's is not
+            assert not np.array_equal(a, b)
+            continue
+        np.testing.assert_array_equal(a, b)
+
+
+def test_keras_muon_refuses_exclude_layers():
+    """The reference does not see variable paths, so it cannot match ``exclude_layers``."""
+    with pytest.raises(NotImplementedError, match="exclude_layers"):
+        eps_ref.optimizer("keras.optimizers.Muon", exclude_layers=["head"])

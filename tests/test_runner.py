@@ -25,6 +25,26 @@ def test_crash_hang_and_error_fail_only_their_case():
     assert versions["fake"] == {"fake": "1"}
 
 
+def test_the_reference_runs_on_the_workers_intra_op_threads():
+    """A worker that reports its intra-op thread count gets a reference computed on as many
+    threads: under Keras' torch backend, clipnorm's ``torch.sum`` of the squares splits
+    past 32768 elements."""
+    from eps_ref.conformance.runner import reference_trajectory
+    from eps_ref.conformance.streams import gradient_stream, initial_params
+    shape, kw = (40000,), {"learning_rate": 1.0, "clipnorm": 1e-3}
+    p0, g = initial_params(1, shape), gradient_stream(1, 1, shape)   # seed 1: the sums differ
+    one, two = (reference_trajectory("keras.optimizers.SGD", kw, p0, g, "fake/torch",
+                                     threads=t) for t in (1, 2))
+    assert not np.array_equal(one, two)
+    plan = [Case("keras.optimizers.SGD", "clipnorm", "fake/torch", kw)]
+    backends = {"fake/torch": ("fake_backend", {"FAKE_THREADS": "2",
+                                                  "FAKE_LABEL": "fake/torch"})}
+    (result,), versions, _ = run_cases(plan, steps=1, seed=1, timeout=60, progress=None,
+                                       backends=backends, shape=shape)
+    assert versions["fake/torch"]["intra-op threads"] == 2
+    assert result.status == "exact", result.message
+
+
 def test_unimportable_backend_skips_with_reason():
     plan = [Case("torch.optim.SGD", "defaults", "missing", {})]
     (result,), _, _ = run_cases(plan, steps=2, timeout=20, progress=None, backends=FAKE)

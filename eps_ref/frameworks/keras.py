@@ -665,23 +665,36 @@ register(Spec(
 # --- end Adafactor family -------------------------------------------------------------
 
 # --- Muon family ----------------------------------------------------------------------
-from eps_ref.rules.muon import muon as _muon  # noqa: E402
+from eps_ref.rules.muon import muon_with_adamw as _muon  # noqa: E402
+import numpy as _np  # noqa: E402
 
 
 def _bind_muon(*, learning_rate, adam_beta_1, adam_beta_2, adam_weight_decay, epsilon,
                exclude_layers, exclude_embeddings, muon_a, muon_b, muon_c, adam_lr_ratio,
                momentum, ns_steps, nesterov, rms_rate, name, **base):
-    # Only the Muon path is modelled: a 2-D variable whose path matches neither
-    # ``exclude_layers`` nor (with exclude_embeddings) "embedding". Variables that Keras
-    # routes to its internal AdamW (adam_*, epsilon) are not covered by this spec, so
-    # those keywords are accepted (validated) and inert for the Muon path.
+    # Every 2-D variable takes the Muon step, every other one the AdamW fallback
+    # (``_should_use_adamw``, the ``"adamw"`` keywords). The variable paths that
+    # ``exclude_layers`` and ``exclude_embeddings`` match are not seen by the reference:
+    # a non-empty ``exclude_layers`` is refused; ``exclude_embeddings`` is inert (no
+    # variable of a list tree is named "embedding").
     spec_name = "keras.optimizers.Muon"
     weight_decay = base_weight_decay(spec_name, **base)
-    if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool):
-        raise unsupported(spec_name, "learning_rate", learning_rate)
+    check_number(spec_name, learning_rate=learning_rate, adam_lr_ratio=adam_lr_ratio,
+                 epsilon=epsilon)
     check_nonnegative(spec_name, learning_rate=learning_rate, epsilon=epsilon,
                       adam_lr_ratio=adam_lr_ratio)
     check_beta(spec_name, adam_beta_1=adam_beta_1, adam_beta_2=adam_beta_2)
+    if exclude_layers:
+        raise unsupported(spec_name, "exclude_layers", exclude_layers)
+    if adam_weight_decay is not None:
+        check_number(spec_name, adam_weight_decay=adam_weight_decay)
+    # learning_rate * adam_lr_ratio: the float32 learning-rate variable times a Python number.
+    adam_lr = float(_np.float32(learning_rate) * _np.float32(adam_lr_ratio))
+    adamw = _adam_binder("keras.optimizers.Adam")(
+        learning_rate=adam_lr, beta_1=adam_beta_1, beta_2=adam_beta_2, epsilon=epsilon,
+        amsgrad=False, name=name, **BASE_DEFAULTS)
+    adamw = {k: v for k, v in adamw.items() if k not in ("weight_decay", "weight_decay_mode")}
+    adamw["weight_decay"] = 0.0 if adam_weight_decay is None else float(adam_weight_decay)
     return {
         "lr": float(learning_rate),
         "momentum": float(momentum),
@@ -700,19 +713,32 @@ def _bind_muon(*, learning_rate, adam_beta_1, adam_beta_2, adam_weight_decay, ep
         "norm_reduction": "eigen_avx_4x8",
         "lr_scale": "none" if rms_rate is None else "rms_matched",
         "apply_form": "keras",
+        "adamw": adamw,
     }
+
+
+def _muon_tensorflow_backend_semantics(rule_kwargs: dict) -> dict:
+    """The AdamW fallback's ``ops.power(beta, t)``: glibc's ``powf`` (as Keras Adam)."""
+    return {**rule_kwargs, "adamw": _adam_libm_powf_semantics(rule_kwargs["adamw"])}
 
 
 def _muon_jax_backend_semantics(rule_kwargs: dict) -> dict:
     """XLA:CPU's eager dots; the jitted jnp.linalg.norm's FMA-contracted sequential sum; the
-    jitted divide by the broadcast norm, rewritten as a multiply by its reciprocal."""
+    jitted divide by the broadcast norm, rewritten as a multiply by its reciprocal; the
+    AdamW fallback's ``ops.power`` is glibc's ``powf``."""
     return {**rule_kwargs, "matmul_kernel": "xla_cpu", "norm_reduction": "xla_cpu_fused_fma",
-            "division": "multiply_by_reciprocal"}
+            "division": "multiply_by_reciprocal",
+            "adamw": _adam_libm_powf_semantics(rule_kwargs["adamw"])}
 
 
 def _muon_torch_backend_semantics(rule_kwargs: dict) -> dict:
-    """torch float32 matmul (MKL sgemm) for the Newton-Schulz products; torch's norm."""
-    return {**rule_kwargs, "matmul_kernel": "mkl_sgemm", "norm_reduction": "torch_cpu_norm"}
+    """torch float32 matmul (MKL sgemm) for the Newton-Schulz products; torch's norm. The
+    AdamW fallback is Keras' generic ``update_step`` (Muon has no torch-parallel variant:
+    the moments as ``"difference"``, not Keras Adam's ``_foreach`` FMAs) with ``torch.sqrt``
+    (MKL)."""
+    adamw = {**rule_kwargs["adamw"], "sqrt_method": "mkl_goldschmidt_rsqrtps"}
+    return {**rule_kwargs, "matmul_kernel": "mkl_sgemm", "norm_reduction": "torch_cpu_norm",
+            "adamw": adamw}
 
 
 register(Spec(
@@ -728,9 +754,9 @@ register(Spec(
     rule=_muon,
     bind=_bind_muon,
     reference=SOURCE + "muon.py",
-    inert=INERT | {"adam_beta_1", "adam_beta_2", "adam_weight_decay", "epsilon",
-                   "exclude_layers", "exclude_embeddings", "adam_lr_ratio"},
-    backend_semantics={"keras/jax": _muon_jax_backend_semantics,
+    inert=INERT | {"exclude_embeddings"},
+    backend_semantics={"keras/tensorflow": _muon_tensorflow_backend_semantics,
+                       "keras/jax": _muon_jax_backend_semantics,
                        "keras/torch": _muon_torch_backend_semantics},
     variants={
         "defaults": {},
@@ -742,7 +768,8 @@ register(Spec(
     budgets={},
     doc="eps (hard-coded 1e-7) is added to the Frobenius norm before Newton-Schulz: "
         "X = B~ / (|B~|_F + 1e-7), 5 quintic NS steps in float32; p -= p*wd*lr, then "
-        "p -= ((lr*O)*sqrt(max(rows, cols)))*rms_rate",
+        "p -= ((lr*O)*sqrt(max(rows, cols)))*rms_rate; every variable that is not 2-D takes "
+        "Keras Adam's step (lr*adam_lr_ratio, epsilon, adam_weight_decay)",
 ))
 # --- end Muon family ------------------------------------------------------------------
 

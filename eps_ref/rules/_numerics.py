@@ -18,7 +18,7 @@ import math
 import numpy as np
 from array_api_compat import array_namespace, is_numpy_array
 
-__all__ = ["fma", "fma_array_api", "xla_divide_by_scalar", "BLOCK"]
+__all__ = ["fma", "fma_array_api", "xla_divide_by_scalar", "xla_rewrites_division", "BLOCK"]
 
 FAST_PATHS = True
 """Whether NumPy arrays take the fast paths; ``False`` runs the reference formulations on
@@ -35,6 +35,18 @@ POW_BLOCK = 1 << 13
 operations (each allocating its result) on every block: fresh 32 KiB temporaries come from
 the allocator's free lists and stay in L1/L2 (glibc powf on 10^6: 123 ms in blocks of 2^13,
 155 ms in blocks of 2^15)."""
+
+def xla_rewrites_division(x, divisor=None) -> bool:
+    """Whether XLA:CPU computes ``x / divisor`` as ``x * (1 / divisor)``, the reciprocal
+    rounded first: its algebraic simplifier rewrites a division by a *broadcast* operand,
+    so the rewrite needs the broadcast to add elements. A 0-d or Python ``divisor`` (None)
+    counts as one element: a one-element ``x`` is divided, rounded once (the broadcast of
+    a scalar to one element is a reshape). Measured on eager jax 0.10.2: shapes ``(1,)``
+    divide, ``(2,)`` and up multiply by the reciprocal."""
+    def size(a):
+        return 1 if a is None or not hasattr(a, "shape") else math.prod(a.shape)
+    return size(x) > size(divisor)
+
 
 _HALF_ULP32 = 1 << 28      # bit 28 of a float64 significand: half a float32 ulp
 _LOW29 = (1 << 29) - 1
@@ -60,14 +72,11 @@ def fma(a, b, c):
 
 def xla_divide_by_scalar(x, s):
     """``x / s`` for an array ``x`` and a 0-d ``s`` of its dtype, as XLA:CPU computes it,
-    eagerly or under ``jax.jit``: its algebraic simplifier rewrites ``A / broadcast(B)``
-    into ``A * broadcast(1 / B)``, the reciprocal rounded first. An ``x`` of one element
-    (shape ``()``, ``(1,)``, ``(1, 1)``, ...) takes no broadcast (the scalar is only
-    reshaped to it), and is divided. Measured (jax 0.10.2): eager ``jnp`` division and the
-    jitted ``optax.tree.bias_correction`` on shapes (), (1,), (1, 1), (2,), (7,), (64,)."""
-    if math.prod(x.shape) == 1:
-        return x / s
-    return x * (1 / s)
+    eagerly or under ``jax.jit`` (:func:`xla_rewrites_division`): ``x * (1 / s)``, the
+    reciprocal rounded first, unless ``x`` has one element. Measured (jax 0.10.2): eager
+    ``jnp`` division and the jitted ``optax.tree.bias_correction`` on shapes (), (1,),
+    (1, 1), (2,), (7,), (64,)."""
+    return x * (1 / s) if xla_rewrites_division(x, s) else x / s
 
 
 def fma_array_api(a, b, c):

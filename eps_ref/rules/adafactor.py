@@ -89,7 +89,7 @@ from array_api_compat import device as _device
 from eps_ref.norms._torch_cpu import torch_sum
 from eps_ref.rules import Rule, _roots
 from eps_ref.rules._libm_pow import powf_glibc, powf_glibc_scalar
-from eps_ref.rules._numerics import fma, xla_divide_by_scalar
+from eps_ref.rules._numerics import fma, xla_divide_by_scalar, xla_rewrites_division
 from eps_ref.rules._reductions import (eigen_reduce_sum, torch_norm_sums, torch_reduce_sum,
                                        xla_reduce_sum)
 
@@ -238,7 +238,7 @@ def _step(param, grad, slots, *, t, lr, beta_2_decay=-0.8, epsilon_1=1e-30, epsi
     _check("broadcast_division", broadcast_division, BROADCAST_DIVISIONS)
 
     def divide_broadcast(x, y):
-        if broadcast_division == "multiply_by_reciprocal":
+        if broadcast_division == "multiply_by_reciprocal" and xla_rewrites_division(x, y):
             return x * (1 / y)
         return x / y
 

@@ -29,7 +29,7 @@ optax ``clip``
 Keras ``clipnorm`` (per variable)
     :math:`g \leftarrow (g c) / \max(\lVert g\rVert_2, c)`, the norm 0 where
     :math:`\sum g^2 = 0`; on JAX the division is :math:`(g c) \cdot
-    \mathrm{fl}(1/\max(\cdot))` (XLA:CPU).
+    \mathrm{fl}(1/\max(\cdot))` (XLA:CPU), except on a one-element leaf, which is divided.
 Keras ``global_clipnorm``
     :math:`N = \sqrt{\sum_i \sum g_i^2}`, :math:`s = c \cdot \min(1/N, \mathrm{fl}(1/c)) +
     (N - N)`, :math:`g \leftarrow g s` (the last term turns a non-finite norm into NaN).
@@ -55,7 +55,7 @@ import math
 from array_api_compat import array_namespace
 
 from eps_ref.rules import _roots
-from eps_ref.rules._numerics import xla_divide_by_scalar
+from eps_ref.rules._numerics import xla_divide_by_scalar, xla_rewrites_division
 from eps_ref.rules._reductions import EIGEN_LANES, EIGEN_SUM_COMPUTE
 from eps_ref.rules._reductions import REDUCTIONS as NORM_REDUCTIONS
 from eps_ref.rules._reductions import (eigen_sum, l2_norm, stacked_sum, sum_of_squares,
@@ -170,7 +170,8 @@ def keras_clip_by_norm(leaves, *, clipnorm: float, reduction: str = "eigen_avx_4
         l2norm = xp.where(positive, _roots.sqrt(safe, sqrt_method), l2sum)
         bound = xp.maximum(l2norm, xp.asarray(clipnorm, dtype=g.dtype))
         scaled = g * clipnorm
-        out.append(scaled * (1.0 / bound) if division == "multiply_by_reciprocal"
+        out.append(scaled * (1.0 / bound)
+                   if division == "multiply_by_reciprocal" and xla_rewrites_division(scaled)
                    else scaled / bound)
     return out
 

@@ -53,6 +53,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
 from eps_ref.rules import Rule
+from eps_ref.rules._numerics import xla_rewrites_division
 from eps_ref.rules._roots import sqrt
 from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch
 
@@ -184,7 +185,7 @@ def step(param, grad, slots, *, t: int, lr: float, lr_power: float, l1: float, l
         return power(n, -lr_power, pow_method)
 
     def over_lr(x):
-        if scalar_division == "multiply_by_reciprocal":
+        if scalar_division == "multiply_by_reciprocal" and xla_rewrites_division(x, lr_):
             return x * (scalar(1.0) / lr_)
         return x / lr_
 

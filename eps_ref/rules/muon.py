@@ -61,15 +61,14 @@ import math
 
 from array_api_compat import array_namespace, device, is_numpy_namespace
 
-from eps_ref.rules import Rule
-from eps_ref.rules import adam as _adam
+from eps_ref.rules import Rule, adam
 from eps_ref.rules._numerics import fma
 from eps_ref.rules._reductions import REDUCTIONS, sum_of_squares
 from eps_ref.rules._roots import sqrt
 from eps_ref.rules.rmsprop import _bias_corrected
 from eps_ref.rules.weight_decay import decoupled_lr_scaled_keras, decoupled_lr_scaled_torch
 
-__all__ = ["muon", "newton_schulz", "round_to_bfloat16", "matmul", "QUINTIC"]
+__all__ = ["muon", "muon_with_adamw", "newton_schulz", "round_to_bfloat16", "matmul", "QUINTIC"]
 
 QUINTIC = (3.4445, -4.7750, 2.0315)
 """Jordan's quintic Newton–Schulz coefficients (a, b, c), shared by all three dialects."""
@@ -518,7 +517,7 @@ def init(param, *, momentum_form="torch_lerp", non_matrix_adamw=None):
     parameter that is not 2-D gets the AdamW slots instead (:func:`step`)."""
     _check("momentum_form", momentum_form, MOMENTUM_FORMS)
     if non_matrix_adamw is not None and param.ndim != 2:
-        return _adam.init(param, **_adam.adam.init_kwargs(non_matrix_adamw))
+        return adam.init(param, **adam.adam.init_kwargs(non_matrix_adamw))
     xp = array_namespace(param)
     return {_SLOT[momentum_form]: xp.zeros_like(param)}
 
@@ -621,7 +620,7 @@ def step(param, grad, slots, *, t, lr, momentum=0.95, weight_decay=0.0,
     xp = array_namespace(param, grad)
     if param.ndim != 2:
         if non_matrix_adamw is not None:
-            return _adam.step(param, grad, slots, t=t, **non_matrix_adamw)
+            return adam.step(param, grad, slots, t=t, **non_matrix_adamw)
         raise ValueError(f"muon: the rule is for 2-D parameters, got shape {tuple(param.shape)}")
     rows, cols = param.shape
     slot = _SLOT[momentum_form]
@@ -664,3 +663,51 @@ def step(param, grad, slots, *, t, lr, momentum=0.95, weight_decay=0.0,
 
 
 muon = Rule("muon", init, step)
+
+
+# -- Keras: Muon on the matrices, AdamW on every other variable ---------------------------
+
+def init_with_adamw(param, *, momentum_form="keras"):
+    """Keras' slots: ``"momentum"`` for a 2-D variable; ``"momentum"`` and ``"velocity"``
+    (Adam's first and second moments) for any other."""
+    if param.ndim == 2:
+        return init(param, momentum_form=momentum_form)
+    xp = array_namespace(param)
+    return {"momentum": xp.zeros_like(param), "velocity": xp.zeros_like(param)}
+
+
+def step_with_adamw(param, grad, slots, *, t, lr, weight_decay=0.0, adamw, **muon_kwargs):
+    r"""One step of ``keras.optimizers.Muon`` on one variable: :func:`step` (with
+    ``lr``, ``weight_decay`` and ``muon_kwargs``) on a 2-D variable; on any other (biases,
+    norms, 4-D kernels: ``Muon._should_use_adamw``) Keras' ``_adamw_update_step``, which is
+    Keras Adam's ``update_step``:
+
+    .. math::
+
+        	heta &\leftarrow 	heta - (	heta\lambda_a)\eta \quad	ext{(``_apply_weight_decay``)}\
+        lpha &= \mathrm{fl}(\eta
+ho)\sqrt{1-eta_2^t}/(1-eta_1^t), \quad
+        m \mathrel{+}= (g - m)(1-eta_1), \quad v \mathrel{+}= (g^2 - v)(1-eta_2) \
+        	heta &\leftarrow 	heta - mlpha / (\sqrt v + \hatarepsilon)
+
+    ``adamw``: the keywords of :func:`eps_ref.rules.adam.step` for that path (``lr`` is
+    :math:`\mathrm{fl}(\eta
+ho)` with ``adam_lr_ratio`` :math:`
+ho`) plus
+    ``"weight_decay"``, the ``adam_weight_decay`` :math:`\lambda_a`, which Muon's
+    ``_apply_weight_decay`` scales by the unscaled :math:`\eta` (``lr``) on every backend.
+    The variable's path (``exclude_layers``, ``exclude_embeddings``) is not seen here: every
+    2-D variable takes the Muon step."""
+    if param.ndim == 2:
+        return step(param, grad, slots, t=t, lr=lr, weight_decay=weight_decay, **muon_kwargs)
+    adam_kwargs = dict(adamw)
+    param = decoupled_lr_scaled_keras(param, adam_kwargs.pop("weight_decay"), lr)
+    new_param, moments = adam.step(param, grad, {"m": slots["momentum"],
+                                                 "v": slots["velocity"]},
+                                   t=t, weight_decay=0.0, weight_decay_mode="none",
+                                   **adam_kwargs)
+    return new_param, {"momentum": moments["m"], "velocity": moments["v"]}
+
+
+muon_with_adamw = Rule("muon", init_with_adamw, step_with_adamw)
+"""``keras.optimizers.Muon``: :func:`step` on 2-D variables, Keras Adam elsewhere."""

@@ -80,6 +80,7 @@ from array_api_compat import array_namespace
 
 from eps_ref.rules.weight_decay import coupled_fma, decoupled_lr_scaled_keras, decoupled_lr_scaled_keras_torch, decoupled_lr_scaled_torch
 from eps_ref.rules import Rule
+from eps_ref.rules._numerics import xla_rewrites_division
 from eps_ref.rules.adam import _itemsize, _round, _scalar, _sqrt, _update_moments, rounded_power
 
 __all__ = ["nadam", "init", "step", "SCHEDULE_DECAY"]
@@ -148,7 +149,7 @@ def step(param, grad, slots, *, t, lr, beta1, beta2, eps, momentum_decay=0.004,
 
     def over(x, scalar):
         """``x / scalar`` for a Python float ``scalar`` already rounded to the dtype."""
-        if scalar_division == "multiply_by_reciprocal":
+        if scalar_division == "multiply_by_reciprocal" and xla_rewrites_division(x):
             return x * _round(1.0 / scalar, size)
         return x / scalar
 
