@@ -134,9 +134,10 @@ _XLA_TREE_NORMS = ("XLA:CPU's sums of squares of real-size leaves (jnp.linalg.no
                    "under 4096 elements, YNNPACK's tiles past it, split over the threads): "
                    "exact on the sweep's 1-D leaves below 32768 elements; the 2-D leaves "
                    "(16x64, 256x576, 129x257) and 32769 elements differ on single leaves too")
-_KERAS_REDUCTIONS = ("the per-variable reductions of Keras on this backend at real sizes "
-                     "(norms and the factored row/column means summed by XLA:CPU or torch "
-                     "over leaves of 10^4-10^5 elements)")
+_KERAS_REDUCTIONS = ("eager jnp.sum over Keras' real-size variables (the norms and the "
+                     "factored row/column means; 16x64 and 64x32 leaves differ from the XLA:CPU "
+                     "reduce model on an AVX2 host on single arrays, global_clipnorm carries "
+                     "that into every leaf); exact on trees of small leaves")
 _MUON_FALLBACK = ("the Newton-Schulz products and norms of the real-size matrices; the "
                   "leaves that are not 2-D take the framework's AdamW fallback, which the "
                   "reference runs since 2026-12-02, so the matrix budget has not been "
@@ -146,12 +147,11 @@ WORKLOAD_OPEN: dict[tuple[str, str, str], str] = {
        for name in ("lamb", "lars", "fromage", "novograd", "adafactor",
                     "clip_by_global_norm")},
     ("optax.contrib.muon", "optax", ""): _MUON_FALLBACK,
-    **{(f"keras.optimizers.{name}", f"keras/{backend}", ""): _KERAS_REDUCTIONS + _LAST_CI
-       for name in ("Lamb", "Adafactor") for backend in ("jax", "torch")},
-    **{("keras.optimizers.SGD", f"keras/{backend}", clip): _KERAS_REDUCTIONS + _LAST_CI
-       for backend in ("jax", "torch") for clip in ("clipnorm", "global_clipnorm")},
-    **{("keras.optimizers.Adam", f"keras/{backend}", clip): _KERAS_REDUCTIONS + _LAST_CI
-       for backend in ("jax", "torch") for clip in ("clipnorm", "global_clipnorm")},
+    # On torch the same cases are exact since the reference runs the worker's threads.
+    **{(f"keras.optimizers.{name}", "keras/jax", ""): _KERAS_REDUCTIONS + _LAST_CI
+       for name in ("Lamb", "Adafactor")},
+    **{(f"keras.optimizers.{name}", "keras/jax", "clipnorm"): _KERAS_REDUCTIONS + _LAST_CI
+       for name in ("SGD", "Adam")},
     **{("keras.optimizers.Muon", f"keras/{backend}", ""): _MUON_FALLBACK
        for backend in ("tensorflow", "jax", "torch")},
 }
