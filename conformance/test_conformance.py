@@ -15,10 +15,12 @@ import pytest
 
 from eps_ref.conformance.cases import ODD_SHAPE, cases
 from eps_ref.conformance.runner import run_cases
+from eps_ref.conformance.tier import full_or_ci
 
 pytestmark = pytest.mark.kernel_models   # conformance/conftest.py
 
-STEPS = int(os.environ.get("EPS_REF_CONFORMANCE_STEPS", "1000"))
+# CI's tier runs 400 steps a case; EPS_REF_FULL=1 (and eps-ref conformance) 1000.
+STEPS = int(os.environ.get("EPS_REF_CONFORMANCE_STEPS", full_or_ci(1000, 400)))
 ODD_SHAPE_STEPS = int(os.environ.get("EPS_REF_CONFORMANCE_ODD_SHAPE_STEPS", "100"))
 CASES = cases()
 

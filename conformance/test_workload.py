@@ -8,7 +8,7 @@ shape-dependent (:data:`~eps_ref.conformance.cases.SHAPE_DEPENDENT`). A divergen
 open (:data:`~eps_ref.conformance.cases.WORKLOAD_OPEN`: diagnosed, not yet reproduced nor
 budgeted) is an xfail that carries its measurement. On a host outside
 :data:`~eps_ref.conformance.host.CERTIFIED_ISA` a divergent case is skipped with its
-measurement (*not certified here*). Steps: ``EPS_REF_WORKLOAD_STEPS``, else 8 (CI's tier)
+measurement (*not certified here*). Steps: ``EPS_REF_WORKLOAD_STEPS``, else 6 (CI's tier)
 or 20 under ``EPS_REF_FULL=1`` (:mod:`eps_ref.conformance.tier`).
 """
 
@@ -20,7 +20,7 @@ from eps_ref.conformance.tier import full_or_ci
 from eps_ref.conformance.workload import (WORKLOAD_STEPS, WorkloadUnavailable, record,
                                           run_workload_cases, size_sweep, workload_cases)
 
-STEPS = int(os.environ.get("EPS_REF_WORKLOAD_STEPS", full_or_ci(WORKLOAD_STEPS, 8)))
+STEPS = int(os.environ.get("EPS_REF_WORKLOAD_STEPS", full_or_ci(WORKLOAD_STEPS, 6)))
 CASES = workload_cases()
 
 
