@@ -147,19 +147,7 @@ def _specs(args) -> int:
 
 def _semantics(args) -> int:
     from eps_ref.docs import SEMANTICS_PATH, semantics_markdown
-    text = semantics_markdown()
-    path = args.path or SEMANTICS_PATH
-    if args.check:
-        current = open(path).read() if __import__("os").path.exists(path) else ""
-        if current != text:
-            print(f"{path} is out of date: run `eps-ref semantics`", file=sys.stderr)
-            return 1
-        print(f"{path} is current")
-        return 0
-    with open(path, "w") as f:
-        f.write(text)
-    print(f"wrote {path}")
-    return 0
+    return _generated(args, SEMANTICS_PATH, semantics_markdown, "eps-ref semantics")
 
 
 def parse_value(text: str):

@@ -33,10 +33,9 @@ float32 (the jitted ``tree_bias_correction``), :math:`\beta^t` a float32 power,
     :math:`\beta_1 m_t/(1-\beta_1^{t+1}) + (1-\beta_1) g_t/(1-\beta_1^t)`).
 
 ``correction_op``
-    how the jitted ``optax.tree.bias_correction`` applies :math:`1/(1-\beta^t)`:
-    ``"multiply_by_reciprocal"`` (the default; XLA compiles the jit of a one-leaf tree into
-    a multiplication by the rounded reciprocal) or ``"divide"`` (a tree of several leaves:
-    XLA divides each leaf). The optax dialect picks it per tree
+    ``"multiply_by_reciprocal"`` (the default) or ``"divide"``: how the jitted
+    ``optax.tree.bias_correction`` applies :math:`1/(1-\beta^t)`, as in
+    :mod:`eps_ref.rules.adam`; the optax dialect picks it per tree
     (:func:`eps_ref.frameworks.optax.tree_bias_correction`).
 """
 
