@@ -8,8 +8,8 @@ shape-dependent (:data:`~eps_ref.conformance.cases.SHAPE_DEPENDENT`). A divergen
 open (:data:`~eps_ref.conformance.cases.WORKLOAD_OPEN`: diagnosed, not yet reproduced nor
 budgeted) is an xfail that carries its measurement. On a host outside
 :data:`~eps_ref.conformance.host.CERTIFIED_ISA` a divergent case is skipped with its
-measurement (*not certified here*). Steps: ``EPS_REF_WORKLOAD_STEPS``, else 6 (CI's tier)
-or 20 under ``EPS_REF_FULL=1`` (:mod:`eps_ref.conformance.tier`).
+measurement (*not certified here*). Steps: ``EPS_REF_WORKLOAD_STEPS``, else 4 (CI's tier:
+one accumulated apply and one EMA overwrite) or 20 under ``EPS_REF_FULL=1`` (:mod:`eps_ref.conformance.tier`).
 """
 
 import os
@@ -20,7 +20,7 @@ from eps_ref.conformance.tier import full_or_ci
 from eps_ref.conformance.workload import (WORKLOAD_STEPS, WorkloadUnavailable, record,
                                           run_workload_cases, size_sweep, workload_cases)
 
-STEPS = int(os.environ.get("EPS_REF_WORKLOAD_STEPS", full_or_ci(WORKLOAD_STEPS, 6)))
+STEPS = int(os.environ.get("EPS_REF_WORKLOAD_STEPS", full_or_ci(WORKLOAD_STEPS, 4)))
 CASES = workload_cases()
 
 
@@ -68,3 +68,19 @@ def test_case_on_the_workload(workload_suite, case):
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_case_on_the_size_sweep(sweep_suite, case):
     _check(sweep_suite, case, "size sweep")
+
+
+BUDGETED = [c for c in CASES if c.workload_budget is not None]
+
+
+@pytest.mark.skipif(STEPS < WORKLOAD_STEPS, reason=f"the workload budgets are measured over "
+                    f"{WORKLOAD_STEPS} steps; this run takes {STEPS} (EPS_REF_FULL=1)")
+@pytest.mark.parametrize("case", BUDGETED, ids=[c.id for c in BUDGETED])
+def test_workload_budget_is_not_stale(workload_suite, sweep_suite, case):
+    """A workload budget bounds the case on both trees; it is stale once neither diverges."""
+    measured = [results[case.id] for results in (workload_suite, sweep_suite)
+                if not isinstance(results, str)]
+    if not measured or any(r.status in ("skipped", "not certified here") for r in measured):
+        pytest.skip("not measured on both trees here")
+    assert any(r.comparison.max_ulp > 0 for r in measured), \
+        f"{case.id}: bit-exact on both trees: remove its WORKLOAD_BUDGETS entry"

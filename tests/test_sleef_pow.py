@@ -185,3 +185,29 @@ def test_keras_torch_beta_fold_takes_the_reciprocal_then_multiplies():
         assert _bits(new_param)[0] == _bits(-new_slots["linear"] / quadratic)[0]
         results[fold] = _bits(new_param)[0]
     assert results["keras"] != results["keras_torch"]
+
+
+def test_scalar_tails_follow_atens_parallel_chunks():
+    from eps_ref.rules._sleef_pow import scalar_tail
+    assert scalar_tail(100, 32, 2).tolist() == [96, 97, 98, 99]        # under the grain size
+    assert scalar_tail(32769, 32, 1).tolist() == [32768]               # one thread, one chunk
+    assert scalar_tail(32769, 32, 2).tolist() == [16384]               # chunks of 16385
+    assert scalar_tail(70000, 32, 2).tolist() == list(range(34976, 35000)) + \
+        list(range(69976, 70000))
+    assert scalar_tail(64, 0, 2).size == 0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sleef_powf_past_the_grain_size_matches_torch(threads):
+    torch = pytest.importorskip("torch")
+    from eps_ref.rules._sleef_pow import sleef_powf
+    rng = np.random.default_rng(3)
+    x = (rng.random(70001) * 4).astype(np.float32)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        want = torch.pow(torch.from_numpy(x), torch.tensor(0.37)).numpy()
+    finally:
+        torch.set_num_threads(before)
+    got = sleef_powf(x, 0.37, threads=threads)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))

@@ -40,7 +40,9 @@ AVX2, 32 under AVX-512) and finishes the last ``n % 16`` or ``n % 32`` elements 
 contiguous run with the scalar ``std::pow``, glibc's ``powf`` (not correctly rounded either:
 about 6 inputs in 10^4 are one ULP away), reproduced by
 :func:`eps_ref.rules._libm_pow.powf_glibc`. Tensors above ATen's grain size (32768 elements)
-split across threads, which moves those tails; that case is not modelled.
+split across the intra-op threads first (``at::parallel_for``: ``min(threads, ceil(n / 32768))``
+chunks of ``ceil(n / chunks)`` elements), and each chunk finishes its own tail
+(:func:`scalar_tail`).
 
 :func:`sleef_powf_array_api` is the reference formulation; NumPy arrays run the same float32
 operations block by block (:mod:`eps_ref.rules._numerics`), with exponents split and applied
@@ -59,11 +61,31 @@ from array_api_compat import device as _device
 from eps_ref.rules import _numerics
 from eps_ref.rules._numerics import fma
 
-__all__ = ["sleef_powf", "sleef_powf_array_api", "SLEEF_LOOP_WIDTHS"]
+__all__ = ["sleef_powf", "sleef_powf_array_api", "scalar_tail", "SLEEF_LOOP_WIDTHS",
+           "ATEN_GRAIN_SIZE"]
 
 SLEEF_LOOP_WIDTHS = {"avx512": 32, "avx2": 16, "none": 0}
 """Elements per vectorized-loop iteration of ATen's ``cpu_kernel_vec`` per CPU capability
 (``"none"``: every element vectorized, no scalar tail)."""
+
+ATEN_GRAIN_SIZE = 32768
+"""``at::internal::GRAIN_SIZE``: TensorIterator runs smaller tensors on one thread."""
+
+
+def scalar_tail(n: int, width: int, threads: int = 1) -> np.ndarray:
+    """The flat indices of an ``n``-element contiguous tensor that ATen's ``cpu_kernel_vec``
+    computes with the scalar op: the last ``len % width`` elements of each chunk that
+    ``at::parallel_for`` hands a thread (one chunk below :data:`ATEN_GRAIN_SIZE` elements or
+    with one thread; else ``min(threads, ceil(n / grain))`` chunks of ``ceil(n / chunks)``)."""
+    if not width:
+        return np.zeros(0, np.int64)
+    tasks = 1 if n < ATEN_GRAIN_SIZE or threads == 1 else min(threads, -(-n // ATEN_GRAIN_SIZE))
+    chunk = -(-n // tasks) if n else 0
+    stops = [min(start + chunk, n) for start in range(0, n, chunk or 1)]
+    return np.concatenate([np.arange(stop - (stop - start) % width, stop)
+                           for start, stop in zip(range(0, n, chunk or 1), stops)]
+                          or [np.zeros(0, np.int64)]).astype(np.int64)
+
 
 _FOUR_THIRDS = 1.0 / 0.75                   # rounded to float32 on use
 _FLT_MIN = 2.0 ** -126
@@ -272,7 +294,7 @@ def _vector_powf(f: _DF, x, y):
     return xp.where((y == zero) | (x == one), one, result)
 
 
-def sleef_powf(x, exponent, *, capability: str = "avx512"):
+def sleef_powf(x, exponent, *, capability: str = "avx512", threads: int = 1):
     """``x ** exponent`` for a float32 array as ``torch.pow(x, tensor(exponent))`` computes it
     on CPU: SLEEF's ``powf`` (u10, FMA) on the vectorized elements, glibc's ``powf`` on the
     scalar tail of ``n % SLEEF_LOOP_WIDTHS[capability]`` elements.
@@ -283,6 +305,7 @@ def sleef_powf(x, exponent, *, capability: str = "avx512"):
             or a float32 array broadcastable to ``x``.
         capability: ``"avx512"`` (ATen's default on a CPU with AVX-512), ``"avx2"``
             (``ATEN_CPU_CAPABILITY=avx2``) or ``"none"`` (no scalar tail).
+        threads: torch's intra-op thread count, which places the tails past 32768 elements.
 
     The reference formulation is :func:`sleef_powf_array_api`.
     """
@@ -292,11 +315,11 @@ def sleef_powf(x, exponent, *, capability: str = "avx512"):
     scalar = not hasattr(exponent, "dtype")
     if (_numerics._numpy_float32(x) and (scalar or _numerics._numpy_float32(exponent))
             and math.prod(x.shape) > 1):
-        return _sleef_powf_numpy(x, exponent, capability)
-    return sleef_powf_array_api(x, exponent, capability=capability)
+        return _sleef_powf_numpy(x, exponent, capability, threads)
+    return sleef_powf_array_api(x, exponent, capability=capability, threads=threads)
 
 
-def sleef_powf_array_api(x, exponent, *, capability: str = "avx512"):
+def sleef_powf_array_api(x, exponent, *, capability: str = "avx512", threads: int = 1):
     """:func:`sleef_powf` for any Array-API namespace (the reference formulation)."""
     if capability not in SLEEF_LOOP_WIDTHS:
         raise ValueError(f"unknown capability {capability!r}; expected one of "
@@ -312,16 +335,18 @@ def sleef_powf_array_api(x, exponent, *, capability: str = "avx512"):
 
     width = SLEEF_LOOP_WIDTHS[capability]
     n = math.prod(x.shape)
-    tail = n % width if width else 0
-    if tail:
+    tail = scalar_tail(n, width, threads)
+    if tail.size:
         from eps_ref.rules._libm_pow import powf_glibc
         scalar = powf_glibc(x, y)
-        index = xp.reshape(xp.arange(n, device=_device(x)), x.shape)
-        out = xp.where(index >= n - tail, scalar, out)
+        in_tail = np.zeros(n, bool)
+        in_tail[tail] = True
+        mask = xp.reshape(xp.asarray(in_tail, device=_device(x)), x.shape)
+        out = xp.where(mask, scalar, out)
     return out
 
 
-def _sleef_powf_numpy(x, exponent, capability):
+def _sleef_powf_numpy(x, exponent, capability, threads):
     """:func:`sleef_powf` for NumPy float32 arrays: ``xpowf``'s core block by block on the
     positive finite bases other than 1 with finite nonzero exponents (a NaN result reads as
     infinity, as in :func:`_vector_powf`); the other elements go to :func:`_vector_powf`."""
@@ -353,10 +378,9 @@ def _sleef_powf_numpy(x, exponent, capability):
                 ys = np.full(idx.shape, yb, np.float32) if yb.ndim == 0 else yb[idx]
                 deferred.add(reference, start, idx, xb[idx], ys)
         deferred.apply(out)
-        width = SLEEF_LOOP_WIDTHS[capability]
-        tail = n % width if width else 0
-        if tail:
+        tail = scalar_tail(n, SLEEF_LOOP_WIDTHS[capability], threads)
+        if tail.size:
             from eps_ref.rules._libm_pow import powf_glibc
-            ys = np.full(tail, fy, np.float32) if isinstance(fy, float) else fy[n - tail:]
-            out[n - tail:] = powf_glibc(fx[n - tail:], ys)
+            ys = np.full(tail.size, fy, np.float32) if isinstance(fy, float) else fy[tail]
+            out[tail] = powf_glibc(fx[tail], ys)
     return out.reshape(shape)

@@ -77,7 +77,7 @@ def init(param, *, initial_accumulator_value: float) -> dict:
             "linear": xp.zeros_like(param)}
 
 
-def power(x, exponent: float, method: str = "correctly_rounded"):
+def power(x, exponent: float, method: str = "correctly_rounded", threads: int = 1):
     r""":math:`x^{e}` elementwise for :math:`x \ge 0`, with ``exponent`` first rounded to
     the dtype of ``x`` (the frameworks pass it as a tensor of that dtype).
 
@@ -107,7 +107,7 @@ def power(x, exponent: float, method: str = "correctly_rounded"):
         return powf_glibc(x, exponent, subnormals="flush_to_zero")
     if method == "sleef_powf_u10" and x.dtype == xp.float32:
         from eps_ref.rules._sleef_pow import sleef_powf
-        return sleef_powf(x, exponent)
+        return sleef_powf(x, exponent, threads=threads)
     e = float(xp.asarray(exponent, dtype=x.dtype))
     if e == 0.0:
         return xp.ones_like(x)
@@ -118,7 +118,8 @@ def power(x, exponent: float, method: str = "correctly_rounded"):
 def step(param, grad, slots, *, t: int, lr: float, lr_power: float, l1: float, l2: float,
          l2_shrinkage: float, beta: float, beta_fold: str, power_form: str, pow_method: str,
          shrink_form: str, grad_square: str, initial_accumulator_value: float,
-         weight_decay: float, weight_decay_mode: str, scalar_division: str = "divide"):
+         weight_decay: float, weight_decay_mode: str, scalar_division: str = "divide",
+         threads: int = 1):
     r"""One FTRL-Proximal step; returns ``(new_param, {"accumulator": n', "linear": z'})``.
 
     Args:
@@ -138,6 +139,8 @@ def step(param, grad, slots, *, t: int, lr: float, lr_power: float, l1: float, l
         scalar_division: ``"divide"``, or ``"multiply_by_reciprocal"``: XLA compiles each
             eager division of an array by the 0-d learning rate (Keras on JAX:
             ``ops.divide(..., lr)``) into a multiplication by the rounded :math:`1/\eta`.
+        threads: the intra-op thread count of the run (``"sleef_powf_u10"``: it places
+            ATen's scalar tails past 32768 elements).
     """
     del t, initial_accumulator_value
     for keyword, value, choices in (("beta_fold", beta_fold, BETA_FOLDS),
@@ -175,14 +178,14 @@ def step(param, grad, slots, *, t: int, lr: float, lr_power: float, l1: float, l
     else:
         grad_hat = grad
     if grad_square == "pow":
-        accumulator = slots["accumulator"] + power(grad, 2.0, pow_method)
+        accumulator = slots["accumulator"] + power(grad, 2.0, pow_method, threads)
     else:
         accumulator = slots["accumulator"] + grad * grad
 
     def inverse_rate_numerator(n):                    # n^{-p}
         if power_form == "sqrt_at_minus_half" and float(scalar(lr_power)) == -0.5:
             return sqrt(n, "correctly_rounded")
-        return power(n, -lr_power, pow_method)
+        return power(n, -lr_power, pow_method, threads)
 
     def over_lr(x):
         if scalar_division == "multiply_by_reciprocal" and xla_rewrites_division(x, lr_):
