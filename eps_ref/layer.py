@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Mapping
 
+from eps_ref._frozen import freeze
 from eps_ref._host import host_route, to_numpy
 from eps_ref.spec import (REQUIRED, Budget, Spec, _accepts, check_namespace, check_threads,
                           resolve_backend, spec)
@@ -53,7 +53,7 @@ BACKEND_SEMANTICS: dict[tuple[str, str], Mapping[str, Any]] = {}
 
 def backend_semantics(name: str, label: str, **overrides) -> None:
     """Declare that ``name`` runs with these rule keywords under backend ``label``."""
-    BACKEND_SEMANTICS[(name, label)] = MappingProxyType(dict(overrides))
+    BACKEND_SEMANTICS[(name, label)] = freeze(overrides)
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,10 @@ class Layer:
     hyperparams: Mapping[str, Any]
     rule_kwargs: Mapping[str, Any] = field(repr=False)
     backend: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "hyperparams", freeze(self.hyperparams))
+        object.__setattr__(self, "rule_kwargs", freeze(self.rule_kwargs))
 
     def init(self, x) -> dict:
         """Parameters and running statistics for inputs shaped like ``x``."""
@@ -120,7 +124,7 @@ def layer(name: str, *, backend: str | None = None, threads: int = 1, **kwargs) 
         rule_kwargs.update(BACKEND_SEMANTICS.get((name, f"{s.framework}/{backend}"), {}))
     if _accepts(s.rule.apply, "threads"):
         rule_kwargs["threads"] = threads
-    return Layer(s, MappingProxyType(hyperparams), MappingProxyType(rule_kwargs), backend)
+    return Layer(s, hyperparams, rule_kwargs, backend)
 
 
 def _check_float_array(x, name):

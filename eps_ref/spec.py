@@ -13,11 +13,11 @@ import difflib
 import functools
 import math
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from array_api_compat import array_namespace
 
+from eps_ref._frozen import freeze
 from eps_ref._host import host_route, to_numpy
 from eps_ref._tree import flatten, structure_error
 from eps_ref.rules import Rule
@@ -74,12 +74,18 @@ class Spec:
     doc: str = ""
     var_keywords: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self):
+        # Shared by every caller and the generated docs: read-only (eps_ref._frozen).
+        for name in ("defaults", "variants", "budgets", "backend_semantics", "var_keywords"):
+            object.__setattr__(self, name, freeze(getattr(self, name)))
+        object.__setattr__(self, "inert", frozenset(self.inert))
+
     @property
     def semantics(self) -> Mapping[str, Any]:
         """The rule's keywords at the framework defaults: where eps sits, how momentum
         folds in the learning rate, ... (hyperparameter values included)."""
         example = {**self.defaults, **next(iter(self.variants.values()), {})}
-        return MappingProxyType(self.bind(**example))
+        return freeze(self.bind(**example))
 
     def __call__(self, **kwargs) -> "Optimizer":
         return optimizer(self.name, **kwargs)
@@ -271,7 +277,7 @@ def optimizer(name: str, *, backend: str | None = None, threads: int = 1,
     if build is not None:
         extra = {"threads": threads} if _accepts(build, "threads") else {}
         base = build(name, hyperparams, backend or default_backend, **extra)
-    return Optimizer(s, MappingProxyType(hyperparams), rule_kwargs, base)
+    return Optimizer(s, hyperparams, rule_kwargs, base)
 
 
 @dataclass(frozen=True)
@@ -289,6 +295,10 @@ class Optimizer:
     hyperparams: Mapping[str, Any]
     rule_kwargs: Mapping[str, Any] = field(repr=False)
     base: Any = field(default=None, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "hyperparams", freeze(self.hyperparams))
+        object.__setattr__(self, "rule_kwargs", freeze(self.rule_kwargs))
 
     @property
     def key_order(self) -> str:
@@ -372,7 +382,7 @@ def clip(name: str, *, threads: int = 1, **kwargs) -> "Clip":
     transform_kwargs = s.bind(**hyperparams)
     if _accepts(s.rule.apply, "threads"):
         transform_kwargs = {**transform_kwargs, "threads": threads}
-    return Clip(s, MappingProxyType(hyperparams), transform_kwargs)
+    return Clip(s, hyperparams, transform_kwargs)
 
 
 @dataclass(frozen=True)
@@ -382,6 +392,10 @@ class Clip:
     spec: Spec
     hyperparams: Mapping[str, Any]
     transform_kwargs: Mapping[str, Any] = field(repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "hyperparams", freeze(self.hyperparams))
+        object.__setattr__(self, "transform_kwargs", freeze(self.transform_kwargs))
 
     def apply_leaves(self, leaves: list) -> list:
         return self.spec.rule.apply(list(leaves), **self.transform_kwargs)
