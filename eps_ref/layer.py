@@ -16,8 +16,12 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import numpy as np
+
 from eps_ref._frozen import freeze
 from eps_ref._host import host_route, to_numpy
+from eps_ref._state import check_layer_state
+from eps_ref.spec import _check_float_array as _check_float_leaf
 from eps_ref.spec import (REQUIRED, Budget, Spec, _accepts, check_namespace, check_threads,
                           resolve_backend, spec)
 
@@ -82,16 +86,17 @@ class Layer:
     def apply(self, x, state: dict, *, training: bool) -> tuple[Any, dict]:
         """``(y, new_state)`` for one call in training or inference mode."""
         _check_float_array(x, self.spec.name)
+        if not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"{self.spec.name}: training must be True or False, got "
+                            f"{training!r} ({type(training).__name__})")
         if not isinstance(state, dict):
             raise TypeError(f"{self.spec.name}: state must be the dict returned by init(x)")
         check_namespace(self.spec.name, [x, *(v for v in state.values() if hasattr(v, "dtype"))])
         back = host_route([x])
         if back is not None:
             return back(self.apply(to_numpy(x), to_numpy(state), training=training))
-        for k, v in state.items():
-            if hasattr(v, "dtype") and v.dtype != x.dtype:
-                raise TypeError(f"{self.spec.name}: state[{k!r}] has dtype {v.dtype}, the "
-                                f"input {x.dtype}")
+        kw = self.spec.rule.init_kwargs(self.rule_kwargs)
+        check_layer_state(self.spec.name, state, self.spec.rule.init(x, **kw))
         return self.spec.rule.apply(x, state, training=bool(training), **self.rule_kwargs)
 
 
@@ -128,8 +133,4 @@ def layer(name: str, *, backend: str | None = None, threads: int = 1, **kwargs) 
 
 
 def _check_float_array(x, name):
-    dtype = getattr(x, "dtype", None)
-    if dtype is None or not hasattr(x, "shape"):
-        raise TypeError(f"{name}: input must be an array, got {type(x).__name__}")
-    if "float" not in str(dtype):
-        raise TypeError(f"{name}: input must be real floating point, got dtype {dtype}")
+    _check_float_leaf(x, f"{name}: input")
