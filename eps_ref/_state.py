@@ -15,8 +15,6 @@ import functools
 import numbers
 from typing import Any
 
-from array_api_compat import array_namespace
-
 __all__ = ["check_step", "check_leaf_steps", "check_optimizer_state", "check_slots", "check_layer_state"]
 
 
@@ -109,12 +107,12 @@ def _check_array(name: str, value, where: str, shape: tuple, dtype, whose: str) 
                         f"({whose}): the state was built for other inputs")
 
 
-def check_slots(name: str, rule, init_kwargs, leaves: list, state: dict, paths: list[str],
-                extra_keys: tuple) -> None:
+def check_slots(name: str, rule, init_kwargs, xp, leaves: list, state: dict,
+                paths: list[str], extra_keys: tuple) -> None:
     """Every leaf's slots are the ones ``rule.init`` builds for it (names, shapes,
     dtypes), and every ``extra_keys`` entry (the base optimizer's per-leaf arrays) is
-    shaped like its parameter. Run on the arrays the rule will compute on."""
-    xp = array_namespace(leaves[0]) if leaves else None     # one namespace: checked before
+    shaped like its parameter. Run on the arrays the rule will compute on, of namespace
+    ``xp``."""
     for i, (p, slots) in enumerate(zip(leaves, state["slots"])):
         signature = _signature(rule, init_kwargs, xp, p)
         names = [k for k, _ in signature]

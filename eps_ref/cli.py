@@ -95,10 +95,13 @@ def _conformance(args) -> int:
         print("eps-ref conformance: no case matches the selection", file=sys.stderr)
         return 2
     planned = len(selected) + len(selected_layers)
+    from eps_ref.conformance.report import uncertified_versions
+    uncertified = uncertified_versions()
     try:    # the report folder must take the journal before any case runs
         journal = Journal(args.out, {"argv": sys.argv[1:], "framework": args.framework,
                                      "spec": args.spec, "steps": args.steps,
-                                     "shape": args.shape, "planned_cases": planned})
+                                     "shape": args.shape, "planned_cases": planned,
+                                     "uncertified_versions": uncertified})
     except OSError as e:
         print(f"eps-ref conformance: error: cannot write the report to {args.out!r}: "
               f"{e.strerror or e}", file=sys.stderr)
@@ -107,6 +110,9 @@ def _conformance(args) -> int:
           f"each, parameter shape {'x'.join(map(str, args.shape))}) and "
           f"{len(selected_layers)} layer cases, device {args.device}; every finished case "
           f"goes to {journal.path}", flush=True)
+    for fw, v in uncertified.items():
+        print(f"eps-ref conformance: uncertified version: {fw} {v['installed']} is "
+              f"installed, the {fw} table was read from {v['table']}", flush=True)
     start = time.perf_counter()
     progress = lambda line: print(line, flush=True)  # noqa: E731
 

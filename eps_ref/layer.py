@@ -21,6 +21,7 @@ import numpy as np
 from eps_ref._frozen import freeze
 from eps_ref._host import host_route, to_numpy
 from eps_ref._state import check_layer_state
+from eps_ref._versions import warn_if_mismatched
 from eps_ref.spec import _check_float_array as _check_float_leaf
 from eps_ref.spec import (REQUIRED, Budget, Spec, _accepts, check_namespace, check_threads,
                           resolve_backend, spec)
@@ -109,8 +110,10 @@ def layer(name: str, *, backend: str | None = None, threads: int = 1, **kwargs) 
     the kernels whose rounding depends on it (default 1).
     """
     s = spec(name)
+    name = s.name                     # tf.keras.* names resolve to keras.* (spec())
     if s.kind != "layer":
         raise TypeError(f"{name} is a {s.kind}, not a layer; use eps_ref.{s.kind}()")
+    warn_if_mismatched(s.framework, s.version)
     backend = resolve_backend(s, backend)
     check_threads(name, threads)
     unknown = [k for k in kwargs if k not in s.defaults]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -19,6 +20,7 @@ from array_api_compat import array_namespace
 
 from eps_ref._frozen import freeze
 from eps_ref._host import host_route, to_numpy
+from eps_ref._versions import keras_backend, warn_if_mismatched
 from eps_ref._state import check_leaf_steps, check_optimizer_state, check_slots
 from eps_ref._tree import flatten, leaf_paths, structure_error
 from eps_ref.rules import Rule
@@ -133,9 +135,34 @@ def _load_dialects() -> None:
     import eps_ref.frameworks  # noqa: F401  (registers every dialect)
 
 
+TF_USE_LEGACY_KERAS = ("true", "True", "1")
+"""The values of ``TF_USE_LEGACY_KERAS`` that make TensorFlow's ``tf.keras`` the legacy
+``tf_keras`` (``tensorflow/python/util/lazy_loader.py``); otherwise, with Keras 3
+installed, ``tf.keras`` is Keras 3."""
+
+
+def _tf_keras_target(name: str) -> str:
+    """What ``tf.keras.<rest>`` is in TensorFlow 2.21: ``keras.<rest>`` (Keras 3), or
+    ``tf_keras.<rest>`` under ``TF_USE_LEGACY_KERAS``."""
+    rest = name[len("tf.keras."):]
+    if os.environ.get("TF_USE_LEGACY_KERAS") in TF_USE_LEGACY_KERAS:
+        return "tf_keras." + rest
+    if rest.startswith("optimizers.legacy."):
+        raise KeyError(f"{name!r}: in TensorFlow 2.21 tf.keras is Keras 3, which has no "
+                       f"optimizers.legacy; the legacy optimizer is 'tf_keras.{rest}' (and "
+                       "with TF_USE_LEGACY_KERAS=1 tf.keras is tf_keras)")
+    return "keras." + rest
+
+
 def spec(name: str) -> Spec:
-    """The :class:`Spec` for a qualified name, e.g. ``spec("keras.optimizers.RMSprop")``."""
+    """The :class:`Spec` for a qualified name, e.g. ``spec("keras.optimizers.RMSprop")``.
+
+    ``tf.keras.*`` names are what ``tf.keras`` is in TensorFlow 2.21: Keras 3
+    (``spec("tf.keras.optimizers.Adam")`` is ``keras.optimizers.Adam``), or legacy Keras 2
+    (``tf_keras.*``) when ``TF_USE_LEGACY_KERAS`` is set, as TensorFlow decides."""
     _load_dialects()
+    if isinstance(name, str) and name.startswith("tf.keras."):
+        name = _tf_keras_target(name)
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -187,9 +214,19 @@ skipped for a ``None`` gradient takes their new value from the leaves that stepp
 
 def resolve_backend(s: "Spec", backend: str | None) -> str | None:
     """The backend named by ``backend`` for spec ``s``: ``"torch"`` (or its label
-    ``"keras/torch"``, deprecated) for a Keras spec; ``None`` for the default."""
+    ``"keras/torch"``, deprecated) for a Keras spec. With ``backend=None`` a Keras spec
+    follows the backend Keras itself would run on (``KERAS_BACKEND``, ``keras.json``,
+    else ``"tensorflow"``; :func:`eps_ref._versions.keras_backend`); ``None`` for a
+    framework with one backend."""
     if backend is None:
-        return None
+        if s.framework != "keras":
+            return None
+        backend, source = keras_backend()
+        if backend not in BACKENDS["keras"][:3]:
+            raise ValueError(f"{s.name}: Keras would run on {backend!r} (from {source}); "
+                             f"eps_ref reproduces Keras on {list(BACKENDS['keras'][:3])}: "
+                             "pass backend=... to choose one")
+        return backend
     if not isinstance(backend, str):
         raise TypeError(f"{s.name}: backend must be a string, got {type(backend).__name__}")
     known = BACKENDS.get(s.framework, ())
@@ -285,7 +322,9 @@ def optimizer(name: str, *, backend: str | None = None, threads: int = 1,
     1e-08
     """
     s = spec(name)
+    name = s.name                     # tf.keras.* names resolve to keras.* (spec())
     _check_kind(s, "optimizer")
+    warn_if_mismatched(s.framework, s.version)
     backend = resolve_backend(s, backend)
     check_threads(name, threads)
     hyperparams = _hyperparams(s, kwargs)
@@ -319,13 +358,13 @@ class Optimizer:
     rule_kwargs: Mapping[str, Any] = field(repr=False)
     base: Any = field(default=None, repr=False)
 
+    _init_kwargs: Mapping[str, Any] = field(init=False, repr=False, compare=False)
+
     def __post_init__(self):
         object.__setattr__(self, "hyperparams", freeze(self.hyperparams))
         object.__setattr__(self, "rule_kwargs", freeze(self.rule_kwargs))
-
-    @property
-    def _init_kwargs(self) -> Mapping[str, Any]:
-        return freeze(self.spec.rule.init_kwargs(self.rule_kwargs))
+        object.__setattr__(self, "_init_kwargs",
+                           freeze(self.spec.rule.init_kwargs(self.rule_kwargs)))
 
     @property
     def key_order(self) -> str:
@@ -423,8 +462,8 @@ class Optimizer:
                       for k, v in slots.items() if hasattr(v, "shape")),
                     *((f"state[{key!r}][{i}]", a) for key in extra
                       for i, a in enumerate(state[key]))]
-        check_namespace(self.spec.name, [a for _, a in labelled],
-                        [label for label, _ in labelled])
+        xp = check_namespace(self.spec.name, [a for _, a in labelled],
+                             [label for label, _ in labelled])
         for path, p, g in zip(paths, p_leaves, g_leaves):
             if g is not None and p.dtype != g.dtype:
                 raise TypeError(f"{self.spec.name}: grads{path} has dtype {g.dtype}, "
@@ -432,7 +471,7 @@ class Optimizer:
         back = host_route(p_leaves)
         if back is not None:
             return back(self.step(to_numpy(params), to_numpy(grads), to_numpy(state)))
-        check_slots(self.spec.name, self.spec.rule, self._init_kwargs, p_leaves, state,
+        check_slots(self.spec.name, self.spec.rule, self._init_kwargs, xp, p_leaves, state,
                     paths, extra)
         if self.base is not None:
             new_p, new_state = self.base.step(p_leaves, g_leaves, state, self._update)
@@ -490,7 +529,9 @@ def clip(name: str, *, threads: int = 1, **kwargs) -> "Clip":
     0.5
     """
     s = spec(name)
+    name = s.name                     # tf.keras.* names resolve to keras.* (spec())
     _check_kind(s, "clip")
+    warn_if_mismatched(s.framework, s.version)
     check_threads(name, threads)
     hyperparams = _hyperparams(s, kwargs)
     transform_kwargs = s.bind(**hyperparams)
@@ -599,12 +640,13 @@ def _namespace_name(x) -> str:
     return name.removeprefix("array_api_compat.")
 
 
-def check_namespace(name: str, arrays: list, labels: list | None = None) -> None:
+def check_namespace(name: str, arrays: list, labels: list | None = None):
     """The arrays of one call come from one Array-API namespace, and the reference can
     compute exactly for it: on NumPy copies for JAX and torch CPU arrays
     (:mod:`eps_ref._host`), else in the namespace itself, which must then have float64
     (the float32 kernels are emulated exactly through float64 arithmetic; JAX on a GPU
-    without ``jax_enable_x64`` silently gives float32)."""
+    without ``jax_enable_x64`` silently gives float32). Returns the namespace; with
+    ``labels`` (one per array) a mixture names two arrays of different namespaces."""
     try:
         xp = array_namespace(*arrays)
     except TypeError as e:
@@ -624,6 +666,7 @@ def check_namespace(name: str, arrays: list, labels: list | None = None) -> None
         raise TypeError(f"{name}: the reference needs float64 arithmetic to reproduce the "
                         f"frameworks' float32 kernels bit for bit, and "
                         f"{getattr(xp, '__name__', xp)} has float64 disabled.{hint}")
+    return xp
 
 
 @functools.lru_cache(maxsize=None)

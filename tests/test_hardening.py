@@ -461,3 +461,82 @@ def test_ulp_distance_does_not_broadcast_and_knows_bfloat16():
     assert eps_ref.ulp_distance(one, other).tolist() == [0, 1, 0, np.iinfo(np.int64).max]
     with pytest.raises(TypeError, match="float8_e4m3fn"):
         eps_ref.ulp_distance(*[np.zeros(2, ml_dtypes.float8_e4m3fn)] * 2)
+
+
+# -- versions, tf.keras and the Keras backend ---------------------------------------------
+
+def test_a_version_other_than_the_tables_warns_once(monkeypatch):
+    import warnings
+    from eps_ref import _versions
+    monkeypatch.setattr(_versions, "installed_version",
+                        lambda fw: {"torch": "2.14.1", "optax": "0.2.8"}.get(fw))
+    monkeypatch.setattr(_versions, "_WARNED", set())
+    with pytest.warns(_versions.VersionMismatchWarning,
+                      match=r"torch 2.14.1 is installed, but eps_ref's torch table was read "
+                            r"from torch 2.13.0"):
+        eps_ref.optimizer("torch.optim.Adam")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        eps_ref.optimizer("torch.optim.SGD")                   # once per framework
+        eps_ref.optimizer("optax.adam", learning_rate=1e-3)    # the table's version
+    from eps_ref.conformance.report import uncertified_versions
+    assert uncertified_versions() == {"torch": {"installed": "2.14.1", "table": "2.13.0"}}
+
+
+def test_a_local_build_suffix_is_the_same_version():
+    from eps_ref._versions import _release
+    assert _release("2.13.0+cpu") == "2.13.0" == _release("2.13.0")
+
+
+def test_tf_keras_names_mean_what_tf_keras_is_in_tensorflow_2_21(monkeypatch):
+    monkeypatch.delenv("TF_USE_LEGACY_KERAS", raising=False)
+    assert eps_ref.spec("tf.keras.optimizers.Adam") is eps_ref.spec("keras.optimizers.Adam")
+    assert eps_ref.optimizer("tf.keras.optimizers.Adam").spec.name == "keras.optimizers.Adam"
+    assert eps_ref.layer("tf.keras.layers.BatchNormalization").spec.name == \
+        "keras.layers.BatchNormalization"
+    with pytest.raises(KeyError, match="tf.keras is Keras 3, which has no optimizers.legacy; "
+                                       "the legacy optimizer is 'tf_keras.optimizers.legacy.Adam'"):
+        eps_ref.spec("tf.keras.optimizers.legacy.Adam")
+    monkeypatch.setenv("TF_USE_LEGACY_KERAS", "1")           # TensorFlow's switch to tf_keras
+    assert eps_ref.spec("tf.keras.optimizers.legacy.Adam").name == \
+        "tf_keras.optimizers.legacy.Adam"
+    assert eps_ref.spec("tf.keras.optimizers.Adam").name == "tf_keras.optimizers.Adam"
+
+
+@pytest.fixture
+def keras_not_imported(monkeypatch, tmp_path):
+    """As a process that has not imported Keras, with an empty KERAS_HOME."""
+    import sys
+    monkeypatch.delitem(sys.modules, "keras.src.backend.config", raising=False)
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", ["keras.optimizers.Adam", "keras.optimizers.Muon"])
+def test_keras_specs_follow_the_backend_keras_would_run_on(name, keras_not_imported,
+                                                           monkeypatch):
+    def semantics(**kw):
+        return dict(eps_ref.optimizer(name, **kw).rule_kwargs)
+    assert semantics() == semantics(backend="tensorflow")              # Keras' default
+    (keras_not_imported / "keras.json").write_text('{"backend": "jax"}')
+    assert semantics() == semantics(backend="jax")                     # keras.json
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    assert semantics() == semantics(backend="torch") != semantics(backend="jax")
+    assert semantics(backend="jax") == semantics(backend="jax")        # backend= wins
+    monkeypatch.setenv("KERAS_BACKEND", "numpy")
+    with pytest.raises(ValueError, match=r"Keras would run on 'numpy' \(from KERAS_BACKEND\)"):
+        semantics()
+    eps_ref.optimizer("torch.optim.Adam")                              # others: unaffected
+
+
+def test_an_imported_keras_decides_its_backend(keras_not_imported, monkeypatch):
+    import sys
+    import types
+    config = types.ModuleType("keras.src.backend.config")
+    config.backend = lambda: "jax"
+    monkeypatch.setitem(sys.modules, "keras.src.backend.config", config)
+    monkeypatch.setenv("KERAS_BACKEND", "torch")             # set after the import: ignored
+    def semantics(**kw):
+        return dict(eps_ref.layer("keras.layers.LayerNormalization", **kw).rule_kwargs)
+    assert semantics() == semantics(backend="jax") != semantics(backend="torch")
