@@ -23,6 +23,7 @@ from eps_ref._host import host_route, to_numpy
 from eps_ref._state import check_layer_state
 from eps_ref._versions import warn_if_mismatched
 from eps_ref.spec import _check_float_array as _check_float_leaf
+from eps_ref.spec import unaliased
 from eps_ref.spec import (REQUIRED, Budget, Spec, _accepts, check_namespace, check_threads,
                           resolve_backend, spec)
 
@@ -98,7 +99,8 @@ class Layer:
             return back(self.apply(to_numpy(x), to_numpy(state), training=training))
         kw = self.spec.rule.init_kwargs(self.rule_kwargs)
         check_layer_state(self.spec.name, state, self.spec.rule.init(x, **kw))
-        return self.spec.rule.apply(x, state, training=bool(training), **self.rule_kwargs)
+        out = self.spec.rule.apply(x, state, training=bool(training), **self.rule_kwargs)
+        return unaliased(out, [x, state])     # the unchanged scale and bias are copies
 
 
 def layer(name: str, *, backend: str | None = None, threads: int = 1, **kwargs) -> Layer:

@@ -16,9 +16,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+import numpy as np
 from array_api_compat import array_namespace
 
 from eps_ref._frozen import freeze
+from eps_ref._host import _map as _map_arrays
 from eps_ref._host import host_route, to_numpy
 from eps_ref._versions import keras_backend, warn_if_mismatched
 from eps_ref._state import check_leaf_steps, check_optimizer_state, check_slots
@@ -475,16 +477,18 @@ class Optimizer:
                     paths, extra)
         if self.base is not None:
             new_p, new_state = self.base.step(p_leaves, g_leaves, state, self._update)
-            return unflatten(new_p), new_state
-        t = int(state["step"]) + 1
-        if per_leaf and (missing or "leaf_steps" in state):
-            counts = [int(n) for n in state.get("leaf_steps", [state["step"]] * len(paths))]
-            counts = [n + (g is not None) for n, g in zip(counts, g_leaves)]
-            new_p, new_slots = self._update(p_leaves, g_leaves, state["slots"], counts)
-            return unflatten(new_p), {**state, "step": t, "slots": new_slots,
-                                      "leaf_steps": counts}
-        new_p, new_slots = self._update(p_leaves, g_leaves, state["slots"], t)
-        return unflatten(new_p), {**state, "step": t, "slots": new_slots}
+        else:
+            t = int(state["step"]) + 1
+            if per_leaf and (missing or "leaf_steps" in state):
+                counts = [int(n) for n in state.get("leaf_steps", [state["step"]] * len(paths))]
+                counts = [n + (g is not None) for n, g in zip(counts, g_leaves)]
+                new_p, new_slots = self._update(p_leaves, g_leaves, state["slots"], counts)
+                new_state = {**state, "step": t, "slots": new_slots, "leaf_steps": counts}
+            else:
+                new_p, new_slots = self._update(p_leaves, g_leaves, state["slots"], t)
+                new_state = {**state, "step": t, "slots": new_slots}
+        new_p, new_state = unaliased((new_p, new_state), [*p_leaves, *g_leaves, state])
+        return unflatten(new_p), new_state
 
     def _check_none_grads(self, missing: list, none_grads: str, n_leaves: int) -> None:
         name = self.spec.name
@@ -625,6 +629,35 @@ class Chain:
         for i, g in zip(present, clipped):
             leaves[i] = g
         return self.optimizer.step(params, unflatten(leaves), state)
+
+
+def _buffer(x) -> int:
+    """The identity of the memory an array views (NumPy: the root of its ``.base`` chain)."""
+    while isinstance(getattr(x, "base", None), np.ndarray):
+        x = x.base
+    return id(x)
+
+
+def unaliased(outputs: Any, inputs: Any) -> Any:
+    """``outputs`` with every array that shares memory with an array of ``inputs`` (a
+    parameter returned unchanged, a gradient kept as a slot) replaced by a copy, and every
+    NumPy scalar (what NumPy makes of a 0-d result) by its 0-d array: no output of a pure
+    step aliases an input. Identities only: no work per element but the copies."""
+    held = {_buffer(a) for a in _leaf_arrays(inputs)}
+
+    def own(x):
+        if isinstance(x, np.generic):
+            return np.asarray(x)
+        return _copy(x) if _buffer(x) in held else x
+    return _map_arrays(outputs, own)
+
+
+def _leaf_arrays(tree) -> list:
+    if isinstance(tree, dict):
+        return [a for v in tree.values() for a in _leaf_arrays(v)]
+    if isinstance(tree, (list, tuple)):
+        return [a for v in tree for a in _leaf_arrays(v)]
+    return [tree] if hasattr(tree, "shape") else []
 
 
 def _copy(x):
