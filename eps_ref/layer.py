@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from eps_ref._frozen import freeze
-from eps_ref._host import host_route, to_numpy
+from eps_ref._host import host_route, no_autograd, to_numpy
 from eps_ref._state import check_layer_state
 from eps_ref._versions import warn_if_mismatched
 from eps_ref.spec import _check_float_array as _check_float_leaf
@@ -83,7 +83,8 @@ class Layer:
         if back is not None:
             return back(self.init(to_numpy(x)))
         kw = self.spec.rule.init_kwargs(self.rule_kwargs)
-        return self.spec.rule.init(x, **kw)
+        with no_autograd([x]):
+            return unaliased(self.spec.rule.init(x, **kw), [x])
 
     def apply(self, x, state: dict, *, training: bool) -> tuple[Any, dict]:
         """``(y, new_state)`` for one call in training or inference mode."""
@@ -98,9 +99,10 @@ class Layer:
         if back is not None:
             return back(self.apply(to_numpy(x), to_numpy(state), training=training))
         kw = self.spec.rule.init_kwargs(self.rule_kwargs)
-        check_layer_state(self.spec.name, state, self.spec.rule.init(x, **kw))
-        out = self.spec.rule.apply(x, state, training=bool(training), **self.rule_kwargs)
-        return unaliased(out, [x, state])     # the unchanged scale and bias are copies
+        with no_autograd([x]):
+            check_layer_state(self.spec.name, state, self.spec.rule.init(x, **kw))
+            out = self.spec.rule.apply(x, state, training=bool(training), **self.rule_kwargs)
+            return unaliased(out, [x, state])     # the unchanged scale and bias are copies
 
 
 def layer(name: str, *, backend: str | None = None, threads: int = 1, **kwargs) -> Layer:

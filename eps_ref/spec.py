@@ -21,7 +21,7 @@ from array_api_compat import array_namespace
 
 from eps_ref._frozen import freeze
 from eps_ref._host import _map as _map_arrays
-from eps_ref._host import host_route, to_numpy
+from eps_ref._host import host_route, no_autograd, to_numpy
 from eps_ref._versions import keras_backend, warn_if_mismatched
 from eps_ref._state import check_leaf_steps, check_optimizer_state, check_slots
 from eps_ref._tree import flatten, leaf_paths, structure_error
@@ -348,11 +348,15 @@ def optimizer(name: str, *, backend: str | None = None, threads: int = 1,
 class Optimizer:
     """A spec with its keywords fixed. Pure: ``init`` and ``step`` return new values.
 
-    ``state`` is ``{"step": t, "slots": [per-leaf dict of arrays]}`` where ``t`` counts the
-    steps taken; per-leaf slots are named as the framework names them where it can.
-    ``base`` is the framework's base-optimizer logic around the rule (see
-    :func:`register_base_options`), or ``None``; it may add entries to the state (Keras:
-    ``"accumulated"``, ``"average"``) and then ``"step"`` counts calls, not rule steps.
+    ``state`` is ``{"spec": name, "step": t, "slots": [per-leaf dict of arrays]}`` where
+    ``t`` counts the steps taken and ``"spec"`` names the spec whose ``init`` built it;
+    per-leaf slots are named as the framework names them where it can. ``base`` is the
+    framework's base-optimizer logic around the rule (see :func:`register_base_options`),
+    or ``None``; it may add entries to the state (Keras: ``"accumulated"``, ``"average"``)
+    and then ``"step"`` counts calls, not rule steps. After a ``None`` gradient in torch
+    the state also holds ``"leaf_steps"``, each parameter's own count (:data:`NONE_GRADS`).
+    ``step`` checks the state against these params (:mod:`eps_ref._state`) and returns no
+    array that shares memory with an input.
     """
 
     spec: Spec
@@ -382,11 +386,12 @@ class Optimizer:
         if back is not None:
             return back(self.init(to_numpy(params)))
         kw = self.spec.rule.init_kwargs(self.rule_kwargs)
-        state = {"spec": self.spec.name, "step": 0,
-                 "slots": [self.spec.rule.init(p, **kw) for p in leaves]}
-        if self.base is not None:
-            state.update(self.base.init(leaves))
-        return state
+        with no_autograd(leaves):
+            state = {"spec": self.spec.name, "step": 0,
+                     "slots": [self.spec.rule.init(p, **kw) for p in leaves]}
+            if self.base is not None:
+                state.update(self.base.init(leaves))
+            return unaliased(state, leaves)
 
     def _update(self, params: list, grads: list, slots: list, t) -> tuple[list, list]:
         """The rule's step ``t`` (or ``t[i]`` on leaf ``i``) on every leaf; a leaf whose
@@ -473,22 +478,24 @@ class Optimizer:
         back = host_route(p_leaves)
         if back is not None:
             return back(self.step(to_numpy(params), to_numpy(grads), to_numpy(state)))
-        check_slots(self.spec.name, self.spec.rule, self._init_kwargs, xp, p_leaves, state,
-                    paths, extra)
-        if self.base is not None:
-            new_p, new_state = self.base.step(p_leaves, g_leaves, state, self._update)
-        else:
-            t = int(state["step"]) + 1
-            if per_leaf and (missing or "leaf_steps" in state):
-                counts = [int(n) for n in state.get("leaf_steps", [state["step"]] * len(paths))]
-                counts = [n + (g is not None) for n, g in zip(counts, g_leaves)]
-                new_p, new_slots = self._update(p_leaves, g_leaves, state["slots"], counts)
-                new_state = {**state, "step": t, "slots": new_slots, "leaf_steps": counts}
+        with no_autograd(p_leaves):    # torch tensors computed on in place (a GPU)
+            check_slots(self.spec.name, self.spec.rule, self._init_kwargs, xp, p_leaves, state,
+                        paths, extra)
+            if self.base is not None:
+                new_p, new_state = self.base.step(p_leaves, g_leaves, state, self._update)
             else:
-                new_p, new_slots = self._update(p_leaves, g_leaves, state["slots"], t)
-                new_state = {**state, "step": t, "slots": new_slots}
-        new_p, new_state = unaliased((new_p, new_state), [*p_leaves, *g_leaves, state])
-        return unflatten(new_p), new_state
+                t = int(state["step"]) + 1
+                if per_leaf and (missing or "leaf_steps" in state):
+                    counts = [int(n) for n in
+                              state.get("leaf_steps", [state["step"]] * len(paths))]
+                    counts = [n + (g is not None) for n, g in zip(counts, g_leaves)]
+                    new_p, new_slots = self._update(p_leaves, g_leaves, state["slots"], counts)
+                    new_state = {**state, "step": t, "slots": new_slots, "leaf_steps": counts}
+                else:
+                    new_p, new_slots = self._update(p_leaves, g_leaves, state["slots"], t)
+                    new_state = {**state, "step": t, "slots": new_slots}
+            new_p, new_state = unaliased((new_p, new_state), [*p_leaves, *g_leaves, state])
+            return unflatten(new_p), new_state
 
     def _check_none_grads(self, missing: list, none_grads: str, n_leaves: int) -> None:
         name = self.spec.name
@@ -567,7 +574,8 @@ class Clip:
         back = host_route(leaves)
         if back is not None:
             return back(self(to_numpy(grads)))
-        return unflatten(self.apply_leaves(leaves))
+        with no_autograd(leaves):
+            return unflatten(unaliased(self.apply_leaves(leaves), leaves))
 
 
 def chain(*parts) -> "Chain":
@@ -624,8 +632,9 @@ class Chain:
         if back is not None:
             return back(self.step(to_numpy(params), to_numpy(grads), to_numpy(state)))
         clipped = [leaves[i] for i in present]     # a clip sees the gradients there are
-        for c in self.clips if clipped else ():
-            clipped = c.apply_leaves(clipped)
+        with no_autograd(p_leaves):
+            for c in self.clips if clipped else ():
+                clipped = c.apply_leaves(clipped)
         for i, g in zip(present, clipped):
             leaves[i] = g
         return self.optimizer.step(params, unflatten(leaves), state)
@@ -712,7 +721,8 @@ def _has_float64(xp) -> bool:
 
 SUPPORTED_DTYPES = ("float32", "float64")
 """The dtypes the reference computes in. float32 is what the conformance suite certifies
-bit for bit against the frameworks; float64 runs the same rules in float64. float16,
+bit for bit against the frameworks; float64 runs the same rules in float64, uncertified
+(torch's own float64 steps differ by 1 to 128 ULP in 100 steps for most specs). float16,
 bfloat16 and the float8 types are refused: the frameworks compute them through their own
 upcasts (torch's opmath type, Keras' and optax's dtype rules), which the rules do not model,
 so a result would differ from the framework's (measured: torch RMSprop 2.9e-3 apart in

@@ -379,6 +379,31 @@ def test_no_autograd_graph_on_torch_inputs():
     assert not p.grad_fn and p.requires_grad                 # the input is untouched
 
 
+def test_no_autograd_graph_where_torch_tensors_are_computed_on_in_place(monkeypatch):
+    """On a GPU the reference computes on the torch tensors themselves (no host copy):
+    shown here on CPU tensors with the host route turned off."""
+    torch = pytest.importorskip("torch")
+    import sys
+    for module in ("eps_ref.spec", "eps_ref.layer"):
+        monkeypatch.setattr(sys.modules[module], "host_route", lambda arrays: None)
+    p = torch.ones(2, 3, dtype=torch.float32, requires_grad=True)
+    g = torch.full((2, 3), 0.1)
+    for name in ("torch.optim.Adam", "keras.optimizers.Adam"):
+        opt = eps_ref.optimizer(name, backend="torch") if name.startswith("keras") \
+            else eps_ref.optimizer(name)
+        state = opt.init(p)
+        new, state = opt.step(p, g, state)
+        new, state = opt.step(new, g, state)
+        assert isinstance(new, torch.Tensor)
+        for t in [new, *state["slots"][0].values()]:
+            assert t.grad_fn is None and not t.requires_grad, name
+    clip = eps_ref.clip("torch.nn.utils.clip_grad_norm_", max_norm=0.1)
+    assert clip(p).grad_fn is None
+    bn = eps_ref.layer("torch.nn.BatchNorm1d", num_features=3)
+    y, _ = bn.apply(p, bn.init(p), training=True)
+    assert y.grad_fn is None
+
+
 # -- dtypes and numbers -------------------------------------------------------------------
 
 def _unsupported_dtypes():
