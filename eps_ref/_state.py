@@ -15,7 +15,8 @@ import functools
 import numbers
 from typing import Any
 
-__all__ = ["check_step", "check_leaf_steps", "check_optimizer_state", "check_slots", "check_layer_state"]
+__all__ = ["check_step", "check_leaf_steps", "check_optimizer_state", "check_slots",
+           "check_layer_state"]
 
 
 def check_step(name: str, value: Any, where: str = "state['step']") -> int:

@@ -178,7 +178,9 @@ def specs(framework: str | None = None, kind: str | None = None) -> list[str]:
     _load_dialects()
     if framework is not None and framework not in {s.framework for s in _REGISTRY.values()}:
         known = sorted({s.framework for s in _REGISTRY.values()})
-        raise ValueError(f"unknown framework {framework!r}; known: {known}")
+        close = difflib.get_close_matches(str(framework), known, n=1, cutoff=0.4)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown framework {framework!r}{hint} (known: {known})")
     return [n for n, s in _REGISTRY.items()
             if (framework is None or s.framework == framework)
             and (kind is None or s.kind == kind)]

@@ -29,7 +29,8 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
     (["conformance", "--timeout", "nan"], "give a positive number of seconds"),
     (["conformance", "--jobs", "-1"], "--jobs: '-1': give a positive whole number"),
     (["conformance", "--jobs", "0"], "give a positive whole number"),
-    (["conformance", "--framework", "pytorch"], "unknown framework 'pytorch'; did you mean 'torch'"),
+    (["conformance", "--framework", "pytorch"],
+     "unknown framework 'pytorch'; did you mean 'torch'"),
     (["specs", "--framework", "pytorch"], "unknown framework 'pytorch'; did you mean 'torch'"),
     (["bench", "--framework", "tf"], "unknown framework 'tf'; did you mean 'tf1'"),
 ])

@@ -80,6 +80,11 @@ def test_tables_refuse_every_change_in_place(change):
         assert dict(table) == before
 
 
+def test_an_unknown_framework_gets_a_suggestion():
+    with pytest.raises(ValueError, match="unknown framework 'pytorch'; did you mean 'torch'"):
+        eps_ref.specs(framework="pytorch")
+
+
 def test_changing_a_copy_leaves_the_spec_alone():
     defaults = dict(eps_ref.spec("torch.optim.Adam").defaults)
     defaults["lr"] = 1.0
@@ -444,7 +449,8 @@ def test_numpy_scalars_as_numbers():
         opt = eps_ref.optimizer(name, **{key: lr32})
         assert type(opt.hyperparams[key]) is float and opt.hyperparams[key] == float(lr32)
         ref = eps_ref.optimizer(name, **{key: float(lr32)})
-        np.testing.assert_array_equal(opt.step(P, G, opt.init(P))[0], ref.step(P, G, ref.init(P))[0])
+        np.testing.assert_array_equal(opt.step(P, G, opt.init(P))[0],
+                                      ref.step(P, G, ref.init(P))[0])
     assert eps_ref.optimizer("torch.optim.Adam", lr=np.float64(1e-3)).hyperparams["lr"] == 1e-3
     assert type(eps_ref.optimizer("torch.optim.ASGD", t0=np.int64(5)).hyperparams["t0"]) is int
     with pytest.raises(TypeError, match=r"lr=np.float32\(0.001\) is a NumPy float32.*float\(lr\)"):
