@@ -21,9 +21,22 @@ from eps_ref.conformance.cases import porting_groups
 from eps_ref.conformance.runner import Result, compare, reference_trajectory
 from eps_ref.conformance.streams import SHAPE, gradient_stream, initial_params
 
-__all__ = ["keras_backend_agreement", "porting_gaps", "write_report"]
+__all__ = ["keras_backend_agreement", "porting_gaps", "uncertified_versions", "write_report"]
 
 KERAS_LABELS = ("keras/tensorflow", "keras/jax", "keras/torch")
+
+
+def uncertified_versions() -> dict:
+    """``{framework: {"installed": ..., "table": ...}}`` for every installed framework
+    that is not the version its dialect table was read from."""
+    from eps_ref._versions import mismatch
+    tables = {s.framework: s.version for s in map(eps_ref.spec, eps_ref.specs())}
+    out = {}
+    for fw, table in tables.items():
+        installed = mismatch(fw, table)
+        if installed is not None:
+            out[fw] = {"installed": installed, "table": table}
+    return out
 
 
 def keras_backend_agreement(results: list[Result]) -> list[dict]:
@@ -157,6 +170,7 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
         "shape": list(shape),
         "versions": versions,
         "dialect_tables": {s.framework: s.version for s in map(eps_ref.spec, eps_ref.specs())},
+        "uncertified_versions": uncertified_versions(),
         "counts": counts,
     }
     doc = {
@@ -256,6 +270,10 @@ def _markdown(meta, results, agreement, gaps, ulp_plot) -> str:
     lines.append("Dialect tables read from: " + ", ".join(
         f"{fw} {v}" for fw, v in meta["dialect_tables"].items()))
     lines.append("")
+    for fw, v in meta.get("uncertified_versions", {}).items():
+        lines += [f"**Uncertified version**: {fw} {v['installed']} is installed, the {fw} "
+                  f"table was read from {v['table']}: its statuses hold for "
+                  f"{v['installed']}, which eps_ref does not certify.", ""]
     lines.append("Totals: " + ", ".join(f"{n} {s}" for s, n in sorted(meta["counts"].items())))
     lines += ["", "## Reference vs framework", "",
               "| spec | variant | backend | status | max ULP | first divergent step | "

@@ -3,13 +3,21 @@ worker process, then a per-step ULP comparison.
 
 A worker that crashes or hangs fails the case it was running, with its message, and is
 restarted for the cases after it; it never takes down the suite.
+
+A run can be stopped (:func:`request_stop`, what Ctrl-C and SIGTERM do under
+:func:`stop_on_signals`): no case starts after that, the running ones end within a fraction
+of a second (their workers are killed, the reference's loop checks between steps), and the
+run returns the results that finished. :func:`streaming` hands every result to a callback as
+its case ends, so a journal on disk holds them whatever happens next.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing as mp
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -27,11 +35,93 @@ from eps_ref.conformance.cases import Case
 from eps_ref.conformance.streams import SHAPE, gradient_stream, initial_params
 
 __all__ = ["Result", "Comparison", "compare", "reference_trajectory", "run_cases",
-           "run_in_workers",
-           "STEPS", "TIMEOUT_S"]
+           "run_in_workers", "request_stop", "stop_requested", "stop_on_signals", "streaming",
+           "Interrupted", "STEPS", "TIMEOUT_S"]
 
 STEPS = 1000
 TIMEOUT_S = 300.0
+POLL_S = 0.2
+"""How often a thread waiting on a worker looks whether the run was stopped."""
+
+
+# -- stopping a run and streaming its results ---------------------------------------------
+
+class Interrupted(Exception):
+    """The run was stopped (:func:`request_stop`) while this case ran."""
+
+
+_STOP = threading.Event()
+_STOP_REASON: list[str | None] = [None]
+_SINKS: list[Callable[["Result"], None]] = []
+
+
+def request_stop(reason: str = "stopped") -> None:
+    """Stop the run in progress: safe to call from a signal handler (it only sets a flag
+    that the threads running cases poll every :data:`POLL_S` seconds)."""
+    _STOP_REASON[0] = _STOP_REASON[0] or reason
+    _STOP.set()
+
+
+def stop_requested() -> str | None:
+    """Why the run was stopped (``"SIGINT"``, ...), or ``None``."""
+    return _STOP_REASON[0] if _STOP.is_set() else None
+
+
+def reset_stop() -> None:
+    _STOP_REASON[0] = None
+    _STOP.clear()
+
+
+@contextlib.contextmanager
+def stop_on_signals(signals=(signal.SIGINT, signal.SIGTERM), notice=None):
+    """Within the block, the first of ``signals`` stops the run (:func:`request_stop` with
+    the signal's name) instead of killing the process, and ``notice(name)`` says so; a
+    second one acts as the signal would. Main thread only."""
+    reset_stop()
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+
+    def handler(signum, frame):
+        name = signal.Signals(signum).name
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        request_stop(name)
+        if notice is not None:
+            notice(name)
+
+    for sig in signals:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        reset_stop()
+
+
+def check_run_options(jobs=None, timeout=TIMEOUT_S) -> None:
+    """``jobs``: ``None`` or a positive int; ``timeout``: positive, finite seconds."""
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
+        raise ValueError(f"jobs must be a positive int (backends run at once), got {jobs!r}")
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) \
+            or not 0 < timeout < float("inf"):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+
+
+@contextlib.contextmanager
+def streaming(callback: Callable[["Result"], None]):
+    """Within the block, every finished case's result goes to ``callback`` as it ends (in
+    the thread that ran it, one at a time)."""
+    _SINKS.append(callback)
+    try:
+        yield
+    finally:
+        _SINKS.remove(callback)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return (f"{hours}:" if hours else "") + f"{rest // 60:02d}:{rest % 60:02d}"
 
 
 @dataclass
@@ -128,6 +218,8 @@ def reference_trajectory(name: str, kwargs: dict, param0, grads, label: str | No
     out = [param0]
     with np.errstate(all="ignore"):
         for t in range(steps):
+            if _STOP.is_set():
+                raise Interrupted(stop_requested())
             g = {k: grads[k][t] for k in names} if names else grads[t]
             param, state = opt.step(param, g, state)
             out.append(param)
@@ -194,6 +286,9 @@ def _judge_case(case: Case, comparison: Comparison, setting: str) -> tuple[str, 
 # -- worker processes -----------------------------------------------------------------
 
 def _worker(module: str, env: dict, conn, log_path: str) -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the run and kills its
+    # workers; a worker that took it as a failed case would run the next one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(env)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # Frameworks log to the C-level stderr as they import; keep that out of the progress
@@ -234,9 +329,14 @@ class _Worker:
         _, self.ok, self.reason, self.versions = self._recv(TIMEOUT_S)
 
     def _recv(self, timeout: float):
-        if not self.conn.poll(timeout):
-            self.stop()
-            raise TimeoutError(f"{self.label} worker did not answer in {timeout:.0f} s")
+        deadline = time.monotonic() + timeout
+        while not self.conn.poll(max(0.0, min(POLL_S, deadline - time.monotonic()))):
+            if _STOP.is_set():
+                self.kill()
+                raise Interrupted(stop_requested())
+            if time.monotonic() >= deadline:
+                self.stop()
+                raise TimeoutError(f"{self.label} worker did not answer in {timeout:.0f} s")
         try:
             return self.conn.recv()
         except EOFError:
@@ -258,6 +358,16 @@ class _Worker:
 
     def stop(self):
         self._stop_process()
+        self._remove_log()
+
+    def kill(self):
+        """End the worker now (the run was stopped)."""
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self._remove_log()
+
+    def _remove_log(self):
         try:
             os.unlink(self.log_path)
         except OSError:
@@ -282,6 +392,8 @@ def _run_label(label, backend, label_cases, run_one, make_result, report):
     results, versions = [], {}
     worker = None
     for case in label_cases:
+        if _STOP.is_set():
+            break
         start = time.perf_counter()
         try:
             if worker is None:
@@ -291,7 +403,11 @@ def _run_label(label, backend, label_cases, run_one, make_result, report):
                 result = make_result(case, "skipped", worker.reason)
             else:
                 result = run_one(worker, case)
+        except Interrupted:
+            break
         except (TimeoutError, RuntimeError) as e:
+            if _STOP.is_set():          # a worker killed by the stop is not a failed case
+                break
             result = make_result(case, "error", str(e))
             if worker is not None:
                 worker.stop()
@@ -302,7 +418,7 @@ def _run_label(label, backend, label_cases, run_one, make_result, report):
         results.append(result)
         report(result)
     if worker is not None:
-        worker.stop()
+        worker.kill() if _STOP.is_set() else worker.stop()
     return results, versions
 
 
@@ -310,21 +426,29 @@ def run_in_workers(case_list: list[Case], run_one, make_result, *, jobs: int | N
                    progress: Callable[[str], None] | None = print, backends=None):
     """Run cases grouped by backend label, ``jobs`` labels at a time (default: the CPU
     count, at most 4), each label in its own worker process; ``progress`` receives one line
-    per finished case. Returns ``(results in case order, versions by label)``."""
+    per finished case, with the time elapsed and an estimate of the time left. Returns
+    ``(results in case order, versions by label)``: after :func:`request_stop`, those of
+    the cases that finished."""
+    check_run_options(jobs)
     backends = BACKEND_LABELS if backends is None else backends
     by_label: dict[str, list[Case]] = {}
     for case in case_list:
         by_label.setdefault(case.label, []).append(case)
     done = [0]
     lock = threading.Lock()
+    started = time.monotonic()
 
     def report(result):
         with lock:
             done[0] += 1
+            for sink in _SINKS:
+                sink(result)
             if progress:
                 extra = f" ({result.message.splitlines()[0]})" if result.message else ""
-                progress(f"[{done[0]:>4}/{len(case_list)}] {result.status:<13} "
-                         f"{result.case.id}{extra}")
+                elapsed = time.monotonic() - started
+                left = elapsed / done[0] * (len(case_list) - done[0])
+                progress(f"[{done[0]:>4}/{len(case_list)} {_clock(elapsed)}, "
+                         f"{_clock(left)} left] {result.status:<13} {result.case.id}{extra}")
 
     jobs = jobs or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -353,6 +477,7 @@ def run_cases(case_list: list[Case], steps: int = STEPS, seed: int = 0, device: 
     ``(adapter module, environment)`` (default :data:`eps_ref.backends.BACKEND_LABELS`);
     see :func:`run_in_workers`.
     """
+    check_run_options(jobs, timeout)
     if inputs is None:
         param0 = initial_params(seed, shape)
         grads = gradient_stream(steps, seed, shape)

@@ -18,6 +18,7 @@ in their own namespace.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 import numpy as np
@@ -25,7 +26,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as _device
 from array_api_compat import is_jax_array, is_torch_array
 
-__all__ = ["host_route", "to_numpy"]
+__all__ = ["host_route", "to_numpy", "no_autograd"]
 
 
 def _on_cpu(x) -> bool:
@@ -51,6 +52,17 @@ def host_route(arrays: list) -> Callable[[Any], Any] | None:
         return _map(tree, lambda a: xp.asarray(np.array(a, copy=True), device=dev))
 
     return back
+
+
+def no_autograd(arrays: list):
+    """``torch.no_grad()`` for torch tensors the reference computes on in their own
+    namespace (on a GPU): its operations must not build an autograd graph on the caller's
+    tensors (``requires_grad=True`` parameters); a no-op for every other namespace."""
+    first = next((a for a in arrays if hasattr(a, "shape")), None)
+    if first is not None and is_torch_array(first):
+        import torch
+        return torch.no_grad()
+    return contextlib.nullcontext()
 
 
 def to_numpy(tree: Any) -> Any:

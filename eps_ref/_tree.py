@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-__all__ = ["flatten", "structure_error", "KEY_ORDERS"]
+__all__ = ["flatten", "leaf_paths", "structure_error", "KEY_ORDERS"]
 
 
 KEY_ORDERS = ("insertion", "sorted")
@@ -39,6 +39,18 @@ def flatten(tree: Any, key_order: str = "insertion") -> tuple[list[Any], Callabl
         kind = type(tree)
         return _join(parts, lambda subtrees: kind(subtrees))
     return [tree], lambda leaves: leaves[0]
+
+
+def leaf_paths(tree: Any, key_order: str = "insertion", prefix: str = "") -> list[str]:
+    """Where each leaf of ``tree`` sits (``"['w']"``, ``"[0]"``; ``""`` for a bare array),
+    in the order :func:`flatten` gives the leaves: for error messages."""
+    if isinstance(tree, dict):
+        keys = sorted(tree) if key_order == "sorted" else list(tree)
+        return [p for k in keys for p in leaf_paths(tree[k], key_order, f"{prefix}[{k!r}]")]
+    if isinstance(tree, (list, tuple)):
+        return [p for i, v in enumerate(tree)
+                for p in leaf_paths(v, key_order, f"{prefix}[{i}]")]
+    return [prefix]
 
 
 def _join(parts, build):

@@ -39,12 +39,53 @@ def _shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive whole number")
+    return value
+
+
+def _one_of(known: tuple, what: str = "framework"):
+    """An argparse type: one of ``known``, else an error with the nearest ones."""
+    import difflib
+
+    def check(text: str) -> str:
+        if text in known:
+            return text
+        close = difflib.get_close_matches(text, known, n=1, cutoff=0.4)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise argparse.ArgumentTypeError(f"unknown {what} {text!r}{hint} (known: "
+                                         f"{', '.join(known)})")
+    check.__name__ = what
+    return check
+
+
 def _conformance(args) -> int:
+    from eps_ref.conformance import runner
     from eps_ref.conformance.cases import cases
+    from eps_ref.conformance.journal import Journal
     from eps_ref.conformance.layers import layer_cases, run_layer_cases
     from eps_ref.conformance.report import write_report
     from eps_ref.conformance.runner import PASSING, run_cases
 
+    unknown = _unknown_specs(args.spec or [])
+    if unknown:
+        print(f"eps-ref conformance: error: {unknown}", file=sys.stderr)
+        return 2
     selected = cases(args.framework or None)
     selected_layers = layer_cases(args.framework or None)
     if args.spec:
@@ -53,22 +94,68 @@ def _conformance(args) -> int:
     if not selected and not selected_layers:
         print("eps-ref conformance: no case matches the selection", file=sys.stderr)
         return 2
+    planned = len(selected) + len(selected_layers)
+    from eps_ref.conformance.report import uncertified_versions
+    uncertified = uncertified_versions()
+    try:    # the report folder must take the journal before any case runs
+        journal = Journal(args.out, {"argv": sys.argv[1:], "framework": args.framework,
+                                     "spec": args.spec, "steps": args.steps,
+                                     "shape": args.shape, "planned_cases": planned,
+                                     "uncertified_versions": uncertified})
+    except OSError as e:
+        print(f"eps-ref conformance: error: cannot write the report to {args.out!r}: "
+              f"{e.strerror or e}", file=sys.stderr)
+        return 2
     print(f"eps-ref conformance: {len(selected)} optimizer cases ({args.steps} float32 steps "
           f"each, parameter shape {'x'.join(map(str, args.shape))}) and "
-          f"{len(selected_layers)} layer cases, device {args.device}", flush=True)
+          f"{len(selected_layers)} layer cases, device {args.device}; every finished case "
+          f"goes to {journal.path}", flush=True)
+    for fw, v in uncertified.items():
+        print(f"eps-ref conformance: uncertified version: {fw} {v['installed']} is "
+              f"installed, the {fw} table was read from {v['table']}", flush=True)
     start = time.perf_counter()
     progress = lambda line: print(line, flush=True)  # noqa: E731
-    results, versions, _ = run_cases(selected, steps=args.steps, device=args.device,
-                                     jobs=args.jobs, timeout=args.timeout, progress=progress,
-                                     shape=args.shape)
-    layer_results, layer_versions = run_layer_cases(
-        selected_layers, device=args.device, jobs=args.jobs, timeout=args.timeout,
-        progress=progress) if selected_layers else ([], {})
-    for label, v in layer_versions.items():
-        versions.setdefault(label, v)
-    trees = _workload(args, selected, progress) if args.workload_steps else {}
-    out = write_report(results, versions, args.out, args.steps, device=args.device,
-                       layer_results=layer_results, shape=args.shape, workload_results=trees)
+
+    def notice(signal_name):
+        print(f"\n{signal_name}: stopping the run (again to quit at once); the finished "
+              f"cases are in {journal.path}", file=sys.stderr, flush=True)
+
+    ended = None
+    try:
+        with runner.stop_on_signals(notice=notice), runner.streaming(journal.record):
+            try:
+                results, versions, _ = run_cases(
+                    selected, steps=args.steps, device=args.device, jobs=args.jobs,
+                    timeout=args.timeout, progress=progress, shape=args.shape)
+                journal.section = "layer cases"
+                layer_results, layer_versions = run_layer_cases(
+                    selected_layers, device=args.device, jobs=args.jobs, timeout=args.timeout,
+                    progress=progress) if selected_layers and not runner.stop_requested() \
+                    else ([], {})
+                for label, v in layer_versions.items():
+                    versions.setdefault(label, v)
+                trees = _workload(args, selected, progress, journal) \
+                    if args.workload_steps and not runner.stop_requested() else {}
+                if not runner.stop_requested():
+                    out = write_report(results, versions, args.out, args.steps,
+                                       device=args.device, layer_results=layer_results,
+                                       shape=args.shape, workload_results=trees)
+            except runner.Interrupted:
+                pass
+            ended = runner.stop_requested()
+    except BaseException as e:      # a crash: what finished is kept, then the traceback
+        how = f"{type(e).__name__}: {e}"
+        journal.end(how)
+        journal.write_partial(how, planned)
+        raise
+    if ended:
+        journal.end(ended)
+        out = journal.write_partial(ended, planned)
+        print(f"\n{ended}: {len(journal.records)} of {planned} planned cases finished in "
+              f"{time.perf_counter() - start:.0f} s; partial report: {out / 'report.md'}",
+              file=sys.stderr)
+        return {"SIGINT": 130, "SIGTERM": 143}.get(ended, 1)
+    journal.end("complete")
     tree_results = [r for _, rs in trees.values() for r in rs]
     counts: dict[str, int] = {}
     for r in [*results, *layer_results, *tree_results]:
@@ -80,9 +167,23 @@ def _conformance(args) -> int:
     return 1 if failed else 0
 
 
-def _workload(args, selected, progress) -> dict:
+def _unknown_specs(names) -> str | None:
+    """The first of ``names`` that is no spec, with the nearest ones, or ``None``."""
+    import difflib
+    import eps_ref
+    known = eps_ref.specs()
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            return f"unknown spec {name!r}{hint} (eps-ref specs lists them)"
+    return None
+
+
+def _workload(args, selected, progress, journal=None) -> dict:
     """The selected cases that run on parameter trees, on the real workload and the size
     sweep: ``{title: (steps, results)}``."""
+    from eps_ref.conformance.runner import stop_requested
     from eps_ref.conformance.workload import (WorkloadUnavailable, record, run_workload_cases,
                                               size_sweep, workload_cases)
     chosen = {c.id for c in selected}
@@ -97,12 +198,20 @@ def _workload(args, selected, progress) -> dict:
     else:
         print(f"\nreal workload: {len(tree_cases)} cases on a recorded training run's "
               f"26 tensors, {args.workload_steps} steps", flush=True)
-        trees["Real workload (a recorded training run's parameter list)"] = (
+        title = "Real workload (a recorded training run's parameter list)"
+        if journal is not None:
+            journal.section = title
+        trees[title] = (
             args.workload_steps, run_workload_cases(
                 tree_cases, inputs, device=args.device, jobs=args.jobs,
                 timeout=args.timeout, progress=progress)[0])
+    if stop_requested():
+        return trees
     print(f"\nsize sweep: {len(tree_cases)} cases, {args.workload_steps} steps", flush=True)
-    trees["Size sweep (one parameter list of the lengths where kernels change path)"] = (
+    title = "Size sweep (one parameter list of the lengths where kernels change path)"
+    if journal is not None:
+        journal.section = title
+    trees[title] = (
         args.workload_steps, run_workload_cases(
             tree_cases, size_sweep(args.workload_steps), device=args.device, jobs=args.jobs,
             timeout=args.timeout, progress=progress)[0])
@@ -214,8 +323,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("conformance", help="diff the reference against the real frameworks")
-    p.add_argument("--framework", nargs="+", choices=FRAMEWORKS,
-                   help="dialects to check (default: all)")
+    p.add_argument("--framework", nargs="+", type=_one_of(FRAMEWORKS),
+                   help="dialects to check: " + ", ".join(FRAMEWORKS) + " (default: all)")
     p.add_argument("--spec", nargs="+", help="only these qualified names")
     p.add_argument("--steps", type=int, default=1000, help="steps per case (default 1000)")
     p.add_argument("--shape", type=_shape, default=SHAPE,
@@ -226,13 +335,14 @@ def main(argv=None) -> int:
                         "(default 20; 0 skips them)")
     p.add_argument("--out", default="conformance-report", help="report folder")
     p.add_argument("--device", default="cpu", choices=("cpu",), help="device (cpu)")
-    p.add_argument("--jobs", type=int, default=None, help="backends run at once")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds per case")
+    p.add_argument("--jobs", type=_positive_int, default=None, help="backends run at once")
+    p.add_argument("--timeout", type=_positive_seconds, default=300.0,
+                   help="seconds per case (default 300)")
     p.set_defaults(func=_conformance)
 
     p = sub.add_parser("bench", help="time the reference next to the frameworks' own steps")
     p.add_argument("--spec", nargs="+", help="only these optimizer specs (default: all)")
-    p.add_argument("--framework", nargs="+", choices=FRAMEWORKS + ("paper",),
+    p.add_argument("--framework", nargs="+", type=_one_of(FRAMEWORKS + ("paper",)),
                    help="only these dialects")
     p.add_argument("--sizes", nargs="+", default=["1e4", "1e6", "tree"],
                    help="float32 elements per parameter, or 'tree' (25 tensors, 201k); "
@@ -248,7 +358,7 @@ def main(argv=None) -> int:
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("specs", help="list every qualified name known")
-    p.add_argument("--framework", default=None)
+    p.add_argument("--framework", default=None, type=_one_of(FRAMEWORKS + ("paper",)))
     p.set_defaults(func=_specs)
 
     p = sub.add_parser("semantics", help="regenerate docs/semantics.md from the spec tables")

@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Mapping
 
-from eps_ref._host import host_route, to_numpy
+import numpy as np
+
+from eps_ref._frozen import freeze
+from eps_ref._host import host_route, no_autograd, to_numpy
+from eps_ref._state import check_layer_state
+from eps_ref._versions import warn_if_mismatched
+from eps_ref.spec import _check_float_array as _check_float_leaf
+from eps_ref.spec import unaliased
 from eps_ref.spec import (REQUIRED, Budget, Spec, _accepts, check_namespace, check_threads,
                           resolve_backend, spec)
 
@@ -53,7 +59,7 @@ BACKEND_SEMANTICS: dict[tuple[str, str], Mapping[str, Any]] = {}
 
 def backend_semantics(name: str, label: str, **overrides) -> None:
     """Declare that ``name`` runs with these rule keywords under backend ``label``."""
-    BACKEND_SEMANTICS[(name, label)] = MappingProxyType(dict(overrides))
+    BACKEND_SEMANTICS[(name, label)] = freeze(overrides)
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,10 @@ class Layer:
     rule_kwargs: Mapping[str, Any] = field(repr=False)
     backend: str | None = None
 
+    def __post_init__(self):
+        object.__setattr__(self, "hyperparams", freeze(self.hyperparams))
+        object.__setattr__(self, "rule_kwargs", freeze(self.rule_kwargs))
+
     def init(self, x) -> dict:
         """Parameters and running statistics for inputs shaped like ``x``."""
         _check_float_array(x, self.spec.name)
@@ -73,22 +83,26 @@ class Layer:
         if back is not None:
             return back(self.init(to_numpy(x)))
         kw = self.spec.rule.init_kwargs(self.rule_kwargs)
-        return self.spec.rule.init(x, **kw)
+        with no_autograd([x]):
+            return unaliased(self.spec.rule.init(x, **kw), [x])
 
     def apply(self, x, state: dict, *, training: bool) -> tuple[Any, dict]:
         """``(y, new_state)`` for one call in training or inference mode."""
         _check_float_array(x, self.spec.name)
+        if not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"{self.spec.name}: training must be True or False, got "
+                            f"{training!r} ({type(training).__name__})")
         if not isinstance(state, dict):
             raise TypeError(f"{self.spec.name}: state must be the dict returned by init(x)")
         check_namespace(self.spec.name, [x, *(v for v in state.values() if hasattr(v, "dtype"))])
         back = host_route([x])
         if back is not None:
             return back(self.apply(to_numpy(x), to_numpy(state), training=training))
-        for k, v in state.items():
-            if hasattr(v, "dtype") and v.dtype != x.dtype:
-                raise TypeError(f"{self.spec.name}: state[{k!r}] has dtype {v.dtype}, the "
-                                f"input {x.dtype}")
-        return self.spec.rule.apply(x, state, training=bool(training), **self.rule_kwargs)
+        kw = self.spec.rule.init_kwargs(self.rule_kwargs)
+        with no_autograd([x]):
+            check_layer_state(self.spec.name, state, self.spec.rule.init(x, **kw))
+            out = self.spec.rule.apply(x, state, training=bool(training), **self.rule_kwargs)
+            return unaliased(out, [x, state])     # the unchanged scale and bias are copies
 
 
 def layer(name: str, *, backend: str | None = None, threads: int = 1, **kwargs) -> Layer:
@@ -100,8 +114,10 @@ def layer(name: str, *, backend: str | None = None, threads: int = 1, **kwargs) 
     the kernels whose rounding depends on it (default 1).
     """
     s = spec(name)
+    name = s.name                     # tf.keras.* names resolve to keras.* (spec())
     if s.kind != "layer":
         raise TypeError(f"{name} is a {s.kind}, not a layer; use eps_ref.{s.kind}()")
+    warn_if_mismatched(s.framework, s.version)
     backend = resolve_backend(s, backend)
     check_threads(name, threads)
     unknown = [k for k in kwargs if k not in s.defaults]
@@ -120,12 +136,8 @@ def layer(name: str, *, backend: str | None = None, threads: int = 1, **kwargs) 
         rule_kwargs.update(BACKEND_SEMANTICS.get((name, f"{s.framework}/{backend}"), {}))
     if _accepts(s.rule.apply, "threads"):
         rule_kwargs["threads"] = threads
-    return Layer(s, MappingProxyType(hyperparams), MappingProxyType(rule_kwargs), backend)
+    return Layer(s, hyperparams, rule_kwargs, backend)
 
 
 def _check_float_array(x, name):
-    dtype = getattr(x, "dtype", None)
-    if dtype is None or not hasattr(x, "shape"):
-        raise TypeError(f"{name}: input must be an array, got {type(x).__name__}")
-    if "float" not in str(dtype):
-        raise TypeError(f"{name}: input must be real floating point, got dtype {dtype}")
+    _check_float_leaf(x, f"{name}: input")

@@ -7,6 +7,7 @@ always divided (``eps_ref.rules._numerics.xla_divide_by_scalar``). The framework
 trajectories on trees are checked by ``conformance/test_workload.py``.
 """
 
+import dataclasses
 import numpy as np
 import pytest
 
@@ -27,8 +28,7 @@ CORRECTED = [n for n in SPECS if n.startswith("optax.")
 def _with(opt, **rule_kwargs):
     """``opt`` with some rule keywords replaced (the tree rewrite still runs on them)."""
     out = eps_ref.optimizer(opt.spec.name, **opt.hyperparams)
-    object.__setattr__(out, "rule_kwargs", {**opt.rule_kwargs, **rule_kwargs})
-    return out
+    return dataclasses.replace(out, rule_kwargs={**opt.rule_kwargs, **rule_kwargs})
 
 
 def _run(opt, params, grads):

@@ -169,8 +169,9 @@ def test_invalid_values_raise(name, kw):
 
 
 @pytest.mark.parametrize("name, kw", [
-    (OPTAX, {"weight_decay_mask": {"w": True}}), (KERAS, {"learning_rate": "schedule"}),
-    (TORCH, {"lr": "tensor"}),
+    (OPTAX, {"weight_decay_mask": {"w": True}}),
+    (KERAS, {"learning_rate": lambda step: 1e-3}),            # a schedule
+    (TORCH, {"lr": np.asarray(1e-3)}),                        # a tensor-like lr
 ])
 def test_unmodelled_keywords_raise(name, kw):
     with pytest.raises(NotImplementedError):

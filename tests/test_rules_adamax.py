@@ -159,7 +159,8 @@ def test_invalid_values_raise(name, kw):
 
 
 @pytest.mark.parametrize("name, kw", [
-    (TORCH, {"capturable": True}), (TORCH, {"lr": "tensor"}), (KERAS, {"learning_rate": "schedule"}),
+    (TORCH, {"capturable": True}), (TORCH, {"lr": np.asarray(1e-3)}),    # a tensor-like lr
+    (KERAS, {"learning_rate": lambda step: 1e-3}),                         # a schedule
     (OPTAXW, {"learning_rate": 1e-3, "mask": {"w": True}}),
 ])
 def test_unmodelled_keywords_raise(name, kw):

@@ -163,7 +163,7 @@ register(Spec(
         "maximize": {"maximize": True},
         "fused": {"fused": True},
         "foreach": {"foreach": True},
-        "betas=(0.4,0.99)": {"betas": [0.4, 0.99]},
+        "betas=(0.4,0.99)": {"betas": (0.4, 0.99)},
         "lr=1e-2,amsgrad,weight_decay=0.01": {"lr": 1e-2, "amsgrad": True,
                                               "weight_decay": 0.01},
     },
@@ -377,7 +377,7 @@ register(Spec(
         "defaults": {},
         "eps=1e-3": {"eps": 1e-3},
         "eps=1": {"eps": 1.0},
-        "betas=(0.4,0.99)": {"betas": [0.4, 0.99]},
+        "betas=(0.4,0.99)": {"betas": (0.4, 0.99)},
         "weight_decay=0.01": {"weight_decay": 0.01},
         "maximize": {"maximize": True},
         "foreach": {"foreach": True},
@@ -450,7 +450,7 @@ register(Spec(
         "weight_decay=0.01": {"weight_decay": 0.01},
         "decoupled_weight_decay": {"weight_decay": 0.01, "decoupled_weight_decay": True},
         "maximize": {"maximize": True},
-        "betas=(0.4,0.99)": {"betas": [0.4, 0.99]},
+        "betas=(0.4,0.99)": {"betas": (0.4, 0.99)},
         "foreach": {"foreach": True},
     },
     doc="eps OUTSIDE the bias-corrected root: mu_t = b1*(1 - 0.5*0.96^(t*momentum_decay)), "
@@ -492,7 +492,7 @@ register(Spec(
         "weight_decay=0.01": {"weight_decay": 0.01},
         "decoupled_weight_decay": {"weight_decay": 0.01, "decoupled_weight_decay": True},
         "maximize": {"maximize": True},
-        "betas=(0.4,0.99)": {"betas": [0.4, 0.99]},
+        "betas=(0.4,0.99)": {"betas": (0.4, 0.99)},
         "lr=1e-2": {"lr": 1e-2},
         "foreach": {"foreach": True},
     },
@@ -534,11 +534,11 @@ register(Spec(
     variants={
         "defaults": {},
         "lr=1e-3": {"lr": 1e-3},
-        "etas=(0.3,1.5)": {"etas": [0.3, 1.5]},
-        "step_sizes=(1e-3,2e-2)": {"step_sizes": [1e-3, 2e-2]},
-        "lr=1e-3,step_sizes=(1e-4,1e-3)": {"lr": 1e-3, "step_sizes": [1e-4, 1e-3]},
+        "etas=(0.3,1.5)": {"etas": (0.3, 1.5)},
+        "step_sizes=(1e-3,2e-2)": {"step_sizes": (1e-3, 2e-2)},
+        "lr=1e-3,step_sizes=(1e-4,1e-3)": {"lr": 1e-3, "step_sizes": (1e-4, 1e-3)},
         "maximize": {"maximize": True},
-        "foreach": {"foreach": True, "etas": [0.3, 1.5]},
+        "foreach": {"foreach": True, "etas": (0.3, 1.5)},
     },
     doc="no eps; s = g*g_prev: step *= eta+ (s>0) / eta- (s<0) / 1, clamped every step; "
         "p -= sign(g)*step, skipped (and g_prev = 0) where the sign flipped",
@@ -632,9 +632,9 @@ register(Spec(
     inert=frozenset(),
     variants={
         "defaults": {},
-        "eps1=1e-30": {"eps": [1e-30, 1e-3]},
-        "eps2=1": {"eps": [None, 1.0]},
-        "eps1=1e-3,eps2=1e-3": {"eps": [1e-3, 1e-3]},
+        "eps1=1e-30": {"eps": (1e-30, 1e-3)},
+        "eps2=1": {"eps": (None, 1.0)},
+        "eps1=1e-3,eps2=1e-3": {"eps": (1e-3, 1e-3)},
         "d=2": {"d": 2.0},
         "lr=1e-3": {"lr": 1e-3},
         "beta2_decay=-0.5": {"beta2_decay": -0.5},
@@ -863,9 +863,9 @@ register(Spec(
               "bias": True, "device": None, "dtype": None},
     rule=_FEATURE_NORM, bind=_layer_norm_bind, reference=_NN + "normalization.py",
     inert=_NN_INERT,
-    variants={"defaults": {"normalized_shape": [6]},
-              "eps 1e-3": {"normalized_shape": [6], "eps": 1e-3},
-              "no affine": {"normalized_shape": [6], "elementwise_affine": False}},
+    variants={"defaults": {"normalized_shape": (6,)},
+              "eps 1e-3": {"normalized_shape": (6,), "eps": 1e-3},
+              "no affine": {"normalized_shape": (6,), "elementwise_affine": False}},
     doc="eps 1e-5 inside the sqrt; y = fma((x - mean) * rstd, weight, bias) over the "
         "trailing normalized_shape"))
 
@@ -946,8 +946,8 @@ register(Spec(
               "device": None, "dtype": None},
     rule=_FEATURE_NORM, bind=_rms_norm_bind, reference=_NN + "normalization.py",
     inert=_NN_INERT,
-    variants={"defaults": {"normalized_shape": [6]},
-              "eps 1e-5": {"normalized_shape": [6], "eps": 1e-5}},
+    variants={"defaults": {"normalized_shape": (6,)},
+              "eps 1e-5": {"normalized_shape": (6,), "eps": 1e-5}},
     doc="eps None = finfo(dtype).eps (1.19e-7 in float32) inside the sqrt; "
         "y = x * rsqrt(mean(x^2) + eps) * weight"))
 # --- end Normalization layers -----------------------------------------------------------

@@ -48,6 +48,8 @@ formulation.
 
 from __future__ import annotations
 
+import functools
+
 import math
 import struct
 
@@ -304,11 +306,13 @@ def powf_glibc_array_api(x, y, *, variant: str = "fma", subnormals: str = "ieee"
     return xp.astype(out, xp.float32)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def powf_glibc_scalar(base: float, exponent: float, *, variant: str = "fma",
                       subnormals: str = "ieee") -> float:
     """:func:`powf_glibc` of two Python floats (each rounded to float32 first), as a Python
     float: a 0-d float32 ``pow`` such as Keras' ``ops.power(beta, t)`` or optax's
-    ``t ** -c``, which every CPU backend hands to the scalar ``powf``."""
+    ``t ** -c``, which every CPU backend hands to the scalar ``powf``. Cached: a run of
+    steps asks for the same powers of the same betas again and again."""
     import array_api_compat.numpy as np_xp
 
     x = np_xp.asarray(base, dtype=np_xp.float32)
