@@ -143,15 +143,18 @@ def _torch_version() -> str | None:
 def record(steps: int = WORKLOAD_STEPS, seed: int = 0) -> tuple[dict, dict]:
     """``(params0, grads)``: the network's initial parameters (dict name -> float32 array,
     in the network's order) and the recorded gradients (dict name -> ``(steps, *shape)``).
+    Fewer than :data:`WORKLOAD_STEPS` steps are the first ``steps`` of the full recording,
+    so the workload budgets, measured over the full run, bound a shorter one.
     Raises :class:`WorkloadUnavailable` when torch cannot record them."""
     torch_version = _torch_version()
     if torch_version is None:
         raise WorkloadUnavailable("the workload is recorded with torch, which is not installed")
-    path = _cache_dir() / f"workload-torch{torch_version}-seed{seed}-steps{steps}.npz"
+    recorded = max(steps, WORKLOAD_STEPS)
+    path = _cache_dir() / f"workload-torch{torch_version}-seed{seed}-steps{recorded}.npz"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         process = mp.get_context("spawn").Process(target=_record_in_torch,
-                                                  args=(steps, seed, str(path)))
+                                                  args=(recorded, seed, str(path)))
         process.start()
         process.join()
         if process.exitcode != 0 or not path.exists():
@@ -159,7 +162,8 @@ def record(steps: int = WORKLOAD_STEPS, seed: int = 0) -> tuple[dict, dict]:
                                       f"{process.exitcode})")
     with np.load(path) as data:
         names = [str(n) for n in data["names"]]
-        return ({n: data[f"param:{n}"] for n in names}, {n: data[f"grad:{n}"] for n in names})
+        return ({n: data[f"param:{n}"] for n in names},
+                {n: data[f"grad:{n}"][:steps] for n in names})
 
 
 SWEEP_SHAPES = tuple((n,) for n in (1, 7, 8, 15, 16, 17, 63, 64, 65, 4095, 4096, 4097, 8193,
@@ -169,13 +173,14 @@ SWEEP_SHAPES = tuple((n,) for n in (1, 7, 8, 15, 16, 17, 63, 64, 65, 4095, 4096,
 
 def size_sweep(steps: int = WORKLOAD_STEPS, seed: int = 0) -> tuple[dict, dict]:
     """``(params0, grads)`` of the size sweep: one leaf per :data:`SWEEP_SHAPES` entry,
-    named by its shape (``"n4097"``, ``"m129x257"``), each with its own conformance stream."""
+    named by its shape (``"n4097"``, ``"m129x257"``), each with its own conformance stream
+    (of at least :data:`WORKLOAD_STEPS` steps, cut to ``steps``: a prefix of the full run)."""
     from eps_ref.conformance.streams import gradient_stream, initial_params
     params0, grads = {}, {}
     for i, shape in enumerate(SWEEP_SHAPES):
         name = f"n{shape[0]}" if len(shape) == 1 else "m" + "x".join(map(str, shape))
         params0[name] = initial_params(seed + i, shape)
-        grads[name] = gradient_stream(steps, seed + i, shape)
+        grads[name] = gradient_stream(max(steps, WORKLOAD_STEPS), seed + i, shape)[:steps]
     return params0, grads
 
 
