@@ -19,6 +19,12 @@ Each adapter module offers the same four functions:
     ``clips=[(name, keywords)]``: gradient clipping applied in front of the optimizer, as
     ``clip_grad_norm_`` before ``step()`` or ``optax.chain(*clips, optimizer)``.
 
+The torch, optax and Keras adapters also run a native optimizer the caller built
+(``run_native``: a torch factory ``params -> Optimizer``, an ``optax.GradientTransformation``,
+a fresh ``keras.optimizers.Optimizer``): :mod:`eps_ref.testing` checks users' own optimizers
+that way. An exception raised while stepping comes out as :class:`StepError`, which names
+the step.
+
 Keras 3 fixes its backend at import, so the conformance harness runs each of
 :data:`BACKEND_LABELS` in its own worker process with the environment given here.
 """
@@ -30,7 +36,7 @@ import importlib
 import shutil
 import tempfile
 
-__all__ = ["BACKEND_LABELS", "adapter", "labels_for", "jax_compilation_cache",
+__all__ = ["BACKEND_LABELS", "StepError", "adapter", "labels_for", "jax_compilation_cache",
            "free_jax_executables", "tree_leaves", "tree_trajectory"]
 
 # label -> (adapter module, environment the worker must set before importing it)
@@ -44,6 +50,15 @@ BACKEND_LABELS = {
     "flax": ("eps_ref.backends.flax", {}),
     "tf_keras": ("eps_ref.backends.tf_keras", {}),
 }
+
+
+class StepError(RuntimeError):
+    """A native optimizer raised at step ``step`` (1 is the first ``step()``); the
+    framework's exception is the ``__cause__``."""
+
+    def __init__(self, step: int, error: BaseException):
+        super().__init__(f"step {step}: {type(error).__name__}: {error}")
+        self.step = step
 
 
 def labels_for(framework: str) -> list[str]:

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from eps_ref.backends import (free_jax_executables, jax_compilation_cache, resolve_attr,
+from eps_ref.backends import (StepError, free_jax_executables, jax_compilation_cache, resolve_attr,
                               tree_leaves, tree_trajectory)
 
 PREFIX = "keras."
@@ -78,14 +78,24 @@ def resolve(name):
 
 def run_optimizer(name, kwargs, param0, grads, device="cpu"):
     """``param0``: one array or a dict tree, one ``keras.Variable`` per leaf, in order."""
+    return run_native(resolve(name)(**kwargs), param0, grads, device)
+
+
+def run_native(opt, param0, grads, device="cpu"):
+    """:func:`run_optimizer` for an optimizer the caller built: a ``keras.optimizers``
+    instance not yet built (``optimizer.from_config(optimizer.get_config())`` gives a fresh
+    one), run eagerly under the backend Keras was imported with. An exception in a step is
+    raised as :class:`~eps_ref.backends.StepError`."""
     import keras
     names, leaves, streams = tree_leaves(param0, grads)
     variables = [keras.Variable(p, dtype="float32") for p in leaves]
-    opt = resolve(name)(**kwargs)
     opt.build(variables)
     trajectories = [[np.array(p, copy=True)] for p in leaves]
     for t in range(len(streams[0])):
-        opt.apply([keras.ops.convert_to_tensor(s[t]) for s in streams], variables)
+        try:
+            opt.apply([keras.ops.convert_to_tensor(s[t]) for s in streams], variables)
+        except Exception as e:
+            raise StepError(t + 1, e) from e
         for trajectory, v in zip(trajectories, variables):
             trajectory.append(np.array(keras.ops.convert_to_numpy(v.value), copy=True))
         if (t + 1) % 50 == 0 and keras.backend.backend() == "jax":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eps_ref.backends import (free_jax_executables, jax_compilation_cache, resolve_attr,
+from eps_ref.backends import (StepError, free_jax_executables, jax_compilation_cache, resolve_attr,
                               tree_leaves, tree_trajectory)
 
 PREFIX = "optax."
@@ -46,13 +46,23 @@ def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=(), jit=False
         # its Newton-Schulz fori_loop is compiled anew on every eager call (about 40
         # memory maps a step)
         jax_compilation_cache()
+    import optax
+    tx = resolve(name)(**kwargs)
+    if clips:
+        tx = optax.chain(*(resolve(c)(**ckw) for c, ckw in clips), tx)
+    return run_native(tx, param0, grads, device, jit, free_every=50 if recompiles else None)
+
+
+def run_native(tx, param0, grads, device="cpu", jit=False, free_every=None):
+    """:func:`run_optimizer` for a transformation the caller built (an
+    ``optax.GradientTransformation``): ``tx.update`` then ``optax.apply_updates``, eagerly
+    unless ``jit``. ``free_every``: drop JAX's compiled executables every that many steps
+    (:func:`~eps_ref.backends.free_jax_executables`). An exception in a step is raised as
+    :class:`~eps_ref.backends.StepError`."""
     import jax
     import jax.numpy as jnp
     import optax
     dev = jax.devices(device)[0]
-    tx = resolve(name)(**kwargs)
-    if clips:
-        tx = optax.chain(*(resolve(c)(**ckw) for c, ckw in clips), tx)
 
     def step(params, state, grad):
         updates, state = tx.update(grad, state, params)
@@ -70,10 +80,13 @@ def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=(), jit=False
     state = tx.init(params)
     trajectories = [[np.array(p, copy=True)] for p in leaves]
     for t in range(len(streams[0])):
-        params, state = step(params, state, tree([s[t] for s in streams]))
+        try:
+            params, state = step(params, state, tree([s[t] for s in streams]))
+        except Exception as e:
+            raise StepError(t + 1, e) from e
         new = [params] if names is None else [params[k] for k in names]
         for trajectory, p in zip(trajectories, new):
             trajectory.append(np.asarray(p).copy())
-        if recompiles and (t + 1) % 50 == 0:
+        if free_every and (t + 1) % free_every == 0:
             free_jax_executables()
     return tree_trajectory(names, trajectories)

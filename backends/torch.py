@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eps_ref.backends import resolve_attr, tree_leaves, tree_trajectory
+from eps_ref.backends import StepError, resolve_attr, tree_leaves, tree_trajectory
 
 PREFIX = "torch."
 
@@ -35,18 +35,33 @@ def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=()):
     (:func:`eps_ref.backends.tree_leaves`). ``clips``: ``[(name, keywords)]`` of
     ``torch.nn.utils`` clipping functions called on the parameter list, in order, after
     ``.grad`` is set and before ``opt.step()``."""
+    return run_native(lambda params: resolve(name)(params, **kwargs), param0, grads, device,
+                      clips)
+
+
+def run_native(make, param0, grads, device="cpu", clips=()):
+    """:func:`run_optimizer` for an optimizer the caller builds: ``make(params)`` returns a
+    ``torch.optim.Optimizer`` over the list of ``torch.nn.Parameter`` it is given (a class
+    such as ``torch.optim.Adam``, or ``lambda params: torch.optim.Adam(params, lr=3e-4)``).
+    An exception in a step is raised as :class:`~eps_ref.backends.StepError`."""
     import torch
     names, leaves, streams = tree_leaves(param0, grads)
     params = [torch.nn.Parameter(torch.tensor(p, device=device)) for p in leaves]
-    opt = resolve(name)(params, **kwargs)
+    opt = make(params)
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise TypeError(f"the torch factory returned a {type(opt).__name__}, not a "
+                        "torch.optim.Optimizer")
     clip_fns = [(resolve(clip_name), clip_kwargs) for clip_name, clip_kwargs in clips]
     trajectories = [[np.array(p, copy=True)] for p in leaves]
     for t in range(len(streams[0])):
-        for param, stream in zip(params, streams):
-            param.grad = torch.tensor(stream[t], device=device)
-        for fn, clip_kwargs in clip_fns:
-            fn(params, **clip_kwargs)
-        opt.step()
+        try:
+            for param, stream in zip(params, streams):
+                param.grad = torch.tensor(stream[t], device=device)
+            for fn, clip_kwargs in clip_fns:
+                fn(params, **clip_kwargs)
+            opt.step()
+        except Exception as e:
+            raise StepError(t + 1, e) from e
         for trajectory, param in zip(trajectories, params):
             trajectory.append(param.detach().cpu().numpy().copy())
     return tree_trajectory(names, trajectories)

@@ -14,8 +14,13 @@
 
     plan = eps_ref.port("torch.optim.Adam", to="optax", lr=3e-4)   # porting
     print(plan); plan.equivalent, plan.nearest, plan.differences, plan.dropin(params)
+
+    eps_ref.testing.assert_conforms(my_adam, "torch.optim.Adam", lr=1e-3)   # your own code
+    e = eps_ref.explain(my_adam); e.nearest, e.kwargs, e.max_ulp, e.differences(name)
 """
 
+from eps_ref import testing
+from eps_ref.explain import Explanation, explain
 from eps_ref.layer import Layer, layer
 from eps_ref.port import Plan, port
 from eps_ref.spec import (REQUIRED, Budget, Chain, Clip, Optimizer, Spec, chain, clip, optimizer,
@@ -24,4 +29,5 @@ from eps_ref.ulp import ulp_distance
 
 __version__ = "0.1.0"
 __all__ = ["optimizer", "clip", "chain", "layer", "spec", "specs", "Spec", "Optimizer", "Clip",
-           "Chain", "Layer", "Budget", "REQUIRED", "ulp_distance", "port", "Plan"]
+           "Chain", "Layer", "Budget", "REQUIRED", "ulp_distance", "port", "Plan", "testing",
+           "explain", "Explanation"]

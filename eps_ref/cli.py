@@ -13,6 +13,10 @@
       the native configuration of FRAMEWORK that runs SPEC's math (verified by running
       both references), else the nearest one with its measured gap and what differs,
       switch by switch, and how to use the drop-in
+  eps-ref explain FILE.npz [--family F] [--steps N] [--against SPEC] [--json] [key=value ...]
+      which spec, with which keywords, runs the same math as a recorded trajectory (an .npz
+      with params0, grads and trajectory: eps_ref.testing.Recording), and what differs
+      from --against; key=value: hyperparameters you know (lr=3e-4)
   eps-ref porting [--check]           regenerate docs/porting.md (or check it is current)
   eps-ref specs [--framework F]       list the qualified names known
   eps-ref semantics [--check]         regenerate docs/semantics.md (or check it is current)
@@ -277,12 +281,7 @@ def _port(args) -> int:
     import json
     import eps_ref
     try:
-        kwargs = {}
-        for item in args.keywords:
-            key, sep, value = item.partition("=")
-            if not sep or not key.isidentifier():
-                raise ValueError(f"{item!r}: give keywords as key=value (lr=3e-4)")
-            kwargs[key] = parse_value(value)
+        kwargs = _keywords(args.keywords)
         plan = eps_ref.port(args.spec, to=args.to, backend=args.backend, **kwargs)
     except (KeyError, ValueError, TypeError, NotImplementedError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
@@ -292,6 +291,47 @@ def _port(args) -> int:
         print(json.dumps(plan.to_json(), indent=2))
     else:
         print(plan, end="")
+    return 0
+
+
+def _keywords(items) -> dict:
+    kwargs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"{item!r}: give keywords as key=value (lr=3e-4)")
+        kwargs[key] = parse_value(value)
+    return kwargs
+
+
+def _explain(args) -> int:
+    import json
+    from eps_ref.explain import explain
+    from eps_ref.testing import Recording
+    try:
+        known = _keywords(args.keywords)
+        recording = Recording.load(args.file)
+        if args.against:
+            import eps_ref
+            eps_ref.spec(args.against)
+        result = explain(recording, steps=args.steps, family=args.family, **known)
+        against = result.differences(args.against) if args.against else None
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"eps-ref explain: error: {message}", file=sys.stderr)
+        return 2
+    if args.json:
+        data = result.to_json()
+        if against is not None:
+            data["against"] = {"name": args.against, "differences": against}
+        print(json.dumps(data, indent=2))
+        return 0
+    print(result, end="")
+    if against is not None:
+        head = f"\nWhat it does differently from {args.against}:"
+        print(head if against else f"\nIt runs {args.against}'s switches and numbers.")
+        for line in against:
+            print(f"  - {line}")
     return 0
 
 
@@ -376,6 +416,19 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(func=_port)
 
+    p = sub.add_parser("explain", help="which spec runs the math of a recorded trajectory")
+    p.add_argument("file", help="an .npz with params0, grads and trajectory (the params "
+                                "after each step)")
+    p.add_argument("keywords", nargs="*", metavar="key=value",
+                   help="hyperparameters you know, in any framework's spelling")
+    p.add_argument("--family", default=None, help="search only this family (adam, rmsprop, "
+                                                  "...; default the closest two)")
+    p.add_argument("--steps", type=int, default=None, help="use the first N steps "
+                                                           "(default all)")
+    p.add_argument("--against", default=None, help="also list what differs from this spec")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_explain)
+
     p = sub.add_parser("porting", help="regenerate docs/porting.md from the plans")
     p.add_argument("--check", action="store_true", help="fail if the file is not current")
     p.add_argument("--path", default=None)
@@ -383,11 +436,11 @@ def main(argv=None) -> int:
 
     # `port SPEC --to F key=value ...`: keywords may follow the options.
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command == "port":
+    if extra and args.command in ("port", "explain"):
         args.keywords = [*args.keywords, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if getattr(args, "steps", 1) < 1:
+    if getattr(args, "steps", None) is not None and args.steps < 1:
         parser.error("--steps must be at least 1")
     if getattr(args, "workload_steps", 0) < 0:
         parser.error("--workload-steps must be at least 0")

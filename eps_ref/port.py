@@ -207,6 +207,11 @@ def _candidate_values(target, source_flat: Mapping[str, Any], key: str) -> list:
     for variant in target.variants.values():
         if key in _flat(variant):
             values.append(_flat(variant)[key])
+    return _unique(values)
+
+
+def _unique(values) -> list:
+    """``values`` without repeats, in order (``1`` and ``1.0`` and ``True`` kept apart)."""
     out = []
     for v in values:
         if not any(type(v) is type(w) and v == w for w in out):
@@ -550,15 +555,23 @@ def _searchable(target) -> list[str]:
 
 
 def _search(target_name: str, source_flat: dict, reference: np.ndarray, run,
-            tried: dict | None = None, accept=None) -> dict | None:
+            tried: dict | None = None, accept=None, values=None, passes: int = 2,
+            cache: dict | None = None, keep_pruned=None) -> dict | None:
     """Coordinate search over the target's keywords for the configuration closest to the
     source's trajectory ``reference`` (``run(name, kwargs) -> trajectory``). Returns the
     flat keywords found, or None when no configuration can even be built. The start (the
     source's values under the target's names) is kept without a search when
-    ``accept(flat)`` says it is already the same math: most ports are a renaming."""
+    ``accept(flat)`` says it is already the same math: most ports are a renaming.
+
+    ``values(target, source_flat, key)`` gives each keyword's candidate values (default
+    :func:`_candidate_values`; :mod:`eps_ref.explain` widens them); ``passes`` bounds the
+    sweeps over the keywords; ``cache`` (configuration -> score) may be shared between
+    searches on the same ``reference``; ``keep_pruned(pruned, flat)`` may veto a keyword
+    :func:`_prune` would drop."""
     target = _spec(target_name)
     tried = {} if tried is None else tried
-    options = {k: _candidate_values(target, source_flat, k) for k in _searchable(target)}
+    values = _candidate_values if values is None else values
+    options = {k: values(target, source_flat, k) for k in _searchable(target)}
     options = {k: v for k, v in options.items() if v}
     # Start from the source's values where a keyword of the same meaning exists.
     current = {k: _start_value(target, source_flat, k, v) for k, v in options.items()}
@@ -568,10 +581,10 @@ def _search(target_name: str, source_flat: dict, reference: np.ndarray, run,
         variant = _flat(next(iter(target.variants.values()), {}))
         current.update({k: variant[k] for k in missing if k in variant})
 
-    cache: dict = {}
+    cache = {} if cache is None else cache
 
     def score(flat):
-        key = tuple(sorted((k, repr(v)) for k, v in flat.items()))
+        key = (target_name, tuple(sorted((k, repr(v)) for k, v in flat.items())))
         if key not in cache:
             try:
                 cache[key] = _score(reference, run(target_name, _unflat(flat)))
@@ -589,11 +602,11 @@ def _search(target_name: str, source_flat: dict, reference: np.ndarray, run,
         if best is None:
             return None
     if accept is not None and accept(current):
-        return _prune(target, current, best, score)
-    for _ in range(2):
+        return _prune(target, current, best, score, keep_pruned)
+    for _ in range(passes):
         improved = False
-        for k, values in options.items():
-            for v in values:
+        for k, choices in options.items():
+            for v in choices:
                 if type(v) is type(current.get(k)) and v == current.get(k):
                     continue
                 trial = {**current, k: v}
@@ -603,10 +616,10 @@ def _search(target_name: str, source_flat: dict, reference: np.ndarray, run,
         if not improved:
             break
     tried.update({k: tuple(v) for k, v in options.items() if len(v) > 1})
-    return _prune(target, current, best, score)
+    return _prune(target, current, best, score, keep_pruned)
 
 
-def _prune(target, flat: dict, best, score) -> dict:
+def _prune(target, flat: dict, best, score, keep=None) -> dict:
     """Drop the keywords whose default changes no number of the rule (``spec.bind``) and
     moves the trajectory by rounding only (the mean log2-ULP grows by less than
     :data:`PRUNE_LOG_ULP`): the config to paste says only what matters, not which kernel
@@ -622,7 +635,8 @@ def _prune(target, flat: dict, best, score) -> dict:
         if not _same_numbers(target.name, flat, trial):
             continue
         s = score(trial)
-        if s is not None and s[0] <= best[0] + PRUNE_LOG_ULP:
+        if s is not None and s[0] <= best[0] + PRUNE_LOG_ULP and (keep is None
+                                                                  or keep(trial, flat)):
             flat = trial
     return flat
 

@@ -256,6 +256,7 @@ def check_threads(name: str, threads) -> int:
     return threads
 
 
+@functools.lru_cache(maxsize=None)
 def _accepts(function: Callable, keyword: str) -> bool:
     import inspect
     return keyword in inspect.signature(function).parameters
