@@ -52,18 +52,20 @@ def certified() -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def describe() -> str:
-    """``"<CPU model> (<isa>)"``, for reports."""
-    model = ""
+def _model_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{model or platform.processor() or platform.machine()} ({isa()})"
+    return platform.processor() or platform.machine()
+
+
+def describe() -> str:
+    """``"<CPU model> (<isa>)"``, for reports."""
+    return f"{_model_name()} ({isa()})"
 
 
 def uncertified_note() -> str:

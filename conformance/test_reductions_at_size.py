@@ -23,6 +23,7 @@ import eps_ref
 from eps_ref.rules._reductions import (eigen_reduce_sum, eigen_sum, torch_full_sum,
                                        torch_norm_sums, torch_reduce_sum, xla_jit_sum_of_squares,
                                        xla_reduce_sum)
+from eps_ref.conformance.tier import full_or_ci
 from eps_ref.rules.clipping import L2_LOSS_COMPUTE
 
 pytestmark = pytest.mark.kernel_models   # conformance/conftest.py
@@ -34,7 +35,7 @@ BIG = 10 ** 7
 SHAPES = [(3, 37), (37, 3), (16, 4), (33, 33), (64, 63), (64, 4), (63, 4), (95, 3), (64, 64),
           (33, 130), (300, 37), (37, 300), (10, 5000), (5000, 10), (1000, 1000), (3, 40000),
           (4, 6, 5), (3, 7, 11)]
-THREADS = [1, 2]
+THREADS = full_or_ci([1, 2], [2])   # CI's tier: the two threads its workers run
 
 
 def _bits(x):
