@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import os
 import shutil
 import tempfile
 
-__all__ = ["BACKEND_LABELS", "StepError", "adapter", "labels_for", "jax_compilation_cache",
+__all__ = ["BACKEND_LABELS", "COMPILED_LABELS", "COMPILE_ENV", "OPTIMIZER_LABELS", "StepError",
+           "adapter", "compiled", "eager_label", "labels_for", "jax_compilation_cache",
            "free_jax_executables", "tree_leaves", "tree_trajectory"]
 
 # label -> (adapter module, environment the worker must set before importing it)
@@ -51,6 +53,38 @@ BACKEND_LABELS = {
     "tf_keras": ("eps_ref.backends.tf_keras", {}),
 }
 
+COMPILE_ENV = "EPS_REF_COMPILE"
+"""Set to ``"1"`` in a worker, the optax and Keras adapters run each optimizer step compiled
+as users run it (:data:`COMPILED_LABELS`); unset, op by op."""
+
+# compiled label -> the eager label whose adapter, environment and reference it shares.
+COMPILED_LABELS = {
+    # one jax.jit of tx.update + optax.apply_updates, the step an optax training loop jits
+    "optax/jit": "optax",
+    # jax.jit of optimizer.stateless_apply, as Keras' JAX trainer compiles its train step
+    "keras/jax-jit": "keras/jax",
+    # tf.function of optimizer.apply without XLA, Keras' TensorFlow train step on a CPU
+    # (jit_compile="auto" turns XLA off on a machine with no GPU)
+    "keras/tensorflow-function": "keras/tensorflow",
+}
+
+OPTIMIZER_LABELS = {**BACKEND_LABELS,
+                    **{label: (BACKEND_LABELS[eager][0], {**BACKEND_LABELS[eager][1],
+                                                          COMPILE_ENV: "1"})
+                       for label, eager in COMPILED_LABELS.items()}}
+"""Every label an optimizer case runs on: :data:`BACKEND_LABELS` and the compiled ones."""
+
+
+def compiled() -> bool:
+    """Whether this process runs optimizer steps compiled (:data:`COMPILE_ENV`)."""
+    return os.environ.get(COMPILE_ENV, "") == "1"
+
+
+def eager_label(label: str) -> str:
+    """The eager label of a compiled one (``"keras/jax-jit"`` -> ``"keras/jax"``); any other
+    label is its own."""
+    return COMPILED_LABELS.get(label, label)
+
 
 class StepError(RuntimeError):
     """A native optimizer raised at step ``step`` (1 is the first ``step()``); the
@@ -61,15 +95,17 @@ class StepError(RuntimeError):
         self.step = step
 
 
-def labels_for(framework: str) -> list[str]:
-    """The backend labels that run a dialect (Keras: one per Keras backend)."""
-    return [label for label, (module, _) in BACKEND_LABELS.items()
-            if module == f"eps_ref.backends.{framework}"]
+def labels_for(framework: str, compiled: bool = False) -> list[str]:
+    """The backend labels that run a dialect (Keras: one per Keras backend); with
+    ``compiled``, its compiled optimizer labels only (:data:`COMPILED_LABELS`)."""
+    labels = COMPILED_LABELS if compiled else BACKEND_LABELS
+    return [label for label in labels
+            if OPTIMIZER_LABELS[label][0] == f"eps_ref.backends.{framework}"]
 
 
 def adapter(label: str):
     """Import the adapter module for a backend label (its environment must already be set)."""
-    module, _ = BACKEND_LABELS[label]
+    module, _ = OPTIMIZER_LABELS[label]
     return importlib.import_module(module)
 
 

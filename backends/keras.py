@@ -1,7 +1,10 @@
 """Adapter for Keras 3 optimizers under the backend fixed by ``KERAS_BACKEND``.
 
 One ``keras.Variable`` per parameter; each step calls ``optimizer.apply(grads, variables)``
-eagerly.
+eagerly, or compiled as Keras' trainers compile their train step (``EPS_REF_COMPILE=1``):
+``jax.jit`` of ``optimizer.stateless_apply`` under JAX (label ``keras/jax-jit``),
+``tf.function`` of ``optimizer.apply`` without XLA under TensorFlow
+(``keras/tensorflow-function``; ``jit_compile="auto"`` is off on a machine with no GPU).
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ import os
 
 import numpy as np
 
-from eps_ref.backends import (StepError, free_jax_executables, jax_compilation_cache, resolve_attr,
-                              tree_leaves, tree_trajectory)
+from eps_ref.backends import (StepError, compiled, free_jax_executables, jax_compilation_cache,
+                              resolve_attr, tree_leaves, tree_trajectory)
 
 PREFIX = "keras."
 
@@ -81,26 +84,57 @@ def run_optimizer(name, kwargs, param0, grads, device="cpu"):
     return run_native(resolve(name)(**kwargs), param0, grads, device)
 
 
-def run_native(opt, param0, grads, device="cpu"):
+def run_native(opt, param0, grads, device="cpu", compile=None):
     """:func:`run_optimizer` for an optimizer the caller built: a ``keras.optimizers``
     instance not yet built (``optimizer.from_config(optimizer.get_config())`` gives a fresh
-    one), run eagerly under the backend Keras was imported with. An exception in a step is
-    raised as :class:`~eps_ref.backends.StepError`."""
+    one), run under the backend Keras was imported with, eagerly or, with ``compile``
+    (default :func:`~eps_ref.backends.compiled`), as the backend's trainer compiles it. An
+    exception in a step is raised as :class:`~eps_ref.backends.StepError`."""
     import keras
     names, leaves, streams = tree_leaves(param0, grads)
     variables = [keras.Variable(p, dtype="float32") for p in leaves]
     opt.build(variables)
+    compile = compiled() if compile is None else compile
+    apply = _compiled_apply(opt, variables) if compile else opt.apply
     trajectories = [[np.array(p, copy=True)] for p in leaves]
     for t in range(len(streams[0])):
         try:
-            opt.apply([keras.ops.convert_to_tensor(s[t]) for s in streams], variables)
+            apply([keras.ops.convert_to_tensor(s[t]) for s in streams], variables)
         except Exception as e:
             raise StepError(t + 1, e) from e
         for trajectory, v in zip(trajectories, variables):
             trajectory.append(np.array(keras.ops.convert_to_numpy(v.value), copy=True))
-        if (t + 1) % 50 == 0 and keras.backend.backend() == "jax":
+        if not compile and (t + 1) % 50 == 0 and keras.backend.backend() == "jax":
             free_jax_executables()
     return tree_trajectory(names, trajectories)
+
+
+def _compiled_apply(opt, variables):
+    """``apply(grads, variables)`` compiled as Keras' trainers compile ``train_step``:
+    under JAX, ``jax.jit`` of ``opt.stateless_apply`` (then the new values are assigned, as
+    the trainer does after its jitted steps); under TensorFlow, a ``tf.function`` of
+    ``opt.apply`` (no XLA). The torch backend has no compiled train step (Keras runs it
+    eagerly)."""
+    import keras
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+        step = jax.jit(opt.stateless_apply)
+
+        def apply(grads, variables):
+            new_params, new_state = step([v.value for v in opt.variables], grads,
+                                         [v.value for v in variables])
+            for var, value in zip(variables, new_params):
+                var.assign(value)
+            for var, value in zip(opt.variables, new_state):
+                var.assign(value)
+        return apply
+    if backend == "tensorflow":
+        import tensorflow as tf
+        step = tf.function(lambda grads: opt.apply(grads, variables))
+        return lambda grads, variables: step(grads)
+    raise ValueError(f"Keras runs the {backend} backend's train step eagerly: no compiled "
+                     f"optimizer step to run")
 
 
 # -- normalization layers ---------------------------------------------------------------

@@ -1,17 +1,19 @@
-"""Adapter for optax: ``tx.update`` then ``optax.apply_updates``, dispatched op by op.
+"""Adapter for optax: ``tx.update`` then ``optax.apply_updates``, dispatched op by op, or
+as one ``jax.jit`` of both (label ``optax/jit``: ``EPS_REF_COMPILE=1``).
 
 Op-by-op (eager) dispatch runs each jnp operation as its own XLA computation, which is the
-arithmetic optax's code spells. Under ``jax.jit`` XLA's CPU compiler may contract ``a*b + c``
-into a fused multiply-add and rewrite a division by a constant as a multiplication by its
-reciprocal; that changes the last bits, not the algorithm (docs/conformance.md measures it).
+arithmetic optax's code spells. Under ``jax.jit`` XLA's CPU compiler fuses the step: it
+contracts ``a*b + c`` into fused multiply-adds and rewrites divisions (``x / sqrt(y)`` as
+``x * rsqrt(y)``); that changes the last bits, not the algorithm, and the conformance suite
+measures by how much (``COMPILED_BUDGETS`` in :mod:`eps_ref.conformance.cases`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from eps_ref.backends import (StepError, free_jax_executables, jax_compilation_cache, resolve_attr,
-                              tree_leaves, tree_trajectory)
+from eps_ref.backends import (StepError, compiled, free_jax_executables, jax_compilation_cache,
+                              resolve_attr, tree_leaves, tree_trajectory)
 
 PREFIX = "optax."
 
@@ -37,10 +39,12 @@ def resolve(name):
     return resolve_attr(optax, name.removeprefix(PREFIX))
 
 
-def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=(), jit=False):
+def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=(), jit=None):
     """``param0``: one array or a dict tree (a pytree: jax orders its leaves by sorted
     key). ``clips``: ``[(name, keywords)]`` of optax transforms chained in front of the
-    optimizer, ``optax.chain(*clips, optimizer)``."""
+    optimizer, ``optax.chain(*clips, optimizer)``. ``jit``: default
+    :func:`~eps_ref.backends.compiled`."""
+    jit = compiled() if jit is None else jit
     recompiles = name.startswith("optax.contrib.muon")
     if recompiles:
         # its Newton-Schulz fori_loop is compiled anew on every eager call (about 40
@@ -50,7 +54,8 @@ def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=(), jit=False
     tx = resolve(name)(**kwargs)
     if clips:
         tx = optax.chain(*(resolve(c)(**ckw) for c, ckw in clips), tx)
-    return run_native(tx, param0, grads, device, jit, free_every=50 if recompiles else None)
+    return run_native(tx, param0, grads, device, jit,
+                      free_every=50 if recompiles and not jit else None)
 
 
 def run_native(tx, param0, grads, device="cpu", jit=False, free_every=None):

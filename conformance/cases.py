@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import eps_ref
-from eps_ref.backends import labels_for
-from eps_ref.spec import Budget
+from eps_ref.backends import COMPILED_LABELS, eager_label, labels_for
+from eps_ref.spec import Budget, ScaleBudget
 
 __all__ = ["Case", "cases", "CHAIN_OPTIMIZERS", "PORTING_GROUPS", "porting_groups",
-           "ODD_SHAPE", "SHAPE_DEPENDENT", "WORKLOAD_BUDGETS", "WORKLOAD_OPEN"]
+           "ODD_SHAPE", "SHAPE_DEPENDENT", "WORKLOAD_BUDGETS", "WORKLOAD_OPEN", "COMPILED_BUDGETS"]
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,10 @@ class Case:
     @property
     def backend(self) -> str | None:
         """The ``backend=`` of :func:`eps_ref.optimizer` / :func:`eps_ref.layer` for this
-        case's label (``"keras/torch"`` -> ``"torch"``), or None."""
-        return self.label.split("/", 1)[1] if "/" in self.label else None
+        case's label (``"keras/torch"`` -> ``"torch"``; a compiled label's eager one:
+        ``"keras/jax-jit"`` -> ``"jax"``), or None."""
+        label = eager_label(self.label)
+        return label.split("/", 1)[1] if "/" in label else None
 
     @property
     def framework(self) -> str:
@@ -52,7 +54,10 @@ class Case:
     @property
     def workload_budget(self) -> Budget | None:
         """The declared budget of this case on the real workload
-        (:data:`WORKLOAD_BUDGETS`), or None: bit-exact."""
+        (:data:`WORKLOAD_BUDGETS`; a compiled label's: :data:`COMPILED_BUDGETS`), or None:
+        bit-exact."""
+        if self.label in COMPILED_LABELS:
+            return COMPILED_BUDGETS.get((self.spec, self.label, self.variant))
         for (spec, label, variant_word), budget in WORKLOAD_BUDGETS.items():
             if (spec, label) == (self.spec, self.label) and variant_word in self.variant:
                 return budget
@@ -147,6 +152,110 @@ WORKLOAD_BUDGETS: dict[tuple[str, str, str], Budget] = {
 # issue 17, not a tolerance. None is open on the certified host since 2026-12-02 (Keras
 # Muon on torch is shape-dependent: SHAPE_DEPENDENT).
 WORKLOAD_OPEN: dict[tuple[str, str, str], str] = {}
+
+
+# The compiled labels (eps_ref.backends.COMPILED_LABELS) on the parameter trees: the largest
+# difference from the eager reference, in float32 ULPs of each element's scale
+# (eps_ref.spec.ScaleBudget), measured over every prefix of the 20 steps of both trees on
+# the certified host (Zen 4, 2 threads) on 2026-12-02; a case not listed is bit-exact.
+_COMPILED_MEASURED = ("; the largest over every prefix of 20 steps of both trees on the "
+                      "certified host (Zen 4, 2 threads) on 2026-12-02")
+_XLA_JIT = ("XLA's fusion of the jitted step: products and sums contracted into fused "
+            "multiply-adds (optax.adam's moments b*m + (1-b)*g as fma(g, 1-b, b*m)), "
+            "divisions by a scalar as multiplications by its reciprocal, chained divisions "
+            "merged (m / bc1 / (sqrt(v / bc2) + eps) as m / (bc1 * (sqrt(v / bc2) + eps))), "
+            "FMA residues where a parameter cancels to zero (SGD: 8e-22 against 0)")
+_XLA_RADAM = (_XLA_JIT + "; and the int32 step's b2**t computed another way (0.99401504, "
+              "the correctly rounded one, against eager's 0.9940151 at t = 6), which "
+              "rho_t = rho_inf - 2 t b2^t / (1 - b2^t) cancels into 0.02 of rho_6: the first "
+              "rectified steps differ by percents of the step")
+_XLA_MUON = (_XLA_JIT + "; the Newton-Schulz dots fused into the jitted loop, whose orders "
+             "the reference models eagerly on 4x16 only (SHAPE_DEPENDENT)")
+_GRAPPLER = ("Grappler's arithmetic optimizer in the tf.function graph (x / sqrt(y) as "
+             "x * rsqrt(y) and its other rewrites): with arithmetic_optimization off the "
+             "step is bit-exact (measured on RMSprop, Ftrl, Adagrad, Lamb and AdamW)")
+_OPTAX_JIT = {
+    ('optax.adabelief', 'defaults'): 11,
+    ('optax.adadelta', 'defaults'): 10,
+    ('optax.adafactor', 'defaults'): 15,
+    ('optax.adagrad', 'defaults'): 5,
+    ('optax.adam', 'defaults'): 16,
+    ('optax.adamax', 'defaults'): 13,
+    ('optax.adamaxw', 'defaults'): 14,
+    ('optax.adamw', 'defaults'): 12,
+    ('optax.adan', 'defaults'): 11,
+    ('optax.amsgrad', 'defaults'): 11,
+    ('optax.clip', 'max_delta 0.1 then Adam'): 11,
+    ('optax.clip', 'max_delta 0.1 then SGD momentum 0.9'): 13,
+    ('optax.clip', 'max_delta 1.0 then Adam'): 11,
+    ('optax.clip', 'max_delta 1.0 then SGD momentum 0.9'): 14,
+    ('optax.clip_by_global_norm', 'max_norm 1.0 then Adam'): 18,
+    ('optax.clip_by_global_norm', 'max_norm 1.0 then SGD momentum 0.9'): 29,
+    ('optax.clip_by_global_norm', 'max_norm 10.0 then Adam'): 19,
+    ('optax.clip_by_global_norm', 'max_norm 10.0 then SGD momentum 0.9'): 33,
+    ('optax.contrib.muon', 'defaults'): 28400,
+    ('optax.contrib.schedule_free_adamw', 'defaults'): 13,
+    ('optax.fromage', 'defaults'): 9,
+    ('optax.lamb', 'defaults'): 15,
+    ('optax.lars', 'defaults'): 22,
+    ('optax.lion', 'defaults'): 11,
+    ('optax.nadam', 'defaults'): 11,
+    ('optax.nadamw', 'defaults'): 9,
+    ('optax.novograd', 'defaults'): 28,
+    ('optax.optimistic_gradient_descent', 'defaults'): 5,
+    ('optax.radam', 'defaults'): 170664,
+    ('optax.rmsprop', 'defaults'): 7,
+    ('optax.sgd', 'defaults'): 5,
+    ('optax.sm3', 'defaults'): 21,
+    ('optax.yogi', 'defaults'): 15,
+}
+_KERAS_JAX_JIT = {
+    ('keras.optimizers.Adadelta', 'defaults'): 10,
+    ('keras.optimizers.Adafactor', 'defaults'): 12,
+    ('keras.optimizers.Adagrad', 'defaults'): 7,
+    ('keras.optimizers.Adam', 'accumulation 3, EMA 0.9 overwrite 4, clipnorm 1.0, loss scale 10, weight decay 0.01'): 12,
+    ('keras.optimizers.Adam', 'clipnorm 1.0'): 25,
+    ('keras.optimizers.Adam', 'defaults'): 14,
+    ('keras.optimizers.Adam', 'global_clipnorm 1.0'): 22,
+    ('keras.optimizers.AdamW', 'defaults'): 12,
+    ('keras.optimizers.Adamax', 'defaults'): 12,
+    ('keras.optimizers.Ftrl', 'defaults'): 6,
+    ('keras.optimizers.Lamb', 'defaults'): 15,
+    ('keras.optimizers.Muon', 'defaults'): 102652,
+    ('keras.optimizers.Nadam', 'defaults'): 10,
+    ('keras.optimizers.RMSprop', 'defaults'): 7,
+    ('keras.optimizers.SGD', 'defaults'): 5,
+    ('keras.optimizers.SGD', 'momentum 0.9, accumulation 3, EMA 0.9 overwrite 4, clipnorm 1.0, loss scale 10, weight decay 0.01'): 7,
+    ('keras.optimizers.SGD', 'momentum 0.9, clipnorm 1.0'): 13,
+    ('keras.optimizers.SGD', 'momentum 0.9, global_clipnorm 1.0'): 18,
+    ('keras.optimizers.ScheduleFreeAdamW', 'defaults'): 13,
+}
+_KERAS_TF_FUNCTION = {
+    ('keras.optimizers.Adadelta', 'defaults'): 9,
+    ('keras.optimizers.Adafactor', 'defaults'): 8,
+    ('keras.optimizers.Adagrad', 'defaults'): 7,
+    ('keras.optimizers.Adam', 'accumulation 3, EMA 0.9 overwrite 4, clipnorm 1.0, loss scale 10, weight decay 0.01'): 460,
+    ('keras.optimizers.AdamW', 'defaults'): 1,
+    ('keras.optimizers.Ftrl', 'defaults'): 9,
+    ('keras.optimizers.Lamb', 'defaults'): 4,
+    ('keras.optimizers.Muon', 'defaults'): 277,
+    ('keras.optimizers.RMSprop', 'defaults'): 7,
+    ('keras.optimizers.SGD', 'momentum 0.9, accumulation 3, EMA 0.9 overwrite 4, clipnorm 1.0, loss scale 10, weight decay 0.01'): 477,
+    ('keras.optimizers.ScheduleFreeAdamW', 'defaults'): 12,
+}
+
+_SPECIAL_REASONS = {"optax.radam": _XLA_RADAM, "optax.contrib.muon": _XLA_MUON,
+                    "keras.optimizers.Muon": _XLA_MUON}
+
+# (spec, compiled label, variant) -> its measured budget in ULPs of scale.
+COMPILED_BUDGETS: dict[tuple[str, str, str], ScaleBudget] = {
+    **{(spec, label, variant): ScaleBudget(
+        units, (_GRAPPLER if label == "keras/tensorflow-function"
+                else _SPECIAL_REASONS.get(spec, _XLA_JIT)) + _COMPILED_MEASURED)
+       for label, table in (("optax/jit", _OPTAX_JIT), ("keras/jax-jit", _KERAS_JAX_JIT),
+                            ("keras/tensorflow-function", _KERAS_TF_FUNCTION))
+       for (spec, variant), units in table.items()},
+}
 
 
 # The optimizers each framework's clips are checked in front of: label -> (name, keywords).

@@ -10,7 +10,14 @@ errors other than a failed assertion still fail, and on a certified host nothing
 
 import pytest
 
-from eps_ref.conformance import host
+from eps_ref.conformance import host, runner
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _workers_shared_by_the_suites():
+    """Each framework's worker starts once for the session's suites (5 s for TensorFlow)."""
+    with runner.reusing_workers():
+        yield
 
 
 def pytest_configure(config):
@@ -46,6 +53,7 @@ def pytest_terminal_summary(terminalreporter, config):
         write(f"{tree}: {len(results) - len(rest)} of {len(results)} cases bit-exact")
         for r in rest:
             c = r.comparison
-            numbers = (f"{c.max_ulp} ULP from step {c.first_divergent_step} on "
-                       f"{c.worst_leaf}" if c is not None else r.message[:200])
+            numbers = (f"{c.max_ulp} ULP ({c.scale_ulp:.3g} of scale) from step "
+                       f"{c.first_divergent_step} on {c.worst_leaf}" if c is not None
+                       else r.message[:200])
             write(f"  {r.status}: {r.case.id}: {numbers}")

@@ -29,10 +29,12 @@ from typing import Callable
 import numpy as np
 
 import eps_ref
-from eps_ref.backends import BACKEND_LABELS
+import eps_ref.ulp
+from eps_ref.backends import OPTIMIZER_LABELS, eager_label
 from eps_ref.conformance import host
 from eps_ref.conformance.cases import Case
 from eps_ref.conformance.streams import SHAPE, gradient_stream, initial_params
+from eps_ref.spec import ScaleBudget
 
 __all__ = ["Result", "Comparison", "compare", "reference_trajectory", "run_cases",
            "run_in_workers", "request_stop", "stop_requested", "stop_on_signals", "streaming",
@@ -136,10 +138,12 @@ class Comparison:
     max_abs: float
     max_rel: float
     worst_leaf: str | None = None
+    # the largest difference in ULPs of each element's scale (eps_ref.ulp.scale_ulp)
+    scale_ulp: float = 0.0
 
     def summary(self) -> dict:
         out = {"max_ulp": self.max_ulp, "first_divergent_step": self.first_divergent_step,
-               "max_abs": self.max_abs, "max_rel": self.max_rel}
+               "max_abs": self.max_abs, "max_rel": self.max_rel, "scale_ulp": self.scale_ulp}
         if self.worst_leaf is not None:
             out["worst_leaf"] = self.worst_leaf
         return out
@@ -161,7 +165,8 @@ def compare(a, b) -> Comparison:
             max_ulp=int(ulp.max()),
             max_abs=_nanmax([c.max_abs for c in per_leaf.values()]),
             max_rel=_nanmax([c.max_rel for c in per_leaf.values()]),
-            worst_leaf=worst if per_leaf[worst].max_ulp else None)
+            worst_leaf=worst if per_leaf[worst].max_ulp else None,
+            scale_ulp=max(c.scale_ulp for c in per_leaf.values()))
     ulp = eps_ref.ulp_distance(a, b).reshape(len(a), -1).max(axis=1)
     diverged = np.flatnonzero(ulp > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -173,6 +178,7 @@ def compare(a, b) -> Comparison:
         max_ulp=int(ulp.max()),
         max_abs=float(np.nanmax(abs_err)) if np.isfinite(abs_err).any() else float("nan"),
         max_rel=float(np.nanmax(rel_err)) if np.isfinite(rel_err).any() else float("nan"),
+        scale_ulp=eps_ref.ulp.scale_ulp(a, b) if len(diverged) else 0.0,
     )
 
 
@@ -201,10 +207,12 @@ def reference_trajectory(name: str, kwargs: dict, param0, grads, label: str | No
                          optimizer: tuple[str, dict] | None = None, threads: int = 1):
     """The oracle's trajectory on numpy arrays, shape ``(steps + 1, *param0.shape)`` (or,
     for a dict tree ``param0`` with ``grads`` a dict of streams, a dict of trajectories),
-    reproducing the kernels of backend ``label`` (``"keras/torch"``) where they differ.
+    reproducing the kernels of backend ``label`` (``"keras/torch"``) where they differ (a
+    compiled label takes its eager label's: :func:`~eps_ref.backends.eager_label`).
     With ``optimizer = (name, keywords)``, ``name`` is a clip run in front of it.
     Overflow and NaN are part of a trajectory (the comparisons count them), so NumPy's
     floating-point warnings are silenced here rather than printed."""
+    label = eager_label(label) if label else label
     backend = label.split("/", 1)[1] if label and "/" in label else None   # Case.backend
     if optimizer is None:
         opt = eps_ref.optimizer(name, backend=backend, threads=threads, **kwargs)
@@ -277,9 +285,15 @@ def _judge_case(case: Case, comparison: Comparison, setting: str) -> tuple[str, 
         if workload_budget is not None:   # the budget bounds both trees; one may be exact
             return "exact", ""            # (test_workload checks that one is not)
         return "stale budget", f"declared {budget.ulp} ULP but measured 0: remove the budget"
-    if comparison.max_ulp <= budget.ulp:
-        return "within budget", f"{comparison.max_ulp} <= {budget.ulp} ULP: {budget.reason}"
-    return "over budget", (f"{comparison.max_ulp} ULP > budget {budget.ulp} "
+    if isinstance(budget, ScaleBudget):
+        measured, units = comparison.scale_ulp, "ULP of scale"
+        measured_text = f"{measured:.4g} {units} ({comparison.max_ulp} ULP)"
+    else:
+        measured, units = comparison.max_ulp, "ULP"
+        measured_text = f"{measured} {units}"
+    if measured <= budget.ulp:
+        return "within budget", f"{measured_text} <= {budget.ulp} {units}: {budget.reason}"
+    return "over budget", (f"{measured_text} > budget {budget.ulp} {units} "
                            f"(first divergent step {comparison.first_divergent_step})")
 
 
@@ -385,6 +399,57 @@ class _Worker:
                 self.process.join()
 
 
+# -- workers reused across runs ------------------------------------------------------------
+
+_POOL: dict[tuple, list[_Worker]] | None = None    # None: each run starts and stops its own
+_POOL_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def reusing_workers():
+    """Within the block, a run hands its idle workers on to the next run of the same label
+    and environment (the conformance suites of one pytest session: each framework imports
+    once, not once a suite); they stop when the block ends. A worker that crashed, hung or
+    was stopped is not reused."""
+    global _POOL
+    if _POOL is not None:           # nested: the outer block owns the workers
+        yield
+        return
+    _POOL = {}
+    try:
+        yield
+    finally:
+        with _POOL_LOCK:
+            pool, _POOL = _POOL, None
+        for workers in pool.values():
+            for worker in workers:
+                worker.stop()
+
+
+def _pool_key(label, backend):
+    module, env = backend
+    return (label, module, tuple(sorted(env.items())))
+
+
+def _start_worker(label, backend) -> _Worker:
+    with _POOL_LOCK:
+        idle = _POOL.get(_pool_key(label, backend)) if _POOL is not None else None
+        if idle:
+            return idle.pop()
+    return _Worker(label, *backend)
+
+
+def _finish_worker(worker: _Worker, label, backend) -> None:
+    if _STOP.is_set():
+        worker.kill()
+        return
+    with _POOL_LOCK:
+        if _POOL is not None and (not worker.ok or worker.process.is_alive()):
+            _POOL.setdefault(_pool_key(label, backend), []).append(worker)
+            return
+    worker.stop()
+
+
 def _run_label(label, backend, label_cases, run_one, make_result, report):
     """Run one backend label's cases in one worker process, restarting it after a crash or
     a hang. ``run_one(worker, case)`` returns the case's result; ``make_result(case, status,
@@ -397,7 +462,7 @@ def _run_label(label, backend, label_cases, run_one, make_result, report):
         start = time.perf_counter()
         try:
             if worker is None:
-                worker = _Worker(label, *backend)
+                worker = _start_worker(label, backend)
                 versions = worker.versions
             if not worker.ok:
                 result = make_result(case, "skipped", worker.reason)
@@ -418,7 +483,7 @@ def _run_label(label, backend, label_cases, run_one, make_result, report):
         results.append(result)
         report(result)
     if worker is not None:
-        worker.kill() if _STOP.is_set() else worker.stop()
+        _finish_worker(worker, label, backend)
     return results, versions
 
 
@@ -430,7 +495,7 @@ def run_in_workers(case_list: list[Case], run_one, make_result, *, jobs: int | N
     ``(results in case order, versions by label)``: after :func:`request_stop`, those of
     the cases that finished."""
     check_run_options(jobs)
-    backends = BACKEND_LABELS if backends is None else backends
+    backends = OPTIMIZER_LABELS if backends is None else backends
     by_label: dict[str, list[Case]] = {}
     for case in case_list:
         by_label.setdefault(case.label, []).append(case)
@@ -474,7 +539,7 @@ def run_cases(case_list: list[Case], steps: int = STEPS, seed: int = 0, device: 
     ``inputs=(param0, grads)`` runs the cases on those instead: a parameter tree (dict name
     -> array) and its gradient streams (dict name -> ``(steps, *shape)``), judged as the
     real workload (:mod:`eps_ref.conformance.workload`). ``backends`` maps a label to
-    ``(adapter module, environment)`` (default :data:`eps_ref.backends.BACKEND_LABELS`);
+    ``(adapter module, environment)`` (default :data:`eps_ref.backends.OPTIMIZER_LABELS`);
     see :func:`run_in_workers`.
     """
     check_run_options(jobs, timeout)
@@ -490,7 +555,8 @@ def run_cases(case_list: list[Case], steps: int = STEPS, seed: int = 0, device: 
     cache_lock = threading.Lock()
 
     def references(case: Case, threads: int = 1):
-        key = (case.spec, case.variant, case.label, threads)
+        # a compiled label shares its eager label's reference
+        key = (case.spec, case.variant, eager_label(case.label), threads)
         with cache_lock:
             lock = locks.setdefault(key, threading.Lock())
         with lock:   # one computation per key; different keys run side by side

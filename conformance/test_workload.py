@@ -16,6 +16,8 @@ import os
 
 import pytest
 
+from eps_ref.backends import COMPILED_LABELS
+from eps_ref.conformance.runner import compare
 from eps_ref.conformance.tier import full_or_ci
 from eps_ref.conformance.workload import (WORKLOAD_STEPS, WorkloadUnavailable, record,
                                           run_workload_cases, size_sweep, workload_cases)
@@ -42,9 +44,14 @@ def workload_suite(request):
     return _measured(request, "real workload", results)
 
 
+# The compiled labels run on both trees under EPS_REF_FULL=1, on the real workload only in
+# CI's tier (their budgets bound both: COMPILED_BUDGETS).
+SWEEP_CASES = full_or_ci(CASES, [c for c in CASES if c.label not in COMPILED_LABELS])
+
+
 @pytest.fixture(scope="session")
 def sweep_suite(request):
-    results, _ = run_workload_cases(CASES, size_sweep(STEPS), progress=None)
+    results, _ = run_workload_cases(SWEEP_CASES, size_sweep(STEPS), progress=None)
     return _measured(request, "size sweep", results)
 
 
@@ -65,7 +72,7 @@ def test_case_on_the_workload(workload_suite, case):
     _check(workload_suite, case, "real workload")
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", SWEEP_CASES, ids=[c.id for c in SWEEP_CASES])
 def test_case_on_the_size_sweep(sweep_suite, case):
     _check(sweep_suite, case, "size sweep")
 
@@ -79,8 +86,23 @@ BUDGETED = [c for c in CASES if c.workload_budget is not None]
 def test_workload_budget_is_not_stale(workload_suite, sweep_suite, case):
     """A workload budget bounds the case on both trees; it is stale once neither diverges."""
     measured = [results[case.id] for results in (workload_suite, sweep_suite)
-                if not isinstance(results, str)]
+                if not isinstance(results, str) and case.id in results]
     if not measured or any(r.status in ("skipped", "not certified here") for r in measured):
         pytest.skip("not measured on both trees here")
     assert any(r.comparison.max_ulp > 0 for r in measured), \
         f"{case.id}: bit-exact on both trees: remove its WORKLOAD_BUDGETS entry"
+
+
+@pytest.mark.parametrize("label", list(COMPILED_LABELS))
+def test_a_compiled_label_runs_compiled(workload_suite, sweep_suite, label):
+    """A compiled label that gave its eager label's bits on every case of both trees would
+    be running eagerly (or the compilers rewrote nothing: then its budgets are stale)."""
+    eager = COMPILED_LABELS[label]
+    pairs = [(r, results[r.case.id.replace(f"@{label}", f"@{eager}")])
+             for results in (workload_suite, sweep_suite) if not isinstance(results, str)
+             for r in results.values() if r.case.label == label]
+    measured = [(a, b) for a, b in pairs if a.trajectory is not None and b.trajectory is not None]
+    if not measured:
+        pytest.skip(f"{label} did not run here")
+    assert any(compare(a.trajectory, b.trajectory).max_ulp > 0 for a, b in measured), \
+        f"{label} gave the bits of {eager} on every case"

@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from eps_ref.backends import COMPILED_LABELS
 from eps_ref.conformance.cases import Case, cases
 
 __all__ = ["WORKLOAD_STEPS", "WorkloadUnavailable", "record", "size_sweep", "SWEEP_SHAPES",
@@ -195,11 +197,16 @@ def leaves_for(spec: str, params0: dict, grads: dict) -> tuple[dict, dict]:
 
 def workload_cases(frameworks: list[str] | None = None) -> list[Case]:
     """The optimizer cases that run on the workload: every spec's defaults and its variants
-    named by :data:`WORKLOAD_VARIANT_WORDS`, every clip variant, on every backend label."""
+    named by :data:`WORKLOAD_VARIANT_WORDS`, every clip variant, on every backend label,
+    and again on each compiled label (:data:`eps_ref.backends.COMPILED_LABELS`: optax and
+    Keras compiled as their users run them) that runs the case's eager label."""
     import eps_ref
-    return [c for c in cases(frameworks)
-            if eps_ref.spec(c.spec).kind == "clip"
-            or any(word in c.variant for word in WORKLOAD_VARIANT_WORDS)]
+    eager = [c for c in cases(frameworks)
+             if eps_ref.spec(c.spec).kind == "clip"
+             or any(word in c.variant for word in WORKLOAD_VARIANT_WORDS)]
+    compiled = [replace(c, label=label) for label, eager_label in COMPILED_LABELS.items()
+                for c in eager if c.label == eager_label]
+    return eager + compiled
 
 
 def run_workload_cases(case_list: list[Case], inputs: tuple[dict, dict], **run_kwargs):

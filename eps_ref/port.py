@@ -49,6 +49,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from eps_ref.spec import REQUIRED, spec as _spec, specs as _specs
+from eps_ref.ulp import scale_ulp  # noqa: F401  (eps_ref.port.scale_ulp: its home before)
 
 __all__ = ["port", "pairs", "Plan", "Candidate", "Gap", "port_family", "ALIASES", "TARGETS",
            "SEARCH_STEPS", "VERIFY_STEPS", "GAP_STEPS", "SAME_MATH_ULP", "eps_dominated_stream"]
@@ -263,23 +264,6 @@ def _streams(steps: int, seed: int = 0):
 def _ulp(a: np.ndarray, b: np.ndarray) -> int:
     from eps_ref.ulp import ulp_distance
     return int(ulp_distance(a, b).max())
-
-
-def scale_ulp(a: np.ndarray, b: np.ndarray) -> float:
-    r"""The largest difference between trajectories ``a`` (the source) and ``b``, in float32
-    ULPs of each element's scale: :math:`\max_t |a_t - b_t|` over the spacing of floats at
-    :math:`\max_t |a_t|` of that element. Unlike the ULP count, it does not explode where a
-    parameter passes through zero; NaN against a number is infinite."""
-    with np.errstate(all="ignore"):
-        a64, b64 = a.astype(np.float64), b.astype(np.float64)
-        nan_mismatch = (np.isnan(a64) != np.isnan(b64)).any()
-        inf_mismatch = ((np.isinf(a64) | np.isinf(b64)) & (a64 != b64)).any()
-        if nan_mismatch or inf_mismatch:
-            return math.inf
-        d = np.where(a64 == b64, 0.0, np.abs(a64 - b64)).reshape(len(a), -1).max(axis=0)
-        scale = np.nanmax(np.abs(a64), axis=0, initial=0.0).reshape(-1).astype(np.float32)
-        out = d / np.spacing(scale).astype(np.float64)
-        return float(np.nanmax(out)) if out.size else 0.0
 
 
 def _score(a: np.ndarray, b: np.ndarray) -> tuple:

@@ -114,6 +114,16 @@ class Budget:
     reason: str
 
 
+@dataclass(frozen=True)
+class ScaleBudget(Budget):
+    """A measured, explained budget of a compiled path, in float32 ULPs of each element's
+    scale (:func:`eps_ref.ulp.scale_ulp`: the largest difference over the spacing of floats
+    at the element's largest reference magnitude over the run), not ULPs of the value.
+    A compiler's fused multiply-adds keep the rounding residue of ``p - lr*g`` where the
+    parameter cancels to zero (8e-22 against 0.0 is 4.8e8 ULP, and 1e-7 units of a 1e-7
+    parameter); the scale measures the same difference as the parameter sees it."""
+
+
 class _Required:
     def __repr__(self):
         return "REQUIRED"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["ulp_distance"]
+__all__ = ["scale_ulp", "ulp_distance"]
 
 _INT = {np.dtype(np.float16): np.int16, np.dtype(np.float32): np.int32,
         np.dtype(np.float64): np.int64}
@@ -43,3 +45,20 @@ def ulp_distance(a, b) -> np.ndarray:
     nan_a, nan_b = np.isnan(a), np.isnan(b)
     d = np.where(nan_a & nan_b, 0, d)
     return np.where(nan_a ^ nan_b, np.iinfo(np.int64).max, d)
+
+
+def scale_ulp(a: np.ndarray, b: np.ndarray) -> float:
+    r"""The largest difference between trajectories ``a`` (the source) and ``b``, in float32
+    ULPs of each element's scale: :math:`\max_t |a_t - b_t|` over the spacing of floats at
+    :math:`\max_t |a_t|` of that element. Unlike the ULP count, it does not explode where a
+    parameter passes through zero; NaN against a number is infinite."""
+    with np.errstate(all="ignore"):
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
+        nan_mismatch = (np.isnan(a64) != np.isnan(b64)).any()
+        inf_mismatch = ((np.isinf(a64) | np.isinf(b64)) & (a64 != b64)).any()
+        if nan_mismatch or inf_mismatch:
+            return math.inf
+        d = np.where(a64 == b64, 0.0, np.abs(a64 - b64)).reshape(len(a), -1).max(axis=0)
+        scale = np.nanmax(np.abs(a64), axis=0, initial=0.0).reshape(-1).astype(np.float32)
+        out = d / np.spacing(scale).astype(np.float64)
+        return float(np.nanmax(out)) if out.size else 0.0

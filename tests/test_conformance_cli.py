@@ -64,7 +64,7 @@ def test_an_unwritable_out_fails_before_the_first_case(tmp_path, capsys):
 
 def _fake_cli(monkeypatch):
     """The CLI's torch cases run against the fake backend (tests/fake_backend.py)."""
-    monkeypatch.setattr(runner, "BACKEND_LABELS", {"torch": ("fake_backend", {})})
+    monkeypatch.setattr(runner, "OPTIMIZER_LABELS", {"torch": ("fake_backend", {})})
 
 
 def test_a_crash_leaves_the_finished_cases(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ import pytest
 
 import eps_ref
 from eps_ref.conformance.streams import gradient_stream, initial_params
-from eps_ref.rules import _eigen_pow, _libm_pow, _numerics, _roots, _sleef_pow
+from eps_ref.rules import _compiled, _eigen_pow, _libm_pow, _numerics, _roots, _sleef_pow
 from eps_ref.rules._numerics import fma, fma_array_api
 
 from conftest import SPECS, example_kwargs
@@ -271,3 +271,61 @@ def test_every_spec_on_the_conformance_stream(name, monkeypatch, small_blocks):
         reference = _trajectory(name, shape, steps)
         monkeypatch.setattr(_numerics, "FAST_PATHS", True)
         assert_same_bits(fast, reference)
+
+
+# -- the compiled kernels (numba, the ``fast`` extra) --------------------------------------
+
+compiled_kernels = pytest.mark.skipif(not _compiled.enabled(),
+                                      reason="numba is not installed (the fast extra)")
+
+
+def assert_same_bits_or_both_nan(got, want):
+    """NaN payloads and signs are not part of a result (IEEE leaves them open)."""
+    both_nan = np.isnan(got) & np.isnan(want)
+    assert_same_bits(np.where(both_nan, f32(np.nan), got), np.where(both_nan, f32(np.nan), want))
+
+
+def _matrices(rng, m, k, n, kind):
+    if kind == "bit patterns":           # short chains, so that not every sum saturates
+        return (random_float32(rng, m * k).reshape(m, k), random_float32(rng, k * n).reshape(k, n),
+                random_float32(rng, m * n).reshape(m, n))
+
+    def scaled(*shape):   # every binade from the subnormal products to 2^70, some zeros
+        x = np.ldexp(rng.standard_normal(shape), rng.integers(-75, 70, shape)).astype(f32)
+        x[rng.random(shape) < 0.05] = 0.0
+        return x
+    return scaled(m, k), scaled(k, n), scaled(m, n)
+
+
+@compiled_kernels
+@pytest.mark.parametrize("fused", [True, False], ids=["fma", "rounded products"])
+@pytest.mark.parametrize("kind,k", [("bit patterns", 3), ("scaled", 200)])
+def test_compiled_product_chain_is_the_numpy_chain(rng, monkeypatch, fused, kind, k):
+    from eps_ref.rules.muon import _Products
+    a, b, acc = _matrices(rng, 48, k, 40, kind)
+    ks = rng.permutation(k)
+    got = _compiled.product_chain(a, b, acc, ks, fused)
+    monkeypatch.setenv(_compiled.ENV, "0")
+    assert_same_bits_or_both_nan(got, _Products(a, b).chain(ks, acc=acc, fused=fused))
+
+
+@compiled_kernels
+@pytest.mark.parametrize("kind,k", [("bit patterns", 3), ("scaled", 1), ("scaled", 2),
+                                    ("scaled", 255)])
+def test_compiled_pairwise_products_are_the_numpy_tree(rng, kind, k):
+    from eps_ref.rules.muon import _Products, _pairwise
+    a, b, _ = _matrices(rng, 24, k, 16, kind)
+    t = _Products(a, b)
+    assert_same_bits_or_both_nan(_compiled.pairwise_products(a, b),
+                                 _pairwise([t.term(j) for j in range(k)]))
+
+
+@compiled_kernels
+@pytest.mark.parametrize("name", sorted(n for n in REDUCTION_BOUND
+                                        if eps_ref.spec(n).rule.name == "muon"))
+def test_muon_at_a_real_matrix_size_with_and_without_the_compiled_kernels(name, monkeypatch):
+    """Every Muon dialect's Newton-Schulz products (each kernel's order) on a 96x160
+    matrix, the compiled kernels against the NumPy paths."""
+    fast = _trajectory(name, (96, 160), 2)
+    monkeypatch.setenv(_compiled.ENV, "0")
+    assert_same_bits(fast, _trajectory(name, (96, 160), 2))

@@ -69,6 +69,26 @@ def test_every_spec_has_cases_on_every_backend_of_its_framework():
             assert found == {"keras/tensorflow", "keras/jax", "keras/torch"}
 
 
+def test_compiled_labels_share_their_eager_labels_adapter_and_reference():
+    from eps_ref.backends import (BACKEND_LABELS, COMPILE_ENV, COMPILED_LABELS,
+                                  OPTIMIZER_LABELS, eager_label, labels_for)
+    from eps_ref.conformance.workload import workload_cases
+    assert labels_for("optax", compiled=True) == ["optax/jit"]
+    assert labels_for("keras", compiled=True) == ["keras/jax-jit", "keras/tensorflow-function"]
+    assert "optax/jit" not in labels_for("optax")      # layers and edge inputs run eagerly
+    for label, eager in COMPILED_LABELS.items():
+        module, env = OPTIMIZER_LABELS[label]
+        assert (module, {k: v for k, v in env.items() if k != COMPILE_ENV}) \
+            == BACKEND_LABELS[eager]
+        assert env[COMPILE_ENV] == "1" and eager_label(label) == eager
+        assert Case("keras.optimizers.Adam", "defaults", label).backend \
+            == Case("keras.optimizers.Adam", "defaults", eager).backend
+    on_workload = workload_cases()
+    for label, eager in COMPILED_LABELS.items():
+        assert {(c.spec, c.variant) for c in on_workload if c.label == label} \
+            == {(c.spec, c.variant) for c in on_workload if c.label == eager}
+
+
 def test_streams_at_any_shape_keep_every_regime():
     from eps_ref.conformance.streams import (REGIMES, SHAPE, gradient_stream, initial_params,
                                              regime_indices)

@@ -61,7 +61,7 @@ import math
 
 from array_api_compat import array_namespace, device, is_numpy_namespace
 
-from eps_ref.rules import Rule, adam
+from eps_ref.rules import Rule, _compiled, adam
 from eps_ref.rules._numerics import fma
 from eps_ref.rules._reductions import REDUCTIONS, sum_of_squares
 from eps_ref.rules._roots import sqrt
@@ -169,6 +169,8 @@ class _Products:
 
     def chain(self, ks, acc=None, fused=True):
         acc = self.zeros() if acc is None else acc
+        if self.fast and _compiled.enabled():
+            return _compiled.product_chain(self.a, self.b, acc, ks, fused)
         if not fused:
             for k in ks:
                 acc = acc + self.term(k)
@@ -386,6 +388,8 @@ def matmul(a, b, order="float64_rounded", *, layout="nn"):
     if order == "fma_lanes_4":
         return _pairwise([_from_first(t, range(r, k, 4)) for r in range(min(4, k))])
     if order == "pairwise":
+        if t.fast and _compiled.enabled():
+            return _compiled.pairwise_products(a, b)
         return _pairwise([t.term(j) for j in range(k)])
     if order == "lanes_4_halving":
         return _halving([_from_first(t, range(r, k, 4), fused=False) for r in range(min(4, k))])
