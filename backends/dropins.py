@@ -23,10 +23,11 @@ none can (a tie in the addition, a step that shrinks a parameter by more than ha
 land within 1 ULP of the addition (:data:`APPLY_UPDATES_BUDGET`), while the drop-in's state
 keeps stepping the exact reference trajectory (:func:`exact_params`).
 
-All parameters step together as one parameter list, as the source framework steps them:
-every parameter needs a gradient at every step (a torch parameter whose ``.grad`` is None
-raises, rather than silently changing the moments), and the hyperparameters are fixed at
-construction (a learning rate written to ``param_groups`` afterwards is refused).
+All parameters step together as one parameter list, as the source framework steps them;
+a parameter without a gradient (a torch ``.grad`` of None, a Keras gradient of None) is
+left to the source rule, which skips it as its framework does (its parameter and state
+unchanged). The hyperparameters are fixed at construction (a learning rate written to
+``param_groups`` afterwards is refused).
 """
 
 from __future__ import annotations
@@ -88,9 +89,8 @@ def _keras_class():
             if variables is None:
                 raise ValueError("give the variables on the first call: "
                                  "opt.apply(grads, model.trainable_variables)")
-            if any(g is None for g in grads):
-                raise ValueError("every variable needs a gradient: the drop-in steps them "
-                                 "together, as the source does")
+            if len(grads) != len(variables):
+                raise ValueError(f"{len(grads)} gradients for {len(variables)} variables")
             values, grads = _to_numpy(keras, variables), _to_numpy(keras, grads)
             if self._reference_state is None:
                 self._dropin_variables = variables
@@ -120,7 +120,8 @@ def _to_numpy(keras, tensors) -> list:
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return [np.array(keras.ops.convert_to_numpy(x)) for x in tensors]
+        return [None if x is None else np.array(keras.ops.convert_to_numpy(x))
+                for x in tensors]
 
 
 def KerasDropin(reference):   # noqa: N802 (a class, built once keras is imported)
@@ -177,13 +178,9 @@ def _torch_class():
             if any(g["lr"] != self._lr for g in self.param_groups):
                 raise ValueError("the drop-in's hyperparameters are fixed at construction; "
                                  "build a new plan for another learning rate")
-            missing = [i for i, p in enumerate(self._params) if p.grad is None]
-            if missing:
-                raise ValueError(f"parameters {missing} have no gradient: the drop-in steps "
-                                 "every parameter together, as the source does; leave "
-                                 "frozen parameters out of the optimizer")
             values = [p.detach().cpu().numpy().copy() for p in self._params]
-            grads = [p.grad.detach().cpu().numpy().copy() for p in self._params]
+            grads = [None if p.grad is None else p.grad.detach().cpu().numpy().copy()
+                     for p in self._params]
             if self._state is None:
                 self._state = self.reference.init(values)
             new, self._state = self.reference.step(values, grads, self._state)

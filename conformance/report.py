@@ -18,6 +18,7 @@ import numpy as np
 import eps_ref
 from eps_ref.conformance import host
 from eps_ref.conformance.cases import porting_groups
+from eps_ref.conformance.drift import defaults_drift
 from eps_ref.conformance.runner import Result, compare, reference_trajectory
 from eps_ref.conformance.streams import SHAPE, gradient_stream, initial_params
 
@@ -170,7 +171,7 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
         "shape": list(shape),
         "versions": versions,
         "dialect_tables": {s.framework: s.version for s in map(eps_ref.spec, eps_ref.specs())},
-        "uncertified_versions": uncertified_versions(),
+        **version_meta(),
         "counts": counts,
     }
     doc = {
@@ -216,6 +217,44 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
     return out
 
 
+def version_meta() -> dict:
+    """``{"uncertified_versions": ..., "defaults_drift": {framework: differences}}``: each
+    installed framework that is not its table's version, and its signatures checked against
+    the table (:func:`eps_ref.conformance.drift.defaults_drift`)."""
+    uncertified = uncertified_versions()
+    return {"uncertified_versions": uncertified,
+            "defaults_drift": {fw: defaults_drift(fw) for fw in uncertified}}
+
+
+def version_lines(meta: dict) -> list[str]:
+    """The report's lines on each uncertified version (``meta["uncertified_versions"]``)
+    and its defaults drift (``meta["defaults_drift"]``)."""
+    lines: list[str] = []
+    for fw, v in meta.get("uncertified_versions", {}).items():
+        lines += [f"**Uncertified version**: {fw} {v['installed']} is installed, the {fw} "
+                  f"table was read from {v['table']}: its statuses hold for "
+                  f"{v['installed']}, which eps_ref does not certify.", ""]
+        drift = meta.get("defaults_drift", {}).get(fw)
+        if drift is None:
+            continue
+        if not drift:
+            lines += [f"Defaults drift: every {fw} optimizer's keywords and defaults in "
+                      f"{v['installed']} are the table's.", ""]
+            continue
+        lines += [f"Defaults drift: {len(drift)} differences between the {fw} table and the "
+                  f"installed {v['installed']}'s signatures:", ""]
+        for d in drift:
+            if d.get("error"):
+                lines.append(f"- not checked: {d['error']}")
+            elif d["keyword"] is None:
+                lines.append(f"- `{d['spec']}`: {d['installed']}")
+            else:
+                lines.append(f"- `{d['spec']}` `{d['keyword']}`: table {d['table']!r}, "
+                             f"installed {d['installed']!r}")
+        lines.append("")
+    return lines
+
+
 def _tree_markdown(title: str, steps: int, results: list[Result]) -> str:
     """A parameter tree's section: totals, then every case that is not bit-exact."""
     counts: dict[str, int] = {}
@@ -226,13 +265,15 @@ def _tree_markdown(title: str, steps: int, results: list[Result]) -> str:
              + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".", ""]
     rest = [r for r in results if r.status != "exact"]
     if rest:
-        lines += ["| spec | variant | backend | status | max ULP | first divergent step | "
-                  "worst leaf | note |", "|---|---|---|---|---|---|---|---|"]
+        lines += ["| spec | variant | backend | status | max ULP | max ULP of scale | "
+                  "first divergent step | worst leaf | note |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in rest:
             c = r.comparison
             note = r.message.splitlines()[0] if r.message else ""
             lines.append(f"| `{r.case.spec}` | {r.case.variant} | {r.case.label} | {r.status} "
                          f"| {_fmt(c.max_ulp if c else None)} | "
+                         f"{f'{c.scale_ulp:.3g}' if c else '-'} | "
                          f"{_fmt(c.first_divergent_step if c else None)} | "
                          f"{(c.worst_leaf if c else None) or '-'} | {note.replace('|', '/')} |")
     else:
@@ -270,10 +311,7 @@ def _markdown(meta, results, agreement, gaps, ulp_plot) -> str:
     lines.append("Dialect tables read from: " + ", ".join(
         f"{fw} {v}" for fw, v in meta["dialect_tables"].items()))
     lines.append("")
-    for fw, v in meta.get("uncertified_versions", {}).items():
-        lines += [f"**Uncertified version**: {fw} {v['installed']} is installed, the {fw} "
-                  f"table was read from {v['table']}: its statuses hold for "
-                  f"{v['installed']}, which eps_ref does not certify.", ""]
+    lines += version_lines(meta)
     lines.append("Totals: " + ", ".join(f"{n} {s}" for s, n in sorted(meta["counts"].items())))
     lines += ["", "## Reference vs framework", "",
               "| spec | variant | backend | status | max ULP | first divergent step | "

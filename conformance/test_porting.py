@@ -154,13 +154,36 @@ def test_plan_dropin_and_the_native_port_gap():
     assert any(not np.array_equal(a, b) for a, b in zip(expected[-1], n))
 
 
-def test_missing_grad_is_refused():
-    torch = pytest.importorskip("torch")
-    params = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2))]
-    opt = dropin_for("optax.adam", "torch", params, learning_rate=1e-3)
-    params[0].grad = torch.ones(3)
-    with pytest.raises(ValueError, match="no gradient"):
+def _steps_with_a_frozen_parameter(opt_for, torch):
+    """Four steps of two parameters, the second without a gradient at steps 2 and 3."""
+    params = [torch.nn.Parameter(torch.linspace(-1, 1, 3)), torch.nn.Parameter(torch.ones(2))]
+    opt = opt_for(params)
+    grads = gradient_stream(4, shape=(5,))
+    for t in range(4):
+        params[0].grad = torch.from_numpy(grads[t][:3].copy())
+        params[1].grad = None if t in (1, 2) else torch.from_numpy(grads[t][3:].copy())
         opt.step()
+    return [p.detach().numpy().copy() for p in params]
+
+
+def test_a_parameter_without_gradient_is_skipped_as_the_source_skips_it():
+    """A torch drop-in running torch's own Adam gives torch's bits when a parameter has no
+    gradient for a while (torch skips it: no step, no moment update); the Keras-semantics
+    drop-in gives the Keras reference's skip."""
+    torch = pytest.importorskip("torch")
+    native = _steps_with_a_frozen_parameter(lambda ps: torch.optim.Adam(ps, lr=0.1), torch)
+    dropped = _steps_with_a_frozen_parameter(
+        lambda ps: dropin_for("torch.optim.Adam", "torch", ps, lr=0.1), torch)
+    assert all(np.array_equal(a, b) for a, b in zip(native, dropped))
+    keras_in_torch = _steps_with_a_frozen_parameter(
+        lambda ps: dropin_for("keras.optimizers.Adam", "torch", ps, learning_rate=0.1), torch)
+    ref = eps_ref.optimizer("keras.optimizers.Adam", learning_rate=0.1)
+    params = [np.linspace(-1, 1, 3).astype(np.float32), np.ones(2, np.float32)]
+    state, grads = ref.init(params), gradient_stream(4, shape=(5,))
+    for t in range(4):
+        params, state = ref.step(params, [grads[t][:3], None if t in (1, 2) else grads[t][3:]],
+                                 state)
+    assert all(np.array_equal(a, b) for a, b in zip(params, keras_in_torch))
 
 
 def test_exact_updates_land_on_the_target():

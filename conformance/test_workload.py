@@ -44,14 +44,9 @@ def workload_suite(request):
     return _measured(request, "real workload", results)
 
 
-# The compiled labels run on both trees under EPS_REF_FULL=1, on the real workload only in
-# CI's tier (their budgets bound both: COMPILED_BUDGETS).
-SWEEP_CASES = full_or_ci(CASES, [c for c in CASES if c.label not in COMPILED_LABELS])
-
-
 @pytest.fixture(scope="session")
 def sweep_suite(request):
-    results, _ = run_workload_cases(SWEEP_CASES, size_sweep(STEPS), progress=None)
+    results, _ = run_workload_cases(CASES, size_sweep(STEPS), progress=None)
     return _measured(request, "size sweep", results)
 
 
@@ -72,7 +67,7 @@ def test_case_on_the_workload(workload_suite, case):
     _check(workload_suite, case, "real workload")
 
 
-@pytest.mark.parametrize("case", SWEEP_CASES, ids=[c.id for c in SWEEP_CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_case_on_the_size_sweep(sweep_suite, case):
     _check(sweep_suite, case, "size sweep")
 
@@ -86,7 +81,7 @@ BUDGETED = [c for c in CASES if c.workload_budget is not None]
 def test_workload_budget_is_not_stale(workload_suite, sweep_suite, case):
     """A workload budget bounds the case on both trees; it is stale once neither diverges."""
     measured = [results[case.id] for results in (workload_suite, sweep_suite)
-                if not isinstance(results, str) and case.id in results]
+                if not isinstance(results, str)]
     if not measured or any(r.status in ("skipped", "not certified here") for r in measured):
         pytest.skip("not measured on both trees here")
     assert any(r.comparison.max_ulp > 0 for r in measured), \

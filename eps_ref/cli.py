@@ -126,7 +126,8 @@ def _conformance(args) -> int:
 
     ended = None
     try:
-        with runner.stop_on_signals(notice=notice), runner.streaming(journal.record):
+        with runner.stop_on_signals(notice=notice), runner.streaming(journal.record), \
+                runner.reusing_workers():
             try:
                 results, versions, _ = run_cases(
                     selected, steps=args.steps, device=args.device, jobs=args.jobs,
@@ -190,8 +191,11 @@ def _workload(args, selected, progress, journal=None) -> dict:
     from eps_ref.conformance.runner import stop_requested
     from eps_ref.conformance.workload import (WorkloadUnavailable, record, run_workload_cases,
                                               size_sweep, workload_cases)
-    chosen = {c.id for c in selected}
-    tree_cases = [c for c in workload_cases() if c.id in chosen]
+    from eps_ref.backends import eager_label
+    chosen = {(c.spec, c.variant, c.label) for c in selected}
+    # a compiled label runs the cases of its eager one
+    tree_cases = [c for c in workload_cases()
+                  if (c.spec, c.variant, eager_label(c.label)) in chosen]
     if not tree_cases:
         return {}
     trees = {}

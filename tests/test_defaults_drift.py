@@ -2,25 +2,12 @@
 tables cannot drift from the framework versions the suite certifies. Skips a framework that
 is not installed."""
 
-import inspect
-
 import pytest
 
 import eps_ref
 from eps_ref.backends import adapter, labels_for
+from eps_ref.conformance.drift import defaults_drift, signature_defaults
 from eps_ref.spec import REQUIRED
-
-SKIP_PARAMS = {"self", "params"}
-
-
-def _signature_defaults(obj) -> dict:
-    target = obj.__init__ if inspect.isclass(obj) else obj
-    out = {}
-    for p in inspect.signature(target).parameters.values():
-        if p.name in SKIP_PARAMS or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-            continue
-        out[p.name] = REQUIRED if p.default is p.empty else p.default
-    return out
 
 
 @pytest.mark.parametrize("name", eps_ref.specs(kind="optimizer"))
@@ -32,11 +19,37 @@ def test_defaults_match_installed_framework(name):
     ok, reason = mod.available()
     if not ok:
         pytest.skip(reason)
-    native = _signature_defaults(mod.resolve(name))
+    native = signature_defaults(mod.resolve(name))
     assert list(native) == list(s.defaults), "keyword names or order differ"
     for k, v in native.items():
         assert s.defaults[k] == v or (s.defaults[k] is REQUIRED and v is REQUIRED), \
             f"{name}: {k} defaults to {v!r} in the framework, {s.defaults[k]!r} in the spec"
+
+
+def test_the_drift_check_names_every_changed_default(monkeypatch):
+    """What a conformance run on an uncertified version reports: nothing on the pinned
+    install, and each keyword whose default moved once the installed signature changes."""
+    mod = adapter("torch")
+    if not mod.available()[0]:
+        pytest.skip(mod.available()[1])
+    assert defaults_drift("torch") == []
+    real = mod.resolve
+
+    def resolve(name):
+        if name != "torch.optim.Adam":
+            return real(name)
+
+        def adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0,
+                 amsgrad=False, *, new_keyword=1, **kwargs):
+            pass
+        return adam
+    monkeypatch.setattr(mod, "resolve", resolve)
+    drift = {(d["spec"], d["keyword"]): (d["table"], d["installed"])
+             for d in defaults_drift("torch")}
+    assert drift[("torch.optim.Adam", "eps")] == (1e-8, 1e-6)
+    assert drift[("torch.optim.Adam", "new_keyword")] == ("absent", 1)
+    assert drift[("torch.optim.Adam", "foreach")] == (None, "absent")
+    assert all(spec == "torch.optim.Adam" for spec, _ in drift)
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras", "tf1", "optax"])

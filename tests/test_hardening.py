@@ -514,6 +514,23 @@ def test_a_version_other_than_the_tables_warns_once(monkeypatch):
     assert uncertified_versions() == {"torch": {"installed": "2.14.1", "table": "2.13.0"}}
 
 
+def test_a_report_on_an_uncertified_version_checks_its_defaults(monkeypatch):
+    from eps_ref import _versions
+    from eps_ref.conformance import report
+    pytest.importorskip("torch")
+    monkeypatch.setattr(_versions, "installed_version", lambda fw: {"torch": "2.14.1"}.get(fw))
+    meta = report.version_meta()
+    assert meta == {"uncertified_versions": {"torch": {"installed": "2.14.1", "table": "2.13.0"}},
+                    "defaults_drift": {"torch": []}}
+    lines = report.version_lines(meta)
+    assert "Defaults drift: every torch optimizer's keywords and defaults in 2.14.1 are the " \
+           "table's." in lines
+    meta["defaults_drift"]["torch"] = [{"spec": "torch.optim.Adam", "keyword": "eps",
+                                        "table": 1e-8, "installed": 1e-6}]
+    assert "- `torch.optim.Adam` `eps`: table 1e-08, installed 1e-06" in \
+        report.version_lines(meta)
+
+
 def test_a_local_build_suffix_is_the_same_version():
     from eps_ref._versions import _release
     assert _release("2.13.0+cpu") == "2.13.0" == _release("2.13.0")
