@@ -92,9 +92,9 @@ _XLA_DOT = ("the Newton-Schulz matrix products: XLA:CPU's dots (YNNPACK) pick th
             "shape heuristic that is not reproduced; the orders are measured on 4x16 only")
 _MKL_SMALL = ("the Newton-Schulz matrix products: MKL's sgemm runs small-matrix kernels for "
               "outputs under 12x12 (3x37's, the workload's 10x256 head2.weight), whose order "
-              "changes with m, n and K; reproduced on 4x16. On the size sweep the 129x257 "
-              "matrix differs too since the AdamW fallback landed (21504 ULP over 4 steps, "
-              "326656 over 20, on the certified host), not yet diagnosed")
+              "changes with m, n and K; reproduced on 4x16 and on every blocked output (the "
+              "sweep's 17x65 and 129x257 exact over 20 steps: an odd K between 193 and 383 "
+              "halves its even part, the last product added after)")
 
 # (spec, backend label, a word of the variant name; "" for every variant) -> reason. These
 # cases are bit-exact on the conformance tensor and not at ODD_SHAPE; the suite checks both

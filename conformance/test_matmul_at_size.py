@@ -177,6 +177,22 @@ def test_torch_float32_mkl(shape, layout, threads):
         assert _mismatches(matmul(a, b, "mkl_sgemm", layout=layout), real) == 0
 
 
+# MKL's K partition at the lengths where it changes (one block, two halves, odd halves
+# with the last product after them, blocks of 192), on a 16x16 output.
+MKL_DEPTHS = [1, 2, 191, 192, 193, 256, 257, 258, 383, 384, 385, 577]
+
+
+@torch_params
+@pytest.mark.parametrize("layout", ["nn", "nt"])
+@pytest.mark.parametrize("k", MKL_DEPTHS)
+def test_torch_float32_mkl_k_partition(k, layout, threads):
+    torch = _torch(threads)
+    for a, b in _operands(16, k, 16, seed=k):
+        real = (_view(torch, a, layout[0], torch.float32)
+                @ _view(torch, b, layout[1], torch.float32)).numpy()
+        assert _mismatches(matmul(a, b, "mkl_sgemm", layout=layout), real) == 0
+
+
 # -- TensorFlow (Keras on TensorFlow: oneDNN sgemm) -------------------------------------
 
 @pytest.mark.parametrize("shape", [s for s in SHAPES if s[2] > 1 or s[0] == 1], ids=_id)

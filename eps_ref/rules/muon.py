@@ -293,7 +293,9 @@ def _aten_bf16_dot(t, k, lanes=8, registers=8):
 def _mkl_k_blocks(k, bk=192):
     """MKL sgemm's K partition as measured (MKL 2024.2 in torch 2.13, Zen 4, 1 and 2
     threads, K from 1 to 2048): one block up to 192, two halves (the first
-    ``K // 2``) up to 384, else blocks of 192 and the remainder."""
+    ``K // 2``) up to 384, else blocks of 192 and the remainder. An odd K between 193 and
+    383 halves ``K - 1`` and adds the last product, rounded, after the halves
+    (:func:`_mkl_sgemm`; measured at K = 193, 257, 259, 383 on 64x64 and 129x129 outputs)."""
     if k <= bk:
         return [(0, k)]
     if k <= 2 * bk:
@@ -314,11 +316,15 @@ def _mkl_sgemm(t, k):
     if min(m, n) < MKL_BLOCKED_MIN:
         raise ValueError(f"muon: matmul order 'mkl_sgemm' is measured for outputs of at least "
                          f"{MKL_BLOCKED_MIN} x {MKL_BLOCKED_MIN}, got {m} x {n}")
+    blocks = _mkl_k_blocks(k)
+    odd_halves = len(blocks) == 2 and k % 2 == 1
+    if odd_halves:      # the halves split the even part; the last product comes after them
+        blocks = [(0, k // 2), (k // 2, k - 1)]
     out = None
-    for lo, hi in _mkl_k_blocks(k):
+    for lo, hi in blocks:
         part = t.chain(range(lo, hi))
         out = part if out is None else out + part
-    return out
+    return out + t.term(k - 1) if odd_halves else out
 
 
 LAYOUTS = ("nn", "nt", "tn", "tt")
