@@ -19,11 +19,11 @@ from eps_ref.conformance.tier import full_or_ci
 
 pytestmark = pytest.mark.kernel_models   # conformance/conftest.py
 
-# CI's tier runs 150 steps a case (40 at the odd shape); EPS_REF_FULL=1 1000 (100), as
+# CI's tier runs 100 steps a case (25 at the odd shape); EPS_REF_FULL=1 1000 (100), as
 # eps-ref conformance does.
-STEPS = int(os.environ.get("EPS_REF_CONFORMANCE_STEPS", full_or_ci(1000, 150)))
+STEPS = int(os.environ.get("EPS_REF_CONFORMANCE_STEPS", full_or_ci(1000, 100)))
 ODD_SHAPE_STEPS = int(os.environ.get("EPS_REF_CONFORMANCE_ODD_SHAPE_STEPS",
-                                     full_or_ci(100, 40)))
+                                     full_or_ci(100, 25)))
 CASES = cases()
 
 
