@@ -217,3 +217,10 @@ def _layer_call(layer, mode):
             return np.array(steps[bool(training)](tf.convert_to_tensor(x)).numpy(), copy=True)
         return call
     raise ValueError(f"no compiled layer mode for the {backend} backend")
+
+
+def run_dropin(source, kwargs, param0, grads, device="cpu"):
+    """The drop-in of this framework running ``source(**kwargs)``, driven as a training
+    loop drives it (:func:`eps_ref.backends.dropins.trajectory`)."""
+    from eps_ref.backends.dropins import trajectory
+    return trajectory("keras", source, kwargs, param0, grads, device)

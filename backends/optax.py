@@ -95,3 +95,10 @@ def run_native(tx, param0, grads, device="cpu", jit=False, free_every=None):
         if free_every and (t + 1) % free_every == 0:
             free_jax_executables()
     return tree_trajectory(names, trajectories)
+
+
+def run_dropin(source, kwargs, param0, grads, device="cpu"):
+    """The drop-in of this framework running ``source(**kwargs)``, driven as a training
+    loop drives it (:func:`eps_ref.backends.dropins.trajectory`)."""
+    from eps_ref.backends.dropins import trajectory
+    return trajectory("optax", source, kwargs, param0, grads, device)

@@ -46,3 +46,10 @@ def run_optimizer(name, kwargs, param0, grads, device="cpu"):
             for trajectory, v in zip(trajectories, variables):
                 trajectory.append(v.numpy().copy())
     return tree_trajectory(names, trajectories)
+
+
+def run_dropin(source, kwargs, param0, grads, device="cpu"):
+    """The drop-in of this framework running ``source(**kwargs)``, driven as a training
+    loop drives it (:func:`eps_ref.backends.dropins.trajectory`)."""
+    from eps_ref.backends.dropins import trajectory
+    return trajectory("tf_keras", source, kwargs, param0, grads, device)

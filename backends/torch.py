@@ -111,3 +111,10 @@ def _run_layer(torch, name, kwargs, batches, eval_batch, params, device):
         module.eval()
         out["outputs"].append(module(torch.tensor(eval_batch, device=device)).cpu().numpy().copy())
     return out
+
+
+def run_dropin(source, kwargs, param0, grads, device="cpu"):
+    """The drop-in of this framework running ``source(**kwargs)``, driven as a training
+    loop drives it (:func:`eps_ref.backends.dropins.trajectory`)."""
+    from eps_ref.backends.dropins import trajectory
+    return trajectory("torch", source, kwargs, param0, grads, device)

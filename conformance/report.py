@@ -134,13 +134,15 @@ def _slug(text: str) -> str:
 
 def write_report(results: list[Result], versions: dict, out_dir, steps: int,
                  seed: int = 0, device: str = "cpu", layer_results=(),
-                 shape: tuple[int, ...] = SHAPE, workload_results=None) -> Path:
+                 shape: tuple[int, ...] = SHAPE, workload_results=None, porting=None) -> Path:
     """Write ``report.json``, ``report.md`` and ``plots/*.png`` into ``out_dir``; with
     ``layer_results`` (from :func:`eps_ref.conformance.layers.run_layer_cases`) the report
     gains the normalization-layer sections, with ``workload_results`` (``{title: (steps,
     results)}`` from :func:`eps_ref.conformance.workload.run_workload_cases`) a section per
-    parameter tree. ``plots/`` belongs to the report: the plots of
-    an earlier run are removed first, so none is left that the new report does not show."""
+    parameter tree, with ``porting`` (``(steps, results, rows)`` from
+    :mod:`eps_ref.conformance.porting`) the porting pairs' section. ``plots/`` belongs to
+    the report: the plots of an earlier run are removed first, so none is left that the new
+    report does not show."""
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     for stale in (out / "plots").glob("*.png"):
@@ -161,7 +163,9 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
 
     workload_results = workload_results or {}
     counts: dict[str, int] = {}
-    for r in [*results, *layer_results, *(r for _, rs in workload_results.values() for r in rs)]:
+    porting_results = porting[1] if porting else []
+    for r in [*results, *layer_results, *porting_results,
+              *(r for _, rs in workload_results.values() for r in rs)]:
         counts[r.status] = counts.get(r.status, 0) + 1
     meta = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -212,6 +216,14 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
                        **(r.comparison.summary() if r.comparison else {})}
                       for r in tree_results]}
         markdown += "\n" + _tree_markdown(title, tree_steps, tree_results)
+    if porting:
+        from eps_ref.conformance.porting import porting_markdown
+        porting_steps, _, rows = porting
+        doc["porting_pairs"] = {"steps": porting_steps, "pairs": [
+            {k: ({kk: vv for kk, vv in v.items() if kk != "abs_per_step"}
+                 if isinstance(v, dict) and k.endswith("_gap") else v)
+             for k, v in row.items()} for row in rows]}
+        markdown += "\n" + porting_markdown(rows, porting_steps, out if have_plots else None)
     (out / "report.json").write_text(json.dumps(_jsonable(doc), indent=1))
     (out / "report.md").write_text(markdown)
     return out

@@ -215,3 +215,145 @@ def test_keras_dropin_is_the_source(name, kwargs):
                 got = np.asarray(v.numpy())
                 assert eps_ref.ulp_distance(expected[t][leaf], got).max() == 0, (t, leaf)
     assert int(keras.ops.convert_to_numpy(opt.iterations)) == STEPS
+
+
+# -- the drop-ins of the porting pairs, in their real target frameworks ---------------------
+
+from eps_ref.conformance import porting as PORTING   # noqa: E402
+from eps_ref.conformance.cases import porting_groups   # noqa: E402
+from eps_ref.conformance.tier import full_or_ci   # noqa: E402
+
+PAIR_STEPS = full_or_ci(200, 12)
+
+
+def _ci_pairs() -> list:
+    """Every pair under EPS_REF_FULL; else the pairs of each group's first member, and
+    every pair into each label from one source of each other framework."""
+    every = PORTING.dropin_cases()
+    if FULL:
+        return every
+    firsts = {next(iter(members)) for members in porting_groups().values()}
+    seen, out = set(), []
+    for c in every:
+        key = (eps_ref.spec(c.spec).framework, c.label)
+        if c.spec in firsts or key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+PAIRS = _ci_pairs()
+
+
+@pytest.fixture(scope="session")
+def dropin_suite():
+    results, _ = PORTING.run_dropin_cases(PAIRS, PAIR_STEPS, progress=None)
+    return {r.case.id: r for r in results}
+
+
+@pytest.mark.parametrize("case", PAIRS, ids=[c.id for c in PAIRS])
+def test_dropin_in_its_framework_is_the_source(dropin_suite, case):
+    """The drop-in, driven by the real target as a training loop drives it (``model.fit``
+    for Keras on each backend and tf_keras, a TF1 session, torch ``step``, optax
+    ``apply_updates``) on a two-tensor parameter list: bit-exact against the source
+    reference, or within its label's declared budget (optax's float32 addition)."""
+    result = dropin_suite[case.id]
+    if result.status == "skipped":
+        pytest.skip(result.message)
+    assert result.status in ("exact", "within budget"), f"{result.status}: {result.message}"
+    if result.status == "within budget":
+        assert case.label in PORTING.DROPIN_BUDGETS
+
+
+def test_every_label_and_every_source_framework_is_covered():
+    labels = {c.label for c in PAIRS}
+    assert labels == set(PORTING.DROPIN_LABELS)
+    sources = {eps_ref.spec(c.spec).framework for c in PAIRS}
+    assert sources == {eps_ref.spec(s).framework for m in porting_groups().values()
+                       for s in m}
+
+
+def test_tf1_dropin_minimize_in_a_graph_and_apply_gradients_eagerly():
+    """The TF1 drop-in as TF1 code uses it: ``minimize(loss, global_step)`` builds a train op
+    that a session runs (the loss ``sum(w * g)`` has gradient ``g``), and eagerly
+    ``apply_gradients`` steps at once; both give the source reference's bits."""
+    tf = pytest.importorskip("tensorflow")
+    leaves, grads = _tree(), gradient_stream(STEPS)
+    expected = _reference_run("torch.optim.Adam", {}, [x.copy() for x in leaves], grads)
+    graph = tf.Graph()
+    with graph.as_default():
+        ws = [tf.compat.v1.Variable(x.copy()) for x in leaves]
+        fed = [tf.compat.v1.placeholder(tf.float32, x.shape) for x in leaves]
+        loss = tf.add_n([tf.reduce_sum(w * g) for w, g in zip(ws, fed)])
+        step = tf.compat.v1.train.get_or_create_global_step()
+        opt = dropin_for("torch.optim.Adam", "tf1")
+        assert isinstance(opt, tf.compat.v1.train.Optimizer)
+        train = opt.minimize(loss, global_step=step)
+        init = tf.compat.v1.global_variables_initializer()
+    with tf.compat.v1.Session(graph=graph) as session:
+        session.run(init)
+        for t in range(STEPS):
+            session.run(train, dict(zip(fed, _grads(t, grads))))
+            for leaf, value in enumerate(session.run(ws)):
+                assert np.array_equal(value, expected[t][leaf]), (t, leaf)
+        assert session.run(step) == STEPS
+    eager = [tf.Variable(x.copy()) for x in leaves]
+    opt = dropin_for("torch.optim.Adam", "tf1")
+    for t in range(STEPS):
+        opt.apply_gradients([(tf.constant(g), v) for g, v in zip(_grads(t, grads), eager)])
+    assert all(np.array_equal(v.numpy(), e) for v, e in zip(eager, expected[-1]))
+
+
+def test_keras_dropin_under_a_jitted_jax_step_says_to_run_eagerly():
+    """A drop-in cannot leave XLA to run NumPy: a jitted step gets a clear error."""
+    jax = pytest.importorskip("jax")
+    pytest.importorskip("keras")
+    from eps_ref.backends.dropins import _refuse_tracers
+    with pytest.raises(TypeError, match="run_eagerly=True"):
+        jax.jit(lambda x: _refuse_tracers([x]) or x)(np.ones(2, np.float32))
+    _refuse_tracers([np.ones(2, np.float32)])   # concrete values pass
+
+
+def test_the_conformance_report_shows_the_porting_pairs(tmp_path):
+    """``eps-ref conformance`` runs the selected sources' drop-ins in their targets and
+    reports nominal port, nearest configuration and drop-in, with a plot a group."""
+    import json
+
+    from eps_ref import cli
+    out = tmp_path / "report"
+    assert cli.main(["conformance", "--framework", "torch", "optax", "--spec",
+                     "torch.optim.SGD", "--steps", "3", "--workload-steps", "0",
+                     "--porting-steps", "6", "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "## Porting: nominal port, nearest native configuration, drop-in" in md
+    row = next(line for line in md.splitlines()
+               if line.startswith("| `torch.optim.SGD` | optax |"))
+    assert "`optax.sgd(learning_rate=0.01, momentum=0.9)`" in row
+    pairs = json.loads((out / "report.json").read_text())["porting_pairs"]
+    assert pairs["steps"] == 6
+    assert [(p["source"], p["label"]) for p in pairs["pairs"]] == [("torch.optim.SGD", "optax")]
+    assert pairs["pairs"][0]["dropin_status"] in ("exact", "within budget")
+    assert list((out / "plots").glob("porting_pairs_*.png"))
+
+
+TF_SOURCES = [s for s in SOURCES if FULL or eps_ref.spec(s[0]).framework not in
+              ("tf1", "tf_keras")]
+
+
+@pytest.mark.parametrize("to", ["tf1", "tf_keras"])
+@pytest.mark.parametrize("name, kwargs", TF_SOURCES, ids=[s for s, _ in TF_SOURCES])
+def test_tensorflow_dropin_is_the_source(name, kwargs, to):
+    """One source per family into TF1 (a train op run by a session) and tf_keras
+    (``model.fit``, compiled), on a two-tensor parameter list: the source's bits."""
+    pytest.importorskip("tensorflow")
+    if to == "tf_keras":
+        pytest.importorskip("tf_keras")
+    from eps_ref.backends.dropins import trajectory
+    leaves, grads = _tree(), gradient_stream(STEPS)
+    expected = _reference_run(name, kwargs, [x.copy() for x in leaves], grads)
+    got = trajectory(to, name, kwargs, {"a": leaves[0], "b": leaves[1]},
+                     {"a": grads[:, :1], "b": grads[:, 1:]})
+    for t in range(STEPS):
+        for leaf, key in enumerate("ab"):
+            assert eps_ref.ulp_distance(expected[t][leaf], got[key][t + 1]).max() == 0, \
+                (t, key)

@@ -1,9 +1,10 @@
 """eps-ref: the spec oracle's command line.
 
   eps-ref conformance [--framework F ...] [--steps N] [--shape D,D,...]
-                      [--workload-steps N] [--out DIR]
+                      [--workload-steps N] [--porting-steps N] [--out DIR]
       diff the reference against the installed frameworks, step by step (on the
-      conformance tensor, then on the real workload and the size sweep), and write a
+      conformance tensor, then on the real workload and the size sweep, then the
+      drop-ins of every porting pair in their target frameworks), and write a
       Markdown + JSON report with plots
   eps-ref bench [--spec NAME ...] [--framework F ...] [--sizes 1e4 1e6 tree 1e7]
                 [--repeat N] [--threads N] [--budget S] [--out DIR]
@@ -141,10 +142,13 @@ def _conformance(args) -> int:
                     versions.setdefault(label, v)
                 trees = _workload(args, selected, progress, journal) \
                     if args.workload_steps and not runner.stop_requested() else {}
+                porting = _porting_pairs(args, selected, progress, journal) \
+                    if args.porting_steps and not runner.stop_requested() else None
                 if not runner.stop_requested():
                     out = write_report(results, versions, args.out, args.steps,
                                        device=args.device, layer_results=layer_results,
-                                       shape=args.shape, workload_results=trees)
+                                       shape=args.shape, workload_results=trees,
+                                       porting=porting)
             except runner.Interrupted:
                 pass
             ended = runner.stop_requested()
@@ -162,6 +166,7 @@ def _conformance(args) -> int:
         return {"SIGINT": 130, "SIGTERM": 143}.get(ended, 1)
     journal.end("complete")
     tree_results = [r for _, rs in trees.values() for r in rs]
+    tree_results += porting[1] if porting else []
     counts: dict[str, int] = {}
     for r in [*results, *layer_results, *tree_results]:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -170,6 +175,30 @@ def _conformance(args) -> int:
     failed = [r for r in [*results, *layer_results, *tree_results]
               if r.status not in (*PASSING, "skipped", "open", "not certified here")]
     return 1 if failed else 0
+
+
+def _porting_pairs(args, selected, progress, journal=None):
+    """The drop-ins of the porting pairs whose source is selected (and whose target
+    framework is, with ``--framework``), run in their target frameworks: ``(steps, results,
+    rows)`` for the report, or None when no pair is selected."""
+    from eps_ref.conformance.porting import (dropin_cases, framework_of, porting_rows,
+                                             run_dropin_cases)
+    from eps_ref.conformance.runner import stop_requested
+    chosen = {c.spec for c in selected}
+    pairs = [c for c in dropin_cases() if c.spec in chosen
+             and (not args.framework or framework_of(c.label) in args.framework)]
+    if not pairs:
+        return None
+    print(f"\nporting: {len(pairs)} drop-ins in their target frameworks, "
+          f"{args.porting_steps} steps", flush=True)
+    if journal is not None:
+        journal.section = "porting"
+    results, _ = run_dropin_cases(pairs, args.porting_steps, jobs=args.jobs,
+                                  timeout=args.timeout, progress=progress)
+    if stop_requested():
+        return None
+    print("porting: the nominal ports and the plans' nearest configurations", flush=True)
+    return args.porting_steps, results, porting_rows(results, args.porting_steps)
 
 
 def _unknown_specs(names) -> str | None:
@@ -377,6 +406,9 @@ def main(argv=None) -> int:
     p.add_argument("--workload-steps", type=int, default=20,
                    help="steps of the cases run on the real workload and the size sweep "
                         "(default 20; 0 skips them)")
+    p.add_argument("--porting-steps", type=int, default=200,
+                   help="steps of the porting pairs' drop-ins, nominal ports and nearest "
+                        "configurations (default 200; 0 skips them)")
     p.add_argument("--out", default="conformance-report", help="report folder")
     p.add_argument("--device", default="cpu", choices=("cpu",), help="device (cpu)")
     p.add_argument("--jobs", type=_positive_int, default=None, help="backends run at once")
@@ -448,6 +480,8 @@ def main(argv=None) -> int:
         parser.error("--steps must be at least 1")
     if getattr(args, "workload_steps", 0) < 0:
         parser.error("--workload-steps must be at least 0")
+    if getattr(args, "porting_steps", 0) < 0:
+        parser.error("--porting-steps must be at least 0")
     if getattr(args, "repeat", 1) < 1 or getattr(args, "threads", 1) < 1:
         parser.error("--repeat and --threads must be at least 1")
     return args.func(args)
