@@ -39,10 +39,11 @@ def run_optimizer(name, kwargs, param0, grads, device="cpu", clips=()):
                       clips)
 
 
-def run_native(make, param0, grads, device="cpu", clips=()):
+def run_native(make, param0, grads, device="cpu", clips=(), scheduler=None):
     """:func:`run_optimizer` for an optimizer the caller builds: ``make(params)`` returns a
     ``torch.optim.Optimizer`` over the list of ``torch.nn.Parameter`` it is given (a class
     such as ``torch.optim.Adam``, or ``lambda params: torch.optim.Adam(params, lr=3e-4)``).
+    ``scheduler(opt)``: an lr scheduler, stepped after each ``opt.step()``.
     An exception in a step is raised as :class:`~eps_ref.backends.StepError`."""
     import torch
     names, leaves, streams = tree_leaves(param0, grads)
@@ -52,6 +53,7 @@ def run_native(make, param0, grads, device="cpu", clips=()):
         raise TypeError(f"the torch factory returned a {type(opt).__name__}, not a "
                         "torch.optim.Optimizer")
     clip_fns = [(resolve(clip_name), clip_kwargs) for clip_name, clip_kwargs in clips]
+    sched = None if scheduler is None else scheduler(opt)
     trajectories = [[np.array(p, copy=True)] for p in leaves]
     for t in range(len(streams[0])):
         try:
@@ -60,11 +62,68 @@ def run_native(make, param0, grads, device="cpu", clips=()):
             for fn, clip_kwargs in clip_fns:
                 fn(params, **clip_kwargs)
             opt.step()
+            if sched is not None and t + 1 < len(streams[0]):
+                sched.step()
         except Exception as e:
             raise StepError(t + 1, e) from e
         for trajectory, param in zip(trajectories, params):
             trajectory.append(param.detach().cpu().numpy().copy())
     return tree_trajectory(names, trajectories)
+
+
+# -- learning-rate schedulers -------------------------------------------------------------
+
+def build_scheduler(opt, name, kwargs):
+    """``torch.optim.lr_scheduler.<name>`` on ``opt``, from a schedule spec's keywords
+    (``lr`` is the optimizer's; a composition's ``schedulers`` are ``(name, keywords)``
+    pairs, built on ``opt`` in order, as a script builds them)."""
+    kwargs = {k: v for k, v in kwargs.items() if k != "lr"}
+    if "schedulers" in kwargs:
+        kwargs["schedulers"] = [build_scheduler(opt, inner, dict(kw))
+                                for inner, kw in kwargs["schedulers"]]
+        if name.endswith(".ChainedScheduler"):
+            return resolve(name)(kwargs["schedulers"], optimizer=opt)
+    if "milestones" in kwargs:
+        kwargs["milestones"] = list(kwargs["milestones"])
+    return resolve(name)(opt, **kwargs)
+
+
+def _schedule_lr(kwargs) -> float:
+    """The optimizer's lr for a schedule's keywords (a composition's may leave it out)."""
+    return 0.1 if kwargs.get("lr") is None else kwargs["lr"]
+
+
+def run_schedule(name, kwargs, n, metrics=None, optimizer="torch.optim.SGD",
+                 optimizer_kwargs=None):
+    """The hyperparameters of ``n`` optimizer steps under the scheduler: ``[{"lr": ...,
+    "momentum": ... (or the first beta)}]`` read from the parameter group before each
+    ``opt.step()``, the scheduler stepped after it (with ``metrics[t]`` for
+    ReduceLROnPlateau). The optimizer: SGD with momentum 0.9 by default (torch's cyclic
+    schedules need a momentum to cycle)."""
+    import torch
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = resolve(optimizer)([param], lr=_schedule_lr(kwargs),
+                             **(optimizer_kwargs or {"momentum": 0.9}))
+    sched = build_scheduler(opt, name, dict(kwargs))
+    out = []
+    for t in range(n):
+        group = opt.param_groups[0]
+        out.append({"lr": group["lr"],
+                    "momentum": group["betas"][0] if "betas" in group else group.get("momentum")})
+        param.grad = torch.zeros(1)
+        opt.step()
+        if t + 1 < n:
+            sched.step(metrics[t]) if metrics is not None else sched.step()
+    return out
+
+
+def run_scheduled(name, kwargs, schedule_name, schedule_kwargs, param0, grads, device="cpu"):
+    """``name(**kwargs)`` with its lr set by the scheduler ``schedule_name``, as a
+    training loop runs it: ``opt.step(); scheduler.step()``."""
+    opt_kwargs = {**kwargs, "lr": _schedule_lr(schedule_kwargs)}
+    return run_native(lambda params: resolve(name)(params, **opt_kwargs), param0, grads,
+                      device, scheduler=lambda opt: build_scheduler(
+                          opt, schedule_name, dict(schedule_kwargs)))
 
 
 # -- normalization layers ---------------------------------------------------------------

@@ -17,7 +17,7 @@ import eps_ref
 from eps_ref.backends import COMPILED_LABELS, eager_label, labels_for
 from eps_ref.spec import Budget, ScaleBudget
 
-__all__ = ["Case", "cases", "CHAIN_OPTIMIZERS", "PORTING_GROUPS", "porting_groups",
+__all__ = ["Case", "cases", "CHAIN_OPTIMIZERS", "PORTING_GROUPS", "porting_groups", "SCHEDULED",
            "ODD_SHAPE", "SHAPE_DEPENDENT", "WORKLOAD_BUDGETS", "WORKLOAD_OPEN", "COMPILED_BUDGETS"]
 
 
@@ -400,3 +400,29 @@ def porting_groups() -> dict[str, dict[str, dict]]:
     known = set(eps_ref.specs())
     return {title: members for title, members in PORTING_GROUPS.items()
             if set(members) <= known}
+
+
+_SCHED = "torch.optim.lr_scheduler."
+SCHEDULED: tuple[tuple[str, dict, str, dict], ...] = (
+    # (optimizer, its keywords, schedule, its keywords): an optimizer following a schedule,
+    # as training scripts pair them; the whole trajectory is compared.
+    ("torch.optim.Adam", {}, _SCHED + "OneCycleLR",
+     {"lr": 1e-3, "max_lr": 1e-2, "total_steps": 1000}),        # cycles Adam's first beta
+    ("torch.optim.SGD", {"momentum": 0.9}, _SCHED + "CyclicLR",
+     {"lr": 0.1, "base_lr": 1e-3, "max_lr": 0.1, "step_size_up": 40,
+      "mode": "triangular2"}),                                   # cycles SGD's momentum
+    ("torch.optim.AdamW", {"weight_decay": 0.01}, _SCHED + "SequentialLR",
+     {"lr": 3e-3, "milestones": [50],
+      "schedulers": [(_SCHED + "LinearLR", {"start_factor": 0.01, "total_iters": 50}),
+                     (_SCHED + "CosineAnnealingLR", {"T_max": 950, "eta_min": 1e-5})]}),
+    ("torch.optim.SGD", {"momentum": 0.9, "nesterov": True}, _SCHED + "StepLR",
+     {"lr": 0.1, "step_size": 30, "gamma": 0.5}),
+    ("torch.optim.RMSprop", {}, _SCHED + "CosineAnnealingWarmRestarts",
+     {"lr": 1e-2, "T_0": 50, "T_mult": 2, "eta_min": 1e-4}),
+    ("torch.optim.Adam", {"fused": True}, _SCHED + "ExponentialLR",
+     {"lr": 1e-2, "gamma": 0.995}),
+    ("torch.optim.Adagrad", {}, _SCHED + "ChainedScheduler",
+     {"lr": 0.05, "schedulers": [(_SCHED + "ConstantLR", {"factor": 0.5, "total_iters": 10}),
+                                 (_SCHED + "ExponentialLR", {"gamma": 0.998})]}),
+)
+"""Optimizer + schedule cases (:mod:`conformance.test_schedules`)."""

@@ -12,6 +12,11 @@
     state = layer.init(x)
     y, state = layer.apply(x, state, training=True)
 
+    sched = eps_ref.schedule("torch.optim.lr_scheduler.OneCycleLR", lr=0.1, max_lr=0.01,
+                             total_steps=1000)
+    sched.learning_rates(1000)                       # as torch computes them
+    opt = eps_ref.optimizer("torch.optim.Adam", lr=sched)   # Adam + OneCycleLR
+
     plan = eps_ref.port("torch.optim.Adam", to="optax", lr=3e-4)   # porting
     print(plan); plan.equivalent, plan.nearest, plan.differences, plan.dropin(params)
 
@@ -23,6 +28,7 @@ from eps_ref import testing
 from eps_ref.explain import Explanation, explain
 from eps_ref.layer import Layer, layer
 from eps_ref.port import Plan, port
+from eps_ref.schedule import Schedule, schedule
 from eps_ref.spec import (REQUIRED, Budget, Chain, Clip, Optimizer, Spec, chain, clip, optimizer,
                           spec, specs)
 from eps_ref.ulp import ulp_distance
@@ -30,4 +36,4 @@ from eps_ref.ulp import ulp_distance
 __version__ = "0.1.0"
 __all__ = ["optimizer", "clip", "chain", "layer", "spec", "specs", "Spec", "Optimizer", "Clip",
            "Chain", "Layer", "Budget", "REQUIRED", "ulp_distance", "port", "Plan", "testing",
-           "explain", "Explanation"]
+           "explain", "Explanation", "schedule", "Schedule"]

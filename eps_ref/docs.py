@@ -124,6 +124,37 @@ OUT_OF_SCOPE = """\
 """
 
 
+SCHEDULE_COUNTING = {
+    "torch": "the scheduler's constructor takes the first step (epoch 0) and "
+             "`scheduler.step()` follows each `optimizer.step()`, so optimizer step t runs "
+             "at the lr of epoch t-1; each step computes the next lr from the parameter "
+             "group's current one (a chainable recursion, not the closed form), in Python "
+             "floats (float64, `math.cos`); compositions share the group's lr",
+}
+"""How each dialect counts a schedule's steps and in which arithmetic."""
+
+
+def schedules_markdown() -> list[str]:
+    """The schedules section of ``docs/semantics.md``: step counting and dtype by
+    dialect, then one row a schedule."""
+    lines = ["## Learning-rate schedules", "",
+             "`eps_ref.schedule(name, **keywords).learning_rates(n)`: the learning rate of "
+             "each optimizer step 1..n as the framework computes it; "
+             "`eps_ref.optimizer(name, lr=schedule)` follows it. Step counting and "
+             "arithmetic:", ""]
+    names = eps_ref.specs(kind="schedule")
+    for fw in dict.fromkeys(eps_ref.spec(n).framework for n in names):
+        lines.append(f"- {FRAMEWORK_TITLES.get(fw, fw)}: {SCHEDULE_COUNTING[fw]}.")
+    lines += ["", "| spec | defaults | what it does |", "|---|---|---|"]
+    for name in names:
+        s = eps_ref.spec(name)
+        defaults = ", ".join(f"`{k}={_value(v)}`" for k, v in s.defaults.items()
+                             if k not in s.inert)
+        lines.append(f"| [`{s.name}`]({s.reference}) | {defaults} | "
+                     f"{s.doc.replace('|', chr(92) + '|')} |")
+    return lines
+
+
 def semantics_markdown() -> str:
     by_family: dict[str, list] = {}
     for name in eps_ref.specs(kind="optimizer"):
@@ -177,6 +208,7 @@ def semantics_markdown() -> str:
                              if k not in s.inert)
         lines.append(f"| [`{s.name}`]({s.reference}) | {defaults} | "
                      f"{s.doc.replace('|', chr(92) + '|')} |")
+    lines += ["", *schedules_markdown()]
     from eps_ref.norms_docs import norms_markdown
     return ("\n".join(lines) + "\n\n" + OUT_OF_SCOPE + "\n"
             + norms_markdown().rstrip("\n") + "\n")

@@ -699,6 +699,9 @@ def port(name: str, to: str, backend: str | None = None, *, gap_steps: int = GAP
     """
     _check_target(to, backend)
     source = _spec(name)
+    if source.kind == "schedule":
+        raise NotImplementedError(f"{name} is a schedule: porting schedules is not built "
+                                  "yet (eps_ref.schedule gives its learning rates)")
     if source.kind == "layer":
         from eps_ref.port_layers import port_layer
         return port_layer(name, to, backend, **source_kwargs)
@@ -780,6 +783,8 @@ def pairs() -> list[tuple[str, dict, str]]:
     out = []
     for name in _specs():
         s = _spec(name)
+        if s.kind == "schedule":
+            continue
         fam = port_family(s)
         kwargs = dict(next(iter(s.variants.values()), {}))
         for to in TARGETS:

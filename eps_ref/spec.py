@@ -57,8 +57,9 @@ class Spec:
         backend_semantics: for a framework that runs on several backends with different
             kernels (Keras 3), backend label -> function from the rule keywords to the rule
             keywords that reproduce that backend (``"keras/torch"``: torch foreach kernels).
-        kind: ``"optimizer"``, ``"layer"`` or ``"clip"`` (a gradient transform run in
-            front of an optimizer with :func:`chain`).
+        kind: ``"optimizer"``, ``"layer"``, ``"clip"`` (a gradient transform run in
+            front of an optimizer with :func:`chain`) or ``"schedule"`` (a learning-rate
+            schedule, :func:`eps_ref.schedule`).
         var_keywords: keywords the framework takes through ``**kwargs`` rather than its
             signature (legacy tf_keras' ``clipnorm``), each with its value when not given;
             accepted like ``defaults``, passed on only when given.
@@ -339,6 +340,10 @@ def optimizer(name: str, *, backend: str | None = None, threads: int = 1,
     s = spec(name)
     name = s.name                     # tf.keras.* names resolve to keras.* (spec())
     _check_kind(s, "optimizer")
+    from eps_ref.schedule import scheduled_keyword, scheduled_optimizer
+    keyword = scheduled_keyword(s, kwargs)
+    if keyword is not None:           # lr=eps_ref.schedule(...): re-read at every step
+        return scheduled_optimizer(name, keyword, backend, threads, kwargs)
     warn_if_mismatched(s.framework, s.version)
     backend = resolve_backend(s, backend)
     check_threads(name, threads)

@@ -36,9 +36,11 @@ def _mutable_parts(obj, path="", seen=None):
 
 
 def _built(name, variant):
-    """The object a spec builds for one of its variants (optimizer, layer or clip)."""
+    """The object a spec builds for one of its variants (optimizer, layer, clip or
+    schedule)."""
     s = eps_ref.spec(name)
-    build = {"optimizer": eps_ref.optimizer, "layer": eps_ref.layer, "clip": eps_ref.clip}
+    build = {"optimizer": eps_ref.optimizer, "layer": eps_ref.layer, "clip": eps_ref.clip,
+             "schedule": eps_ref.schedule}
     kwargs = example_kwargs(name, variant) if s.kind == "optimizer" else dict(s.variants[variant])
     return build[s.kind](name, **kwargs)
 

@@ -1,0 +1,85 @@
+"""Schedules against the real framework (torch, in this process).
+
+- Every schedule spec and variant of the tables: the learning rate (and the momentum or
+  first beta a cyclic schedule writes) of each of 1000 optimizer steps, read from the real
+  scheduler's parameter group before each ``opt.step()``, bit for bit (float64).
+- Optimizers on a schedule (:data:`~eps_ref.conformance.cases.SCHEDULED`): the whole
+  parameter trajectory of ``opt.step(); scheduler.step()`` against
+  ``eps_ref.optimizer(name, lr=eps_ref.schedule(...))`` on the conformance tensor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import eps_ref
+from eps_ref.conformance.cases import SCHEDULED
+from eps_ref.conformance.runner import compare, reference_trajectory
+from eps_ref.conformance.streams import gradient_stream, initial_params
+from eps_ref.conformance.tier import full_or_ci
+
+STEPS = 1000
+TRAJECTORY_STEPS = full_or_ci(1000, 300)
+
+CASES = [(name, variant) for name in eps_ref.specs(kind="schedule")
+         for variant in eps_ref.spec(name).variants]
+
+
+def _kwargs(name, variant) -> dict:
+    kw = dict(eps_ref.spec(name).variants[variant])
+    if "schedulers" in kw:
+        kw["schedulers"] = [(inner, dict(k)) for inner, k in kw["schedulers"]]
+    return kw
+
+
+def _steps(kw) -> int:
+    """1000, or as many as a OneCycleLR allows (its total steps and the one before)."""
+    total = kw.get("total_steps") or (kw.get("epochs") or 0) * (kw.get("steps_per_epoch") or 0)
+    return min(STEPS, total + 1) if total else STEPS
+
+
+def metric_stream(n: int, mode: str = "min") -> list[float]:
+    """A validation metric that improves, stalls and is noisy: what ReduceLROnPlateau
+    watches (negated for ``mode="max"``)."""
+    rng = np.random.default_rng(3)
+    t = np.arange(n)
+    values = 1.0 / (1.0 + 0.02 * t) + 0.03 * rng.standard_normal(n)
+    values[n // 3: n // 2] = values[n // 3]          # a plateau
+    return [float(-v if mode == "max" else v) for v in values]
+
+
+@pytest.mark.parametrize("name, variant", CASES, ids=[f"{n}[{v}]" for n, v in CASES])
+def test_schedule_is_the_framework_s(name, variant):
+    pytest.importorskip("torch")
+    from eps_ref.backends.torch import run_schedule
+    kw = _kwargs(name, variant)
+    n = _steps(kw)
+    metrics = metric_stream(n, kw.get("mode", "min")) if name.endswith("Plateau") else None
+    expected = run_schedule(name, kw, n, metrics)
+    got = eps_ref.schedule(name, **kw).values(n, metrics)
+    assert len(got) == n
+    for t, (e, g) in enumerate(zip(expected, got), start=1):
+        assert type(g["lr"]) is float and g["lr"] == e["lr"], (t, g["lr"], e["lr"])
+        if "momentum" in g:
+            assert g["momentum"] == e["momentum"], (t, g["momentum"], e["momentum"])
+    if name.endswith("Plateau"):     # the stream makes it act
+        assert len({v["lr"] for v in got}) > 1
+
+
+@pytest.mark.parametrize("opt, opt_kwargs, sched, sched_kwargs", SCHEDULED,
+                         ids=[f"{o}+{s.rsplit('.', 1)[-1]}" for o, _, s, _ in SCHEDULED])
+def test_optimizer_on_a_schedule_is_the_framework_s(opt, opt_kwargs, sched, sched_kwargs):
+    pytest.importorskip("torch")
+    from eps_ref.backends.torch import run_scheduled
+    steps = min(TRAJECTORY_STEPS, _steps(sched_kwargs))
+    param0, grads = initial_params(), gradient_stream(steps)
+    expected = run_scheduled(opt, opt_kwargs, sched, sched_kwargs, param0, grads)
+    schedule = eps_ref.schedule(sched, **sched_kwargs)
+    got = reference_trajectory(opt, {**opt_kwargs, "lr": schedule}, param0, grads)
+    c = compare(got, expected)
+    assert c.max_ulp == 0, (f"{c.max_ulp} ULP, first at step {c.first_divergent_step}")
+    # the schedule moved the learning rate: the fixed-lr trajectory is another one
+    fixed = reference_trajectory(opt, {**opt_kwargs, "lr": schedule.learning_rates(1)[0]},
+                                 param0, grads)
+    assert compare(got, fixed).max_ulp > 0

@@ -1,0 +1,132 @@
+"""Schedules without any framework: the API, the errors, and properties of the tables'
+arithmetic (``conformance/test_schedules.py`` proves the values against torch)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import eps_ref
+
+P = "torch.optim.lr_scheduler."
+CASES = [(name, variant) for name in eps_ref.specs(kind="schedule")
+         for variant in eps_ref.spec(name).variants]
+
+
+def _build(name, variant):
+    return eps_ref.schedule(name, **eps_ref.spec(name).variants[variant])
+
+
+def _metrics(n):
+    return [1.0 / (1 + t) for t in range(n)]
+
+
+@pytest.mark.parametrize("name, variant", CASES, ids=[f"{n}[{v}]" for n, v in CASES])
+def test_every_schedule_gives_one_float_lr_a_step(name, variant):
+    s = _build(name, variant)
+    n = min(200, s.max_steps or 200)
+    metrics = _metrics(n) if name.endswith("Plateau") else None
+    lrs = s.learning_rates(n, metrics)
+    assert len(lrs) == n and all(type(x) is float and x >= 0 for x in lrs)
+    assert s.learning_rates(0) == []
+    assert s.learning_rates(n // 2, metrics) == lrs[:n // 2]      # a prefix, not a rescale
+
+
+@pytest.mark.parametrize("n", [-1, 2.5, True])
+def test_a_bad_step_count_is_refused(n):
+    with pytest.raises(ValueError, match="integer >= 0"):
+        eps_ref.schedule(P + "StepLR", lr=0.1, step_size=3).learning_rates(n)
+
+
+def test_the_recursion_is_not_the_closed_form():
+    """torch multiplies the current lr each step: ExponentialLR and CosineAnnealingLR round
+    away from ``lr * gamma**e`` and from the closed-form cosine."""
+    exp = eps_ref.schedule(P + "ExponentialLR", lr=0.1, gamma=0.99).learning_rates(1000)
+    assert any(x != 0.1 * 0.99 ** e for e, x in enumerate(exp))
+    cos = eps_ref.schedule(P + "CosineAnnealingLR", lr=0.1, T_max=100).learning_rates(300)
+    closed = [0.05 * (1 + math.cos(math.pi * e / 100)) for e in range(300)]
+    assert any(a != b for a, b in zip(cos, closed))
+    assert max(abs(a - b) for a, b in zip(cos, closed)) < 1e-12   # rounding only
+
+
+def test_the_steps_of_each_schedule():
+    lrs = eps_ref.schedule(P + "StepLR", lr=0.1, step_size=2, gamma=0.5).learning_rates(5)
+    assert lrs == [0.1, 0.1, 0.05, 0.05, 0.025]
+    warm = eps_ref.schedule(P + "LinearLR", lr=1.0, start_factor=0.25, total_iters=3)
+    assert warm.learning_rates(5) == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0], abs=1e-15)
+    one = eps_ref.schedule(P + "OneCycleLR", lr=0.1, max_lr=1.0, total_steps=10)
+    values = one.values(11)
+    # end + (start - end)/2 * (cos(0) + 1) rounds: 0.040000000000000036, not 1/25
+    assert values[0]["lr"] == pytest.approx(1.0 / 25, rel=1e-14) and \
+        values[0]["momentum"] == 0.95
+    assert max(v["lr"] for v in values) == pytest.approx(1.0)
+    seq = eps_ref.schedule(P + "SequentialLR", lr=0.1, milestones=[2], schedulers=[
+        (P + "ConstantLR", {"factor": 0.5, "total_iters": 2}),
+        (P + "ExponentialLR", {"gamma": 0.5})])
+    assert seq.learning_rates(5) == [0.05, 0.05, 0.1, 0.05, 0.025]   # back to 0.1 at 2
+
+
+def test_reduce_on_plateau_follows_the_metric():
+    s = eps_ref.schedule(P + "ReduceLROnPlateau", lr=1.0, patience=2, factor=0.5)
+    lrs = s.learning_rates(8, metrics=[1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5])
+    assert lrs == [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5]
+    with pytest.raises(TypeError, match="metric"):
+        s.learning_rates(3)
+    with pytest.raises(ValueError, match="2 metrics"):
+        s.learning_rates(3, metrics=[1.0])
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: eps_ref.schedule(P + "StepLr", lr=0.1, step_size=3), KeyError, "StepLR"),
+    (lambda: eps_ref.schedule(P + "StepLR", step_size=3), TypeError, "lr"),
+    (lambda: eps_ref.schedule(P + "StepLR", lr=0.1, step=3), TypeError, "step_size"),
+    (lambda: eps_ref.schedule(P + "StepLR", lr=0.1, step_size=0), ValueError, "positive"),
+    (lambda: eps_ref.schedule(P + "StepLR", lr="0.1", step_size=3), TypeError, "number"),
+    (lambda: eps_ref.schedule(P + "StepLR", lr=0.1, step_size=3, last_epoch=9),
+     NotImplementedError, "last_epoch"),
+    (lambda: eps_ref.schedule(P + "ConstantLR", lr=0.1, factor=2.0), ValueError, "between"),
+    (lambda: eps_ref.schedule(P + "OneCycleLR", lr=0.1, max_lr=1.0), ValueError,
+     "total_steps"),
+    (lambda: eps_ref.schedule(P + "OneCycleLR", lr=0.1, max_lr=1.0, total_steps=5)
+     .learning_rates(7), ValueError, "at most 5"),
+    (lambda: eps_ref.schedule(P + "CyclicLR", lr=0.1, base_lr=0.1, max_lr=1.0, mode="sine"),
+     ValueError, "mode is invalid"),
+    (lambda: eps_ref.schedule(P + "SequentialLR", lr=0.1, milestones=[1, 2], schedulers=[
+        (P + "ConstantLR", {})]), ValueError, "one more than"),
+    (lambda: eps_ref.schedule(P + "SequentialLR", lr=0.1, milestones=[1], schedulers=[
+        eps_ref.schedule(P + "ConstantLR", lr=0.2), (P + "ConstantLR", {})]), ValueError,
+     "share its lr"),
+    (lambda: eps_ref.schedule(P + "ChainedScheduler", schedulers=[
+        (P + "ConstantLR", {})]), TypeError, "give lr="),
+    (lambda: eps_ref.schedule("torch.optim.Adam", lr=0.1), TypeError, "is a optimizer|is an optimizer"),
+    (lambda: eps_ref.optimizer(P + "StepLR", lr=0.1), TypeError, "schedule"),
+    (lambda: eps_ref.optimizer("torch.optim.Adagrad", lr=eps_ref.schedule(
+        P + "CyclicLR", lr=0.1, base_lr=0.01, max_lr=0.1)), ValueError, "momentum or beta1"),
+    (lambda: eps_ref.optimizer("torch.optim.SGD", lr=eps_ref.schedule(
+        P + "ReduceLROnPlateau", lr=0.1)), TypeError, "step by step"),
+    (lambda: eps_ref.port(P + "StepLR", to="optax", lr=0.1, step_size=3),
+     NotImplementedError, "porting schedules"),
+])
+def test_bad_input_gets_a_clear_error(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_an_optimizer_on_a_schedule_steps_at_each_step_s_lr():
+    """``eps_ref.optimizer(name, lr=schedule)`` is the plain optimizer at step t's lr (and
+    momentum, for the cyclic schedules), step by step from the same state."""
+    rng = np.random.default_rng(0)
+    params = rng.standard_normal(32).astype(np.float32)
+    grads = rng.standard_normal((40, 32)).astype(np.float32)
+    s = eps_ref.schedule(P + "CyclicLR", lr=0.1, base_lr=1e-3, max_lr=0.1, step_size_up=5)
+    opt = eps_ref.optimizer("torch.optim.SGD", lr=s, momentum=0.9)
+    assert opt.hyperparams["lr"] is s
+    p, state = params, opt.init(params)
+    q, qstate = params, opt.init(params)
+    for t, v in enumerate(s.values(40)):
+        p, state = opt.step(p, grads[t], state)
+        plain = eps_ref.optimizer("torch.optim.SGD", lr=v["lr"], momentum=v["momentum"])
+        q, qstate = plain.step(q, grads[t], qstate)
+        assert np.array_equal(p, q), t
