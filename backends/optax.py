@@ -102,3 +102,41 @@ def run_dropin(source, kwargs, param0, grads, device="cpu"):
     loop drives it (:func:`eps_ref.backends.dropins.trajectory`)."""
     from eps_ref.backends.dropins import trajectory
     return trajectory("optax", source, kwargs, param0, grads, device)
+
+
+# -- schedules -------------------------------------------------------------------------------
+
+def build_schedule(name, kwargs):
+    """``optax.<name>(**kwargs)`` from a schedule spec's keywords (a composition's
+    ``schedules`` are ``(name, keywords)`` pairs)."""
+    kwargs = dict(kwargs)
+    if "schedules" in kwargs:
+        kwargs["schedules"] = [build_schedule(inner, kw) for inner, kw in kwargs["schedules"]]
+    for key in ("boundaries", "cosine_kwargs"):
+        if key in kwargs:
+            kwargs[key] = [dict(x) if isinstance(x, dict) or hasattr(x, "items") else x
+                           for x in kwargs[key]]
+    if kwargs.get("boundaries_and_scales") is not None:
+        kwargs["boundaries_and_scales"] = dict(kwargs["boundaries_and_scales"])
+    return resolve(name)(**kwargs)
+
+
+def run_schedule(name, kwargs, n, jit=None):
+    """The learning rates of ``n`` optimizer steps: the schedule at the int32 counts
+    ``0..n-1``, one call each as optax's transformation makes it, eagerly or jitted;
+    ``[{"lr": float}]``."""
+    import jax
+    import jax.numpy as jnp
+    jit = compiled() if jit is None else jit
+    schedule = build_schedule(name, kwargs)
+    call = jax.jit(schedule) if jit else schedule
+    return [{"lr": float(jnp.asarray(call(jnp.int32(t)), dtype=jnp.float32))}
+            for t in range(n)]
+
+
+def run_scheduled(name, kwargs, schedule_name, schedule_kwargs, param0, grads, device="cpu",
+                  jit=None):
+    """``optax.<name>(learning_rate=schedule, **kwargs)`` stepped as :func:`run_native`."""
+    jit = compiled() if jit is None else jit
+    tx = resolve(name)(learning_rate=build_schedule(schedule_name, schedule_kwargs), **kwargs)
+    return run_native(tx, param0, grads, device, jit)

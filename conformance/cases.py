@@ -426,3 +426,15 @@ SCHEDULED: tuple[tuple[str, dict, str, dict], ...] = (
                                  (_SCHED + "ExponentialLR", {"gamma": 0.998})]}),
 )
 """Optimizer + schedule cases (:mod:`conformance.test_schedules`)."""
+
+SCHEDULED += (
+    ("optax.adamw", {"weight_decay": 1e-2}, "optax.warmup_cosine_decay_schedule",
+     {"init_value": 0.0, "peak_value": 3e-3, "warmup_steps": 50, "decay_steps": 1000,
+      "end_value": 1e-5}),
+    ("optax.sgd", {"momentum": 0.9}, "optax.piecewise_constant_schedule",
+     {"init_value": 0.1, "boundaries_and_scales": {100: 0.1, 200: 0.1}}),
+    ("optax.adam", {}, "optax.cosine_onecycle_schedule",
+     {"transition_steps": 1000, "peak_value": 1e-2}),
+    ("optax.lion", {}, "optax.linear_schedule",
+     {"init_value": 1e-3, "end_value": 1e-5, "transition_steps": 800}),
+)

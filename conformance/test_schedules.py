@@ -1,8 +1,10 @@
-"""Schedules against the real framework (torch, in this process).
+"""Schedules against the real frameworks (torch and optax, in this process).
 
-- Every schedule spec and variant of the tables: the learning rate (and the momentum or
-  first beta a cyclic schedule writes) of each of 1000 optimizer steps, read from the real
-  scheduler's parameter group before each ``opt.step()``, bit for bit (float64).
+- Every schedule spec and variant of the tables: the learning rate of each of 1000
+  optimizer steps, bit for bit. torch: read from the real scheduler's parameter group
+  before each ``opt.step()`` (float64, with the momentum or first beta a cyclic schedule
+  writes); optax: the schedule at the int32 counts 0..999, called eagerly and under
+  ``jax.jit`` (float32; ``compiled=True`` for the jitted values).
 - Optimizers on a schedule (:data:`~eps_ref.conformance.cases.SCHEDULED`): the whole
   parameter trajectory of ``opt.step(); scheduler.step()`` against
   ``eps_ref.optimizer(name, lr=eps_ref.schedule(...))`` on the conformance tensor.
@@ -28,8 +30,9 @@ CASES = [(name, variant) for name in eps_ref.specs(kind="schedule")
 
 def _kwargs(name, variant) -> dict:
     kw = dict(eps_ref.spec(name).variants[variant])
-    if "schedulers" in kw:
-        kw["schedulers"] = [(inner, dict(k)) for inner, k in kw["schedulers"]]
+    for key in ("schedulers", "schedules"):
+        if key in kw:
+            kw[key] = [(inner, dict(k)) for inner, k in kw[key]]
     return kw
 
 
@@ -49,8 +52,26 @@ def metric_stream(n: int, mode: str = "min") -> list[float]:
     return [float(-v if mode == "max" else v) for v in values]
 
 
-@pytest.mark.parametrize("name, variant", CASES, ids=[f"{n}[{v}]" for n, v in CASES])
-def test_schedule_is_the_framework_s(name, variant):
+OPTAX_CASES = [(n, v, jit) for n, v in CASES if eps_ref.spec(n).framework == "optax"
+               for jit in (False, True)]
+TORCH_CASES = [(n, v) for n, v in CASES if eps_ref.spec(n).framework == "torch"]
+
+
+@pytest.mark.parametrize("name, variant, jit", OPTAX_CASES,
+                         ids=[f"{n}[{v}]{'@jit' if j else ''}" for n, v, j in OPTAX_CASES])
+def test_optax_schedule_is_the_framework_s(name, variant, jit):
+    pytest.importorskip("optax")
+    from eps_ref.backends.optax import run_schedule
+    kw = _kwargs(name, variant)
+    expected = run_schedule(name, kw, STEPS, jit=jit)
+    got = eps_ref.schedule(name, compiled=jit, **kw).learning_rates(STEPS)
+    assert len(got) == STEPS
+    for t, (e, g) in enumerate(zip(expected, got), start=1):
+        assert type(g) is float and g == e["lr"], (t, g, e["lr"])
+
+
+@pytest.mark.parametrize("name, variant", TORCH_CASES, ids=[f"{n}[{v}]" for n, v in TORCH_CASES])
+def test_torch_schedule_is_the_framework_s(name, variant):
     pytest.importorskip("torch")
     from eps_ref.backends.torch import run_schedule
     kw = _kwargs(name, variant)
@@ -70,16 +91,21 @@ def test_schedule_is_the_framework_s(name, variant):
 @pytest.mark.parametrize("opt, opt_kwargs, sched, sched_kwargs", SCHEDULED,
                          ids=[f"{o}+{s.rsplit('.', 1)[-1]}" for o, _, s, _ in SCHEDULED])
 def test_optimizer_on_a_schedule_is_the_framework_s(opt, opt_kwargs, sched, sched_kwargs):
-    pytest.importorskip("torch")
-    from eps_ref.backends.torch import run_scheduled
+    """torch: ``opt.step(); scheduler.step()``; optax: ``optax.<opt>(learning_rate=
+    schedule)`` stepped eagerly."""
+    framework = eps_ref.spec(opt).framework
+    pytest.importorskip({"torch": "torch", "optax": "optax"}[framework])
+    import importlib
+    run_scheduled = importlib.import_module(f"eps_ref.backends.{framework}").run_scheduled
     steps = min(TRAJECTORY_STEPS, _steps(sched_kwargs))
     param0, grads = initial_params(), gradient_stream(steps)
     expected = run_scheduled(opt, opt_kwargs, sched, sched_kwargs, param0, grads)
     schedule = eps_ref.schedule(sched, **sched_kwargs)
-    got = reference_trajectory(opt, {**opt_kwargs, "lr": schedule}, param0, grads)
+    keyword = "lr" if framework == "torch" else "learning_rate"
+    got = reference_trajectory(opt, {**opt_kwargs, keyword: schedule}, param0, grads)
     c = compare(got, expected)
     assert c.max_ulp == 0, (f"{c.max_ulp} ULP, first at step {c.first_divergent_step}")
     # the schedule moved the learning rate: the fixed-lr trajectory is another one
-    fixed = reference_trajectory(opt, {**opt_kwargs, "lr": schedule.learning_rates(1)[0]},
+    fixed = reference_trajectory(opt, {**opt_kwargs, keyword: schedule.learning_rates(1)[0]},
                                  param0, grads)
     assert compare(got, fixed).max_ulp > 0

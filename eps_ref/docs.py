@@ -130,6 +130,13 @@ SCHEDULE_COUNTING = {
              "at the lr of epoch t-1; each step computes the next lr from the parameter "
              "group's current one (a chainable recursion, not the closed form), in Python "
              "floats (float64, `math.cos`); compositions share the group's lr",
+    "optax": "the schedule is called with its transformation's int32 `count` before the "
+             "increment, so optimizer step t runs at `schedule(t - 1)`; float32 `jnp` "
+             "operations under JAX's promotion (Python numbers meet the array in float32, "
+             "keyword arithmetic in Python first), `cos` glibc's `cosf`, `pow` glibc's "
+             "`powf` with denormals flushed; under `jax.jit` (`compiled=True`) XLA turns "
+             "a division by a constant into a multiplication by its float32 reciprocal "
+             "and fuses multiply-adds",
 }
 """How each dialect counts a schedule's steps and in which arithmetic."""
 

@@ -19,14 +19,16 @@ from typing import Any, Mapping, Sequence
 
 from eps_ref._frozen import freeze
 from eps_ref._versions import warn_if_mismatched
-from eps_ref.spec import LR_KEYWORDS, _check_kind, _hyperparams, spec
+from eps_ref.spec import LR_KEYWORDS, _accepts, _check_kind, _hyperparams, spec
 
 __all__ = ["Schedule", "schedule", "ScheduledOptimizer"]
 
 
-def schedule(name: str, **kwargs) -> "Schedule":
+def schedule(name: str, *, compiled: bool = False, **kwargs) -> "Schedule":
     """The reference schedule for a framework name with the framework's keywords (torch
     schedulers also take ``lr``, the optimizer's learning rate they start from).
+    ``compiled=True``: the values as the framework computes them compiled (optax under
+    ``jax.jit``), where the compiler rounds otherwise than op by op.
 
     >>> s = schedule("torch.optim.lr_scheduler.StepLR", lr=0.1, step_size=2, gamma=0.5)
     >>> s.learning_rates(5)
@@ -36,12 +38,19 @@ def schedule(name: str, **kwargs) -> "Schedule":
     _check_kind(s, "schedule")
     warn_if_mismatched(s.framework, s.version)
     hyperparams = _hyperparams(s, kwargs)
-    return Schedule(s, hyperparams, s.bind(**hyperparams))
+    rule_kwargs = s.bind(**hyperparams)
+    if compiled:
+        if not _accepts(s.rule.values, "compiled"):
+            raise ValueError(f"{s.name}: {s.framework} computes its schedules in Python, "
+                             "not compiled: compiled=True does not apply")
+        rule_kwargs = {**rule_kwargs, "compiled": True}
+    return Schedule(s, hyperparams, rule_kwargs)
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """A schedule spec with its keywords fixed (see the module docstring)."""
+    """A schedule spec with its keywords fixed (see the module docstring); ``compiled``
+    when built with ``compiled=True``."""
 
     spec: Any
     hyperparams: Mapping[str, Any]
@@ -61,6 +70,10 @@ class Schedule:
         if n == 0:
             return []
         return self.spec.rule.values(n, metrics=metrics, **self.rule_kwargs)
+
+    @property
+    def compiled(self) -> bool:
+        return bool(self.rule_kwargs.get("compiled", False))
 
     @property
     def max_steps(self) -> int | None:

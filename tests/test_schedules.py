@@ -108,6 +108,23 @@ def test_reduce_on_plateau_follows_the_metric():
         P + "ReduceLROnPlateau", lr=0.1)), TypeError, "step by step"),
     (lambda: eps_ref.port(P + "StepLR", to="optax", lr=0.1, step_size=3),
      NotImplementedError, "porting schedules"),
+    (lambda: eps_ref.schedule(P + "StepLR", compiled=True, lr=0.1, step_size=3), ValueError,
+     "compiled=True does not apply"),
+    (lambda: eps_ref.schedule("optax.cosine_decay_schedule", init_value=0.1, decay_steps=0),
+     ValueError, "positive decay_steps"),
+    (lambda: eps_ref.schedule("optax.piecewise_constant_schedule", init_value=0.1,
+                              boundaries_and_scales={10: -0.5}), ValueError, "non-negative"),
+    (lambda: eps_ref.schedule("optax.piecewise_interpolate_schedule",
+                              interpolate_type="cubic", init_value=0.1), ValueError,
+     "'cosine' or 'linear'"),
+    (lambda: eps_ref.schedule("optax.join_schedules", boundaries=[1, 2], schedules=[
+        ("optax.constant_schedule", {"value": 0.1})]), ValueError, "boundaries"),
+    (lambda: eps_ref.schedule("optax.join_schedules", boundaries=[], schedules=[
+        (P + "StepLR", {"lr": 0.1, "step_size": 2})]), ValueError, "not an optax schedule"),
+    (lambda: eps_ref.schedule("optax.linear_schedule", init_value=0.1, end_value=0.0,
+                              transition_steps=2.5), TypeError, "must be an int"),
+    (lambda: eps_ref.optimizer("optax.adam", learning_rate=eps_ref.schedule(
+        P + "StepLR", lr=0.1, step_size=3)), TypeError, "follows optax schedules"),
 ])
 def test_bad_input_gets_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):
@@ -130,3 +147,29 @@ def test_an_optimizer_on_a_schedule_steps_at_each_step_s_lr():
         plain = eps_ref.optimizer("torch.optim.SGD", lr=v["lr"], momentum=v["momentum"])
         q, qstate = plain.step(q, grads[t], qstate)
         assert np.array_equal(p, q), t
+
+
+def test_an_optax_schedule_is_float32_at_the_count_before_the_step():
+    """optax calls the schedule with the count before the increment: step 1 runs at
+    count 0; the values are float32 (as Python floats)."""
+    s = eps_ref.schedule("optax.linear_schedule", init_value=0.1, end_value=0.0,
+                         transition_steps=10)
+    lrs = s.learning_rates(12)
+    assert lrs[0] == float(np.float32(0.1)) and lrs[10:] == [0.0, 0.0]
+    assert all(float(np.float32(x)) == x for x in lrs)
+    assert not s.compiled
+    jit = eps_ref.schedule("optax.linear_schedule", compiled=True, init_value=0.1,
+                           end_value=0.0, transition_steps=10)
+    assert jit.compiled and jit.learning_rates(12)[0] == lrs[0]
+
+
+def test_jit_rounds_otherwise_than_op_by_op():
+    """Under jax.jit XLA divides by a constant through its reciprocal and fuses
+    multiply-adds: the same schedule's values move by a few ULP (measured against jit in
+    conformance/test_schedules.py)."""
+    kw = dict(init_value=3e-3, decay_steps=800)
+    eager = eps_ref.schedule("optax.cosine_decay_schedule", **kw).learning_rates(1000)
+    jit = eps_ref.schedule("optax.cosine_decay_schedule", compiled=True, **kw).learning_rates(1000)
+    differ = sum(a != b for a, b in zip(eager, jit))
+    assert 0 < differ < 1000
+    assert max(abs(a - b) / max(abs(a), 1e-30) for a, b in zip(eager, jit)) < 1e-3
