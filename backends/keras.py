@@ -224,3 +224,26 @@ def run_dropin(source, kwargs, param0, grads, device="cpu"):
     loop drives it (:func:`eps_ref.backends.dropins.trajectory`)."""
     from eps_ref.backends.dropins import trajectory
     return trajectory("keras", source, kwargs, param0, grads, device)
+
+
+# -- schedules -------------------------------------------------------------------------------
+
+def build_schedule(name, kwargs):
+    """``keras.optimizers.schedules.<Name>(**kwargs)`` from a schedule spec's keywords."""
+    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in dict(kwargs).items()}
+    return resolve(name)(**kwargs)
+
+
+def run_schedule(name, kwargs, n):
+    """The learning rates of ``n`` optimizer steps: the schedule at ``iterations`` (int64)
+    0..n-1, on the backend Keras was imported with; ``[{"lr": float}]``."""
+    import keras
+    schedule = build_schedule(name, kwargs)
+    return [{"lr": float(keras.ops.convert_to_numpy(
+        schedule(keras.ops.convert_to_tensor(np.int64(t)))))} for t in range(n)]
+
+
+def run_scheduled(name, kwargs, schedule_name, schedule_kwargs, param0, grads, device="cpu"):
+    """``keras.optimizers.<name>(learning_rate=schedule, **kwargs)`` as :func:`run_native`."""
+    opt = resolve(name)(learning_rate=build_schedule(schedule_name, schedule_kwargs), **kwargs)
+    return run_native(opt, param0, grads, device)

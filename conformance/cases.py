@@ -437,4 +437,11 @@ SCHEDULED += (
      {"transition_steps": 1000, "peak_value": 1e-2}),
     ("optax.lion", {}, "optax.linear_schedule",
      {"init_value": 1e-3, "end_value": 1e-5, "transition_steps": 800}),
+    ("keras.optimizers.AdamW", {"weight_decay": 4e-3}, "keras.optimizers.schedules.CosineDecay",
+     {"initial_learning_rate": 1e-4, "decay_steps": 900, "alpha": 0.01,
+      "warmup_target": 1e-3, "warmup_steps": 100}),
+    ("keras.optimizers.SGD", {"momentum": 0.9}, "keras.optimizers.schedules.PiecewiseConstantDecay",
+     {"boundaries": [100, 200], "values": [0.1, 0.01, 0.001]}),
+    ("keras.optimizers.RMSprop", {}, "keras.optimizers.schedules.ExponentialDecay",
+     {"initial_learning_rate": 1e-2, "decay_steps": 50, "decay_rate": 0.9}),
 )

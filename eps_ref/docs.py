@@ -137,6 +137,11 @@ SCHEDULE_COUNTING = {
              "`powf` with denormals flushed; under `jax.jit` (`compiled=True`) XLA turns "
              "a division by a constant into a multiplication by its float32 reciprocal "
              "and fuses multiply-adds",
+    "keras": "the optimizer evaluates the schedule at its int64 `iterations` before the "
+             "increment (step t at `schedule(t - 1)`), every keyword cast to a float32 "
+             "tensor first, op by op on the backend's scalar kernels (`backend=`): `cos` "
+             "glibc's `cosf` on TensorFlow and JAX (torch's SLEEF cosf is not modelled), "
+             "`pow` glibc's `powf`; on JAX `ops.cond` compiles, fusing multiply-adds",
 }
 """How each dialect counts a schedule's steps and in which arithmetic."""
 

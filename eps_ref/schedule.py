@@ -24,11 +24,14 @@ from eps_ref.spec import LR_KEYWORDS, _accepts, _check_kind, _hyperparams, spec
 __all__ = ["Schedule", "schedule", "ScheduledOptimizer"]
 
 
-def schedule(name: str, *, compiled: bool = False, **kwargs) -> "Schedule":
+def schedule(name: str, *, compiled: bool = False, backend: str | None = None,
+             **kwargs) -> "Schedule":
     """The reference schedule for a framework name with the framework's keywords (torch
     schedulers also take ``lr``, the optimizer's learning rate they start from).
     ``compiled=True``: the values as the framework computes them compiled (optax under
-    ``jax.jit``), where the compiler rounds otherwise than op by op.
+    ``jax.jit``), where the compiler rounds otherwise than op by op. ``backend``: Keras 3's
+    backend, whose kernels compute the schedule (``"tensorflow"`` by default, ``"jax"``,
+    ``"torch"``).
 
     >>> s = schedule("torch.optim.lr_scheduler.StepLR", lr=0.1, step_size=2, gamma=0.5)
     >>> s.learning_rates(5)
@@ -44,6 +47,14 @@ def schedule(name: str, *, compiled: bool = False, **kwargs) -> "Schedule":
             raise ValueError(f"{s.name}: {s.framework} computes its schedules in Python, "
                              "not compiled: compiled=True does not apply")
         rule_kwargs = {**rule_kwargs, "compiled": True}
+    if backend is not None:
+        if not _accepts(s.rule.values, "backend"):
+            raise ValueError(f"{s.name}: {s.framework} has no backends to choose from")
+        from eps_ref.schedules.keras_ops import BACKENDS
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r} for {s.name}; one of "
+                             f"{list(BACKENDS)}")
+        rule_kwargs = {**rule_kwargs, "backend": backend}
     return Schedule(s, hyperparams, rule_kwargs)
 
 
@@ -108,6 +119,10 @@ def scheduled_optimizer(name: str, keyword: str, backend, threads, kwargs) -> "S
                         f"({sched.spec.name}); a {opt_spec.framework} optimizer follows "
                         f"{opt_spec.framework} schedules (eps_ref.port translates them)")
     fixed = {k: v for k, v in kwargs.items() if k != keyword}
+    sched_backend = sched.rule_kwargs.get("backend")
+    if sched_backend is not None and backend is not None and sched_backend != backend:
+        raise ValueError(f"{name}: the schedule computes on backend {sched_backend!r}, the "
+                         f"optimizer on {backend!r}: one Keras process runs one backend")
     try:
         first = sched.values(1)[0]
     except TypeError as e:

@@ -11,6 +11,7 @@ import pytest
 import eps_ref
 
 P = "torch.optim.lr_scheduler."
+K = "keras.optimizers.schedules."
 CASES = [(name, variant) for name in eps_ref.specs(kind="schedule")
          for variant in eps_ref.spec(name).variants]
 
@@ -125,6 +126,21 @@ def test_reduce_on_plateau_follows_the_metric():
                               transition_steps=2.5), TypeError, "must be an int"),
     (lambda: eps_ref.optimizer("optax.adam", learning_rate=eps_ref.schedule(
         P + "StepLR", lr=0.1, step_size=3)), TypeError, "follows optax schedules"),
+    (lambda: eps_ref.schedule(K + "ExponentialDecay", initial_learning_rate=0.1,
+                              decay_steps=0, decay_rate=0.9), ValueError, "must be > 0"),
+    (lambda: eps_ref.schedule(K + "PiecewiseConstantDecay", boundaries=[1, 2], values=[0.1]),
+     ValueError, "1 less than"),
+    (lambda: eps_ref.schedule(K + "CosineDecay", backend="torch", initial_learning_rate=0.1,
+                              decay_steps=10).learning_rates(3), NotImplementedError, "SLEEF"),
+    (lambda: eps_ref.schedule(K + "CosineDecay", backend="mxnet", initial_learning_rate=0.1,
+                              decay_steps=10), ValueError, "unknown backend"),
+    (lambda: eps_ref.schedule("optax.constant_schedule", backend="jax", value=0.1), ValueError,
+     "no backends"),
+    (lambda: eps_ref.optimizer("keras.optimizers.Adam", backend="jax",
+                               learning_rate=eps_ref.schedule(
+                                   K + "ExponentialDecay", backend="torch",
+                                   initial_learning_rate=0.1, decay_steps=10,
+                                   decay_rate=0.9)), ValueError, "one backend"),
 ])
 def test_bad_input_gets_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):

@@ -1,0 +1,143 @@
+r"""Keras 3's learning-rate schedules (``keras.optimizers.schedules``): float32 ``keras.ops`` on
+the optimizer's ``iterations`` before its increment (optimizer step :math:`t` runs at
+``schedule(t - 1)``), op by op on each backend's scalar kernels.
+
+Each schedule converts its keywords to float32 tensors first (``ops.cast``), so the
+arithmetic is float32 throughout, a Python number meeting a tensor in float32. The kernels:
+``cos`` is glibc's ``cosf`` on TensorFlow and JAX (:mod:`eps_ref.rules._libm_cos`); torch's
+is SLEEF's, not modelled: a schedule with a cosine refuses the torch backend. ``pow`` is
+glibc's ``powf`` (JAX with denormals flushed). On JAX, ``ops.cond`` (CosineDecay's warmup)
+is ``lax.cond``, compiled: XLA fuses each branch's multiply-adds (measured: the warmup
+``fma(target - lr0, t/W, lr0)`` and the decay ``fma(1 - alpha, cosine, alpha)``).
+CosineDecayRestarts (``ops.log``) is not modelled yet.
+Read from Keras 3.15's ``keras/src/optimizers/schedules/learning_rate_schedule.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from eps_ref.rules._libm_cos import cosf_glibc
+from eps_ref.rules._libm_pow import powf_glibc
+from eps_ref.rules._numerics import fma
+
+__all__ = ["values", "exponential_decay", "piecewise_constant", "polynomial_decay",
+           "inverse_time_decay", "cosine_decay", "BACKENDS"]
+
+F32 = np.float32
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _f(x) -> np.ndarray:
+    return np.asarray(x, dtype=F32)
+
+
+class Kernels:
+    """One backend's scalar kernels for the schedules' ``ops.cos`` and ``ops.power``."""
+
+    def __init__(self, backend: str):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown Keras backend {backend!r}; one of {list(BACKENDS)}")
+        self.backend = backend
+
+    def cos(self, x):
+        if self.backend == "torch":
+            raise NotImplementedError("Keras on torch computes ops.cos with SLEEF's cosf, "
+                                      "which eps_ref does not model yet: this schedule "
+                                      "runs on backend='tensorflow' or 'jax'")
+        return cosf_glibc(x)
+
+    def mul_add(self, a, b, c, compiled: bool):
+        """``a * b + c``; one FMA where the backend compiles it (``lax.cond`` on JAX)."""
+        a, b, c = np.broadcast_arrays(_f(a), _f(b), _f(c))
+        return fma(a, b, c) if compiled and self.backend == "jax" else a * b + c
+
+    def power(self, x, y):
+        base, exponent = np.broadcast_arrays(_f(x), _f(y))
+        return powf_glibc(np.ascontiguousarray(base), np.ascontiguousarray(exponent),
+                          subnormals="flush_to_zero" if self.backend == "jax" else "ieee")
+
+
+def exponential_decay(initial_learning_rate, decay_steps, decay_rate, staircase=False):
+    r"""ExponentialDecay: :math:`\eta_0 r^{t/T}` (:math:`\lfloor t/T \rfloor` with
+    ``staircase``)."""
+    def schedule(step, k):
+        p = _f(step) / _f(decay_steps)
+        if staircase:
+            p = np.floor(p)
+        return _f(initial_learning_rate) * k.power(decay_rate, p)
+    return schedule
+
+
+def piecewise_constant(boundaries, values):
+    """PiecewiseConstantDecay: ``values[i]`` between ``boundaries[i-1]`` (excluded) and
+    ``boundaries[i]``, summed as Keras sums its indicator products."""
+    def schedule(step, k):
+        step = np.asarray(step, dtype=np.int64)
+        out = np.zeros(step.shape, F32)
+        out = out + (step <= boundaries[0]).astype(F32) * _f(values[0])
+        out = out + (step > boundaries[-1]).astype(F32) * _f(values[-1])
+        for low, high, value in zip(boundaries[:-1], boundaries[1:], values[1:-1]):
+            out = out + ((step > low) & (step <= high)).astype(F32) * _f(value)
+        return out
+    return schedule
+
+
+def polynomial_decay(initial_learning_rate, decay_steps, end_learning_rate=1e-4, power=1.0,
+                     cycle=False):
+    r"""PolynomialDecay: :math:`(\eta_0 - \eta_1)(1 - t/T)^p + \eta_1`, ``t`` clipped at
+    :math:`T` (or :math:`T` grown to the next multiple with ``cycle``)."""
+    def schedule(step, k):
+        step = _f(step)
+        steps = np.full(step.shape, _f(decay_steps))
+        if cycle:
+            multiplier = np.where(step == 0, F32(1), np.ceil(step / _f(decay_steps)))
+            steps = steps * multiplier
+        else:
+            step = np.minimum(step, steps)
+        p = step / steps
+        return (_f(initial_learning_rate) - _f(end_learning_rate)) * \
+            k.power(F32(1) - p, power) + _f(end_learning_rate)
+    return schedule
+
+
+def inverse_time_decay(initial_learning_rate, decay_steps, decay_rate, staircase=False):
+    r"""InverseTimeDecay: :math:`\eta_0 / (1 + r\,t/T)`."""
+    def schedule(step, k):
+        p = _f(step) / _f(decay_steps)
+        if staircase:
+            p = np.floor(p)
+        return _f(initial_learning_rate) / (F32(1) + _f(decay_rate) * p)
+    return schedule
+
+
+def cosine_decay(initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None,
+                 warmup_steps=0):
+    r"""CosineDecay: :math:`\eta((1-\alpha)\tfrac12(1 + \cos(\pi t/T)) + \alpha)`, after a
+    linear warmup from ``initial_learning_rate`` to ``warmup_target`` over
+    ``warmup_steps`` where one is given."""
+    pi = F32(math.pi)
+
+    def decay(step, steps, lr, k, in_cond=False):
+        fraction = step / steps
+        cosine = F32(0.5) * (F32(1) + k.cos(pi * fraction))
+        return lr * k.mul_add(_f(1 - alpha), cosine, alpha, in_cond)
+
+    def schedule(step, k):
+        lr0, steps = _f(initial_learning_rate), _f(decay_steps)
+        step = _f(step)
+        if warmup_target is None:
+            return decay(np.minimum(step, steps), steps, lr0, k)
+        target, warm = _f(warmup_target), _f(warmup_steps)
+        step = np.minimum(step, steps + warm)
+        warmed = k.mul_add(target - lr0, step / warm, lr0, True)
+        return np.where(step < warm, warmed, decay(step - warm, steps, target, k, True))
+    return schedule
+
+
+def values(schedule, n: int, backend: str) -> list[dict]:
+    """Optimizer steps 1..n: the schedule at ``iterations`` 0..n-1, as Python floats."""
+    out = schedule(np.arange(n, dtype=np.int64), Kernels(backend))
+    return [{"lr": float(v)} for v in np.asarray(out, dtype=F32).reshape(-1)]
