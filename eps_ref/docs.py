@@ -137,6 +137,7 @@ SCHEDULE_COUNTING = {
              "`powf` with denormals flushed; under `jax.jit` (`compiled=True`) XLA turns "
              "a division by a constant into a multiplication by its float32 reciprocal "
              "and fuses multiply-adds",
+    "paper": "the formula as published, in float64, the step counted from 1",
     "keras": "the optimizer evaluates the schedule at its int64 `iterations` before the "
              "increment (step t at `schedule(t - 1)`), every keyword cast to a float32 "
              "tensor first, op by op on the backend's scalar kernels (`backend=`): `cos` "

@@ -189,3 +189,21 @@ def test_jit_rounds_otherwise_than_op_by_op():
     differ = sum(a != b for a, b in zip(eager, jit))
     assert 0 < differ < 1000
     assert max(abs(a - b) / max(abs(a), 1e-30) for a, b in zip(eager, jit)) < 1e-3
+
+
+def test_the_papers_schedules():
+    """Noam peaks at the end of its warmup, at d^-0.5 w^-0.5; SGDR restarts at T_0, then
+    after T_0 T_mult more epochs, and agrees with torch's CosineAnnealingWarmRestarts (the
+    same formula, rounded in another order) to rounding."""
+    noam = eps_ref.schedule("paper.noam", d_model=64, warmup_steps=100).learning_rates(300)
+    assert max(noam) == noam[99] == pytest.approx(64 ** -0.5 * 100 ** -0.5, rel=1e-15)
+    assert noam[0] == pytest.approx(64 ** -0.5 * 100 ** -1.5)
+    sgdr = eps_ref.schedule("paper.sgdr", eta_max=0.1, T_0=10, T_mult=2).learning_rates(40)
+    assert sgdr[0] == sgdr[10] == sgdr[30] == 0.1       # restarts at epochs 10 and 30
+    torch_sgdr = eps_ref.schedule(P + "CosineAnnealingWarmRestarts", lr=0.1, T_0=10,
+                                  T_mult=2).learning_rates(40)
+    assert sgdr == pytest.approx(torch_sgdr, rel=1e-14, abs=1e-17)
+    batches = eps_ref.schedule("paper.sgdr", eta_max=0.1, T_0=2, steps_per_epoch=4)
+    assert batches.learning_rates(9)[8] == 0.1           # epoch 2 begins at batch 9
+    opt = eps_ref.optimizer("paper.adam", lr=eps_ref.schedule("paper.noam"))
+    assert opt.optimizer_at(4000).hyperparams["lr"] == pytest.approx(512 ** -0.5 * 4000 ** -0.5)

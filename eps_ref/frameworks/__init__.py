@@ -6,5 +6,5 @@ the rule, and ``bind``, which maps those keywords to the rule's keywords.
 """
 
 from eps_ref.frameworks import (  # noqa: F401  (registration)
-    flax, keras, keras_schedules, optax, optax_schedules, paper, tf1, tf_keras, torch,
-    torch_schedules)
+    flax, keras, keras_schedules, optax, optax_schedules, paper, paper_schedules, tf1,
+    tf_keras, torch, torch_schedules)
