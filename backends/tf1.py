@@ -57,3 +57,40 @@ def run_dropin(source, kwargs, param0, grads, device="cpu"):
     loop drives it (:func:`eps_ref.backends.dropins.trajectory`)."""
     from eps_ref.backends.dropins import trajectory
     return trajectory("tf1", source, kwargs, param0, grads, device)
+
+
+def run_schedule(name, kwargs, n):
+    """The learning rates of ``n`` optimizer steps: the decay function on an int64
+    ``global_step`` variable from ``kwargs["global_step"]`` (``x`` for
+    ``piecewise_constant``), read before each increment, eagerly; ``[{"lr": float}]``."""
+    import tensorflow as tf
+    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in dict(kwargs).items()}
+    key = "x" if "x" in kwargs else "global_step"
+    step = tf.Variable(int(kwargs[key]), dtype=tf.int64)
+    lr = resolve(name)(**{**kwargs, key: step})
+    out = []
+    for _ in range(n):
+        out.append({"lr": float(lr() if callable(lr) else lr)})
+        step.assign_add(1)
+    return out
+
+
+def run_scheduled(name, kwargs, schedule_name, schedule_kwargs, param0, grads, device="cpu"):
+    """``name(learning_rate=decay, **kwargs)`` with the decay function on the
+    ``global_step`` that ``apply_gradients`` increments, as a TF1 training loop runs it."""
+    import tensorflow as tf
+    names, leaves, streams = tree_leaves(param0, grads)
+    kw = {k: list(v) if isinstance(v, tuple) else v for k, v in dict(schedule_kwargs).items()}
+    key = "x" if "x" in kw else "global_step"
+    with tf.device(device.upper() + ":0"):
+        step = tf.Variable(int(kw[key]), dtype=tf.int64)
+        variables = [tf.Variable(p) for p in leaves]
+        opt = resolve(name)(learning_rate=resolve(schedule_name)(**{**kw, key: step}),
+                            **kwargs)
+        trajectories = [[np.array(p, copy=True)] for p in leaves]
+        for t in range(len(streams[0])):
+            opt.apply_gradients([(tf.constant(s[t]), v) for s, v in zip(streams, variables)],
+                                global_step=step)
+            for trajectory, v in zip(trajectories, variables):
+                trajectory.append(v.numpy().copy())
+    return tree_trajectory(names, trajectories)

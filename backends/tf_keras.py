@@ -53,3 +53,12 @@ def run_dropin(source, kwargs, param0, grads, device="cpu"):
     loop drives it (:func:`eps_ref.backends.dropins.trajectory`)."""
     from eps_ref.backends.dropins import trajectory
     return trajectory("tf_keras", source, kwargs, param0, grads, device)
+
+
+def run_schedule(name, kwargs, n):
+    """The learning rates of ``n`` optimizer steps: the schedule at ``iterations`` (int64)
+    0..n-1, eagerly; ``[{"lr": float}]``."""
+    import tensorflow as tf
+    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in dict(kwargs).items()}
+    schedule = resolve(name)(**kwargs)
+    return [{"lr": float(schedule(tf.constant(t, dtype=tf.int64)))} for t in range(n)]

@@ -444,4 +444,9 @@ SCHEDULED += (
      {"boundaries": [100, 200], "values": [0.1, 0.01, 0.001]}),
     ("keras.optimizers.RMSprop", {}, "keras.optimizers.schedules.ExponentialDecay",
      {"initial_learning_rate": 1e-2, "decay_steps": 50, "decay_rate": 0.9}),
+    ("tf.compat.v1.train.MomentumOptimizer", {"momentum": 0.9},
+     "tf.compat.v1.train.cosine_decay",
+     {"learning_rate": 0.1, "global_step": 0, "decay_steps": 800, "alpha": 0.01}),
+    ("tf.compat.v1.train.AdamOptimizer", {}, "tf.compat.v1.train.piecewise_constant",
+     {"x": 0, "boundaries": [100, 200], "values": [1e-2, 1e-3, 1e-4]}),
 )

@@ -70,6 +70,26 @@ def test_optax_schedule_is_the_framework_s(name, variant, jit):
         assert type(g) is float and g == e["lr"], (t, g, e["lr"])
 
 
+TF_CASES = [(n, v) for n, v in CASES if eps_ref.spec(n).framework in ("tf1", "tf_keras")]
+
+
+@pytest.mark.parametrize("name, variant", TF_CASES, ids=[f"{n}[{v}]" for n, v in TF_CASES])
+def test_tensorflow_schedule_is_the_framework_s(name, variant):
+    """TF1's decay functions on a global_step variable, tf_keras' schedules at the
+    iterations: TensorFlow's float32 values, bit for bit."""
+    framework = eps_ref.spec(name).framework
+    pytest.importorskip("tensorflow")
+    if framework == "tf_keras":
+        pytest.importorskip("tf_keras")
+    import importlib
+    run_schedule = importlib.import_module(f"eps_ref.backends.{framework}").run_schedule
+    kw = _kwargs(name, variant)
+    expected = run_schedule(name, kw, STEPS)
+    got = eps_ref.schedule(name, **kw).learning_rates(STEPS)
+    for t, (e, g) in enumerate(zip(expected, got), start=1):
+        assert type(g) is float and g == e["lr"], (t, g, e["lr"])
+
+
 KERAS_CASES = [(n, v, b) for n, v in CASES if eps_ref.spec(n).framework == "keras"
                for b in ("tensorflow", "jax", "torch")]
 
@@ -134,7 +154,8 @@ def test_optimizer_on_a_schedule_is_the_framework_s(opt, opt_kwargs, sched, sche
     """torch: ``opt.step(); scheduler.step()``; optax: ``optax.<opt>(learning_rate=
     schedule)`` stepped eagerly."""
     framework = eps_ref.spec(opt).framework
-    pytest.importorskip({"torch": "torch", "optax": "optax", "keras": "keras"}[framework])
+    pytest.importorskip({"torch": "torch", "optax": "optax", "keras": "keras",
+                         "tf1": "tensorflow"}[framework])
     import importlib
     run_scheduled = importlib.import_module(f"eps_ref.backends.{framework}").run_scheduled
     steps = min(TRAJECTORY_STEPS, _steps(sched_kwargs))

@@ -138,6 +138,11 @@ SCHEDULE_COUNTING = {
              "a division by a constant into a multiplication by its float32 reciprocal "
              "and fuses multiply-adds",
     "paper": "the formula as published, in float64, the step counted from 1",
+    "tf1": "a decay function reads `global_step`, which `apply_gradients` increments after "
+           "the step (here: its value at the first step); TensorFlow ops in float32, "
+           "glibc's `cosf` and `powf`",
+    "tf_keras": "as Keras 3 on TensorFlow: `iterations` before the increment, TensorFlow "
+                "ops in float32",
     "keras": "the optimizer evaluates the schedule at its int64 `iterations` before the "
              "increment (step t at `schedule(t - 1)`), every keyword cast to a float32 "
              "tensor first, op by op on the backend's scalar kernels (`backend=`): `cos` "

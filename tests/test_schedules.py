@@ -136,6 +136,13 @@ def test_reduce_on_plateau_follows_the_metric():
                               decay_steps=10), ValueError, "unknown backend"),
     (lambda: eps_ref.schedule("optax.constant_schedule", backend="jax", value=0.1), ValueError,
      "no backends"),
+    (lambda: eps_ref.schedule("tf.compat.v1.train.exponential_decay", learning_rate=0.1,
+                              decay_steps=10, decay_rate=0.9), TypeError, "global_step"),
+    (lambda: eps_ref.schedule("tf.compat.v1.train.exponential_decay", learning_rate=0.1,
+                              global_step=-1, decay_steps=10, decay_rate=0.9), TypeError,
+     "int >= 0"),
+    (lambda: eps_ref.schedule("tf.compat.v1.train.piecewise_constant", x=0,
+                              boundaries=[1, 2], values=[0.1]), ValueError, "1 less"),
     (lambda: eps_ref.optimizer("keras.optimizers.Adam", backend="jax",
                                learning_rate=eps_ref.schedule(
                                    K + "ExponentialDecay", backend="torch",
@@ -207,3 +214,11 @@ def test_the_papers_schedules():
     assert batches.learning_rates(9)[8] == 0.1           # epoch 2 begins at batch 9
     opt = eps_ref.optimizer("paper.adam", lr=eps_ref.schedule("paper.noam"))
     assert opt.optimizer_at(4000).hyperparams["lr"] == pytest.approx(512 ** -0.5 * 4000 ** -0.5)
+
+
+def test_a_tf1_decay_starts_at_its_global_step():
+    """The decay function reads the counter: starting it at 100 shifts the schedule."""
+    kw = dict(learning_rate=0.1, decay_steps=50, decay_rate=0.5)
+    fresh = eps_ref.schedule("tf.compat.v1.train.exponential_decay", global_step=0, **kw)
+    resumed = eps_ref.schedule("tf.compat.v1.train.exponential_decay", global_step=100, **kw)
+    assert resumed.learning_rates(10) == fresh.learning_rates(110)[100:]

@@ -7,4 +7,4 @@ the rule, and ``bind``, which maps those keywords to the rule's keywords.
 
 from eps_ref.frameworks import (  # noqa: F401  (registration)
     flax, keras, keras_schedules, optax, optax_schedules, paper, paper_schedules, tf1,
-    tf_keras, torch, torch_schedules)
+    tf_keras, tf_schedules, torch, torch_schedules)

@@ -24,7 +24,7 @@ from eps_ref.rules._libm_pow import powf_glibc
 from eps_ref.rules._numerics import fma
 
 __all__ = ["values", "exponential_decay", "piecewise_constant", "polynomial_decay",
-           "inverse_time_decay", "cosine_decay", "BACKENDS"]
+           "inverse_time_decay", "cosine_decay", "linear_cosine_decay", "BACKENDS"]
 
 F32 = np.float32
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -134,6 +134,22 @@ def cosine_decay(initial_learning_rate, decay_steps, alpha=0.0, warmup_target=No
         step = np.minimum(step, steps + warm)
         warmed = k.mul_add(target - lr0, step / warm, lr0, True)
         return np.where(step < warm, warmed, decay(step - warm, steps, target, k, True))
+    return schedule
+
+
+def linear_cosine_decay(initial_learning_rate, decay_steps, num_periods=0.5, alpha=0.0,
+                        beta=0.001):
+    r"""LinearCosineDecay (TensorFlow's, TF1 and tf_keras):
+    :math:`\eta((lpha + (T - t)/T)	frac12(1 + \cos(2\pi n\,t/T)) + eta)`."""
+    pi = F32(math.pi)
+
+    def schedule(step, k):
+        steps = _f(decay_steps)
+        step = np.minimum(_f(step), steps)
+        linear = (steps - step) / steps
+        fraction = F32(2.0) * _f(num_periods) * (step / steps)
+        cosine = F32(0.5) * (F32(1) + k.cos(pi * fraction))
+        return _f(initial_learning_rate) * ((_f(alpha) + linear) * cosine + _f(beta))
     return schedule
 
 
