@@ -24,7 +24,7 @@ from eps_ref.spec import LR_KEYWORDS, _accepts, _check_kind, _hyperparams, spec
 __all__ = ["Schedule", "schedule", "ScheduledOptimizer"]
 
 
-def schedule(name: str, *, compiled: bool = False, backend: str | None = None,
+def schedule(name: str, /, *, compiled: bool = False, backend: str | None = None,
              **kwargs) -> "Schedule":
     """The reference schedule for a framework name with the framework's keywords (torch
     schedulers also take ``lr``, the optimizer's learning rate they start from).
@@ -108,7 +108,8 @@ def scheduled_keyword(s, kwargs: Mapping[str, Any]) -> str | None:
     return None
 
 
-def scheduled_optimizer(name: str, keyword: str, backend, threads, kwargs) -> "ScheduledOptimizer":
+def scheduled_optimizer(name: str, keyword: str, backend, threads,
+                        kwargs) -> "ScheduledOptimizer":
     """``eps_ref.optimizer(name, lr=schedule, ...)``: checks that the schedule is of the
     optimizer's framework and that the optimizer takes what it writes."""
     import eps_ref
@@ -123,6 +124,12 @@ def scheduled_optimizer(name: str, keyword: str, backend, threads, kwargs) -> "S
     if sched_backend is not None and backend is not None and sched_backend != backend:
         raise ValueError(f"{name}: the schedule computes on backend {sched_backend!r}, the "
                          f"optimizer on {backend!r}: one Keras process runs one backend")
+    if sched_backend is None and backend is not None and _accepts(sched.spec.rule.values,
+                                                                  "backend"):
+        # a Keras schedule built without a backend computes on the optimizer's
+        sched = schedule(sched.spec.name, backend=backend, compiled=sched.compiled,
+                         **dict(sched.hyperparams))
+    backend = sched_backend if backend is None else backend
     try:
         first = sched.values(1)[0]
     except TypeError as e:

@@ -320,7 +320,9 @@ def _hyperparams(s: Spec, kwargs: dict) -> dict:
 
 def _check_kind(s: Spec, kind: str) -> None:
     if s.kind != kind:
-        raise TypeError(f"{s.name} is a {s.kind}, not a{'n' if kind[0] in 'aeiou' else ''} "
+        def article(word):
+            return "an" if word[0] in "aeiou" else "a"
+        raise TypeError(f"{s.name} is {article(s.kind)} {s.kind}, not {article(kind)} "
                         f"{kind}; use eps_ref.{s.kind}()")
 
 

@@ -29,7 +29,9 @@ def _bind_sgdr(*, eta_max, eta_min, T_0, T_mult, steps_per_epoch):   # noqa: N80
 register(Spec(name="paper.sgdr", framework="paper", version="ICLR 2017",
               defaults={"eta_max": REQUIRED, "eta_min": 0.0, "T_0": REQUIRED, "T_mult": 1,
                         "steps_per_epoch": 1},
-              rule=RULE, bind=_bind_sgdr, reference="https://arxiv.org/abs/1608.03983",
+              rule=RULE, bind=_bind_sgdr,
+              reference="https://arxiv.org/abs/1608.03983 (Loshchilov & Hutter, ICLR 2017, "
+                        "eq. 5)",
               kind="schedule",
               variants={"defaults": {"eta_max": 0.1, "T_0": 50},
                         "T_mult 2, batches": {"eta_max": 0.05, "eta_min": 1e-4, "T_0": 10,
@@ -45,7 +47,9 @@ def _bind_noam(*, d_model, warmup_steps):
 
 register(Spec(name="paper.noam", framework="paper", version="NeurIPS 2017",
               defaults={"d_model": 512, "warmup_steps": 4000},
-              rule=RULE, bind=_bind_noam, reference="https://arxiv.org/abs/1706.03762",
+              rule=RULE, bind=_bind_noam,
+              reference="https://arxiv.org/abs/1706.03762 (Vaswani et al., NeurIPS 2017, "
+                        "eq. 3)",
               kind="schedule",
               variants={"defaults": {}, "small": {"d_model": 64, "warmup_steps": 100}},
               doc="d_model^-0.5 min(t^-0.5, t warmup_steps^-1.5): linear warmup, then "

@@ -154,7 +154,8 @@ def _restart_position(e: int, T_0: int, T_mult: int) -> tuple[int, int]:   # noq
     return t_cur, t_i
 
 
-def cosine_annealing_warm_restarts(*, T_0: int, T_mult: int, eta_min: float) -> Chainable:   # noqa: N803
+def cosine_annealing_warm_restarts(*, T_0: int, T_mult: int,   # noqa: N803
+                                   eta_min: float) -> Chainable:
     r"""CosineAnnealingWarmRestarts (SGDR): :math:`\eta_{min} + (\eta - \eta_{min})
     (1 + \cos(\pi T_{cur}/T_i))/2`, the closed form of the restart position."""
     def get(lr, e, base, initial):
