@@ -35,14 +35,25 @@ def resolve(name):
 def run_optimizer(name, kwargs, param0, grads, device="cpu"):
     """``param0``: one array or a dict tree, one ``tf.Variable`` per leaf, in order."""
     import tensorflow as tf
+
+    def make():
+        step = None
+        opt_kwargs = kwargs
+        if "global_step" in kwargs:
+            step = tf.Variable(int(kwargs["global_step"]), dtype=tf.int64)
+            opt_kwargs = {**kwargs, "global_step": step}
+        return resolve(name)(**opt_kwargs), step
+    return _run(make, param0, grads, device)
+
+
+def _run(make, param0, grads, device):
+    """Step the optimizer ``make()`` returns (with the ``global_step`` variable it counts,
+    or None) over the streams; the trajectory in the structure of ``param0``."""
+    import tensorflow as tf
     names, leaves, streams = tree_leaves(param0, grads)
     with tf.device(device.upper() + ":0"):
         variables = [tf.Variable(p) for p in leaves]
-        step = None
-        if "global_step" in kwargs:
-            step = tf.Variable(int(kwargs["global_step"]), dtype=tf.int64)
-            kwargs = {**kwargs, "global_step": step}
-        opt = resolve(name)(**kwargs)
+        opt, step = make()
         trajectories = [[np.array(p, copy=True)] for p in leaves]
         for t in range(len(streams[0])):
             opt.apply_gradients([(tf.constant(s[t]), v) for s, v in zip(streams, variables)],
@@ -79,18 +90,11 @@ def run_scheduled(name, kwargs, schedule_name, schedule_kwargs, param0, grads, d
     """``name(learning_rate=decay, **kwargs)`` with the decay function on the
     ``global_step`` that ``apply_gradients`` increments, as a TF1 training loop runs it."""
     import tensorflow as tf
-    names, leaves, streams = tree_leaves(param0, grads)
     kw = {k: list(v) if isinstance(v, tuple) else v for k, v in dict(schedule_kwargs).items()}
     key = "x" if "x" in kw else "global_step"
-    with tf.device(device.upper() + ":0"):
+
+    def make():
         step = tf.Variable(int(kw[key]), dtype=tf.int64)
-        variables = [tf.Variable(p) for p in leaves]
-        opt = resolve(name)(learning_rate=resolve(schedule_name)(**{**kw, key: step}),
-                            **kwargs)
-        trajectories = [[np.array(p, copy=True)] for p in leaves]
-        for t in range(len(streams[0])):
-            opt.apply_gradients([(tf.constant(s[t]), v) for s, v in zip(streams, variables)],
-                                global_step=step)
-            for trajectory, v in zip(trajectories, variables):
-                trajectory.append(v.numpy().copy())
-    return tree_trajectory(names, trajectories)
+        decay = resolve(schedule_name)(**{**kw, key: step})
+        return resolve(name)(learning_rate=decay, **kwargs), step
+    return _run(make, param0, grads, device)

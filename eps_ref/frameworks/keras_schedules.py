@@ -37,6 +37,8 @@ def _register(short, defaults, build, doc, variants):
             if k not in ("staircase", "cycle", "boundaries", "values", "warmup_target") \
                     and v is not None:
                 check_number(PREFIX + short, **{k: v})
+        if "decay_steps" in kw:
+            _positive_steps(kw["decay_steps"])
         return {"schedule": build(**kw)}
 
     register(Spec(name=name, framework="keras", version=VERSION,
@@ -45,13 +47,8 @@ def _register(short, defaults, build, doc, variants):
                   variants=variants, doc=doc))
 
 
-def _exponential(*, initial_learning_rate, decay_steps, decay_rate, staircase):
-    _positive_steps(decay_steps)
-    return K.exponential_decay(initial_learning_rate, decay_steps, decay_rate, staircase)
-
-
 _register("ExponentialDecay", {"initial_learning_rate": REQUIRED, "decay_steps": REQUIRED,
-                               "decay_rate": REQUIRED, "staircase": False}, _exponential,
+                               "decay_rate": REQUIRED, "staircase": False}, K.exponential_decay,
           "initial_learning_rate * decay_rate^(t / decay_steps), floored with staircase",
           {"defaults": {"initial_learning_rate": 0.1, "decay_steps": 100,
                         "decay_rate": 0.96},
@@ -73,15 +70,9 @@ _register("PiecewiseConstantDecay", {"boundaries": REQUIRED, "values": REQUIRED}
           {"defaults": {"boundaries": [100, 400, 700], "values": [0.1, 0.05, 0.01, 0.001]}})
 
 
-def _polynomial(*, initial_learning_rate, decay_steps, end_learning_rate, power, cycle):
-    _positive_steps(decay_steps)
-    return K.polynomial_decay(initial_learning_rate, decay_steps, end_learning_rate, power,
-                              cycle)
-
-
 _register("PolynomialDecay", {"initial_learning_rate": REQUIRED, "decay_steps": REQUIRED,
                               "end_learning_rate": 1e-4, "power": 1.0, "cycle": False},
-          _polynomial, "(lr0 - lr1) (1 - t/T)^power + lr1, t clipped at T (or T grown "
+          K.polynomial_decay, "(lr0 - lr1) (1 - t/T)^power + lr1, t clipped at T (or T grown "
           "with cycle)",
           {"defaults": {"initial_learning_rate": 0.1, "decay_steps": 700},
            "power 2, cycle": {"initial_learning_rate": 0.1, "decay_steps": 300,
@@ -90,13 +81,8 @@ _register("PolynomialDecay", {"initial_learning_rate": REQUIRED, "decay_steps": 
                          "end_learning_rate": 1e-5, "power": 0.5}})
 
 
-def _inverse(*, initial_learning_rate, decay_steps, decay_rate, staircase):
-    _positive_steps(decay_steps)
-    return K.inverse_time_decay(initial_learning_rate, decay_steps, decay_rate, staircase)
-
-
 _register("InverseTimeDecay", {"initial_learning_rate": REQUIRED, "decay_steps": REQUIRED,
-                               "decay_rate": REQUIRED, "staircase": False}, _inverse,
+                               "decay_rate": REQUIRED, "staircase": False}, K.inverse_time_decay,
           "initial_learning_rate / (1 + decay_rate t / decay_steps)",
           {"defaults": {"initial_learning_rate": 0.1, "decay_steps": 100, "decay_rate": 0.5},
            "staircase": {"initial_learning_rate": 0.1, "decay_steps": 50, "decay_rate": 2.0,
@@ -104,7 +90,6 @@ _register("InverseTimeDecay", {"initial_learning_rate": REQUIRED, "decay_steps":
 
 
 def _cosine(*, initial_learning_rate, decay_steps, alpha, warmup_target, warmup_steps):
-    _positive_steps(decay_steps)
     if warmup_target is not None:
         check_number(PREFIX + "CosineDecay", warmup_target=warmup_target)
     return K.cosine_decay(initial_learning_rate, decay_steps, alpha, warmup_target,
