@@ -447,6 +447,11 @@ SCHEDULED += (
     ("tf.compat.v1.train.MomentumOptimizer", {"momentum": 0.9},
      "tf.compat.v1.train.cosine_decay",
      {"learning_rate": 0.1, "global_step": 0, "decay_steps": 800, "alpha": 0.01}),
+    ("keras.optimizers.Adam", {}, "keras.optimizers.schedules.CosineDecayRestarts",
+     {"initial_learning_rate": 1e-3, "first_decay_steps": 60, "t_mul": 1.5, "m_mul": 0.8}),
+    ("tf.compat.v1.train.MomentumOptimizer", {"momentum": 0.9, "use_nesterov": True},
+     "tf.compat.v1.train.cosine_decay_restarts",
+     {"learning_rate": 0.1, "global_step": 0, "first_decay_steps": 50, "alpha": 0.01}),
     ("tf.compat.v1.train.AdamOptimizer", {}, "tf.compat.v1.train.piecewise_constant",
      {"x": 0, "boundaries": [100, 200], "values": [1e-2, 1e-3, 1e-4]}),
 )

@@ -134,13 +134,16 @@ def _slug(text: str) -> str:
 
 def write_report(results: list[Result], versions: dict, out_dir, steps: int,
                  seed: int = 0, device: str = "cpu", layer_results=(),
-                 shape: tuple[int, ...] = SHAPE, workload_results=None, porting=None) -> Path:
+                 shape: tuple[int, ...] = SHAPE, workload_results=None, porting=None,
+                 schedules=None) -> Path:
     """Write ``report.json``, ``report.md`` and ``plots/*.png`` into ``out_dir``; with
     ``layer_results`` (from :func:`eps_ref.conformance.layers.run_layer_cases`) the report
     gains the normalization-layer sections, with ``workload_results`` (``{title: (steps,
     results)}`` from :func:`eps_ref.conformance.workload.run_workload_cases`) a section per
     parameter tree, with ``porting`` (``(steps, results, rows)`` from
-    :mod:`eps_ref.conformance.porting`) the porting pairs' section. ``plots/`` belongs to
+    :mod:`eps_ref.conformance.porting`) the porting pairs' section, with ``schedules``
+    (``(steps, results)`` from :mod:`eps_ref.conformance.schedules`) the schedules'
+    section. ``plots/`` belongs to
     the report: the plots of an earlier run are removed first, so none is left that the new
     report does not show."""
     out = Path(out_dir)
@@ -164,7 +167,8 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
     workload_results = workload_results or {}
     counts: dict[str, int] = {}
     porting_results = porting[1] if porting else []
-    for r in [*results, *layer_results, *porting_results,
+    schedule_results = schedules[1] if schedules else []
+    for r in [*results, *layer_results, *porting_results, *schedule_results,
               *(r for _, rs in workload_results.values() for r in rs)]:
         counts[r.status] = counts.get(r.status, 0) + 1
     meta = {
@@ -224,6 +228,16 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
                  if isinstance(v, dict) and k.endswith("_gap") else v)
              for k, v in row.items()} for row in rows]}
         markdown += "\n" + porting_markdown(rows, porting_steps, out if have_plots else None)
+    if schedules:
+        from eps_ref.conformance.schedules import schedules_markdown
+        schedule_steps, _ = schedules
+        doc["schedules"] = {"steps": schedule_steps, "cases": [
+            {"id": r.case.id, "spec": r.case.spec, "variant": r.case.variant,
+             "label": r.case.label, "status": r.status, "message": r.message,
+             "optimizer": None if r.case.optimizer is None else r.case.optimizer[0],
+             **(r.comparison.summary() if r.comparison else {})}
+            for r in schedule_results]}
+        markdown += "\n" + schedules_markdown(list(schedule_results), schedule_steps)
     (out / "report.json").write_text(json.dumps(_jsonable(doc), indent=1))
     (out / "report.md").write_text(markdown)
     return out

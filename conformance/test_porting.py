@@ -323,7 +323,8 @@ def test_the_conformance_report_shows_the_porting_pairs(tmp_path):
     out = tmp_path / "report"
     assert cli.main(["conformance", "--framework", "torch", "optax", "--spec",
                      "torch.optim.SGD", "--steps", "3", "--workload-steps", "0",
-                     "--porting-steps", "6", "--out", str(out)]) == 0
+                     "--porting-steps", "6", "--schedule-steps", "0",
+                     "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
     assert "## Porting: nominal port, nearest native configuration, drop-in" in md
     row = next(line for line in md.splitlines()

@@ -18,6 +18,7 @@ import pytest
 import eps_ref
 from eps_ref.conformance.cases import SCHEDULED
 from eps_ref.conformance.runner import compare, reference_trajectory
+from eps_ref.conformance.schedules import metric_stream, schedule_kwargs, schedule_steps
 from eps_ref.conformance.streams import gradient_stream, initial_params
 from eps_ref.conformance.tier import full_or_ci
 
@@ -26,30 +27,6 @@ TRAJECTORY_STEPS = full_or_ci(1000, 300)
 
 CASES = [(name, variant) for name in eps_ref.specs(kind="schedule")
          for variant in eps_ref.spec(name).variants]
-
-
-def _kwargs(name, variant) -> dict:
-    kw = dict(eps_ref.spec(name).variants[variant])
-    for key in ("schedulers", "schedules"):
-        if key in kw:
-            kw[key] = [(inner, dict(k)) for inner, k in kw[key]]
-    return kw
-
-
-def _steps(kw) -> int:
-    """1000, or as many as a OneCycleLR allows (its total steps and the one before)."""
-    total = kw.get("total_steps") or (kw.get("epochs") or 0) * (kw.get("steps_per_epoch") or 0)
-    return min(STEPS, total + 1) if total else STEPS
-
-
-def metric_stream(n: int, mode: str = "min") -> list[float]:
-    """A validation metric that improves, stalls and is noisy: what ReduceLROnPlateau
-    watches (negated for ``mode="max"``)."""
-    rng = np.random.default_rng(3)
-    t = np.arange(n)
-    values = 1.0 / (1.0 + 0.02 * t) + 0.03 * rng.standard_normal(n)
-    values[n // 3: n // 2] = values[n // 3]          # a plateau
-    return [float(-v if mode == "max" else v) for v in values]
 
 
 OPTAX_CASES = [(n, v, jit) for n, v in CASES if eps_ref.spec(n).framework == "optax"
@@ -62,7 +39,7 @@ TORCH_CASES = [(n, v) for n, v in CASES if eps_ref.spec(n).framework == "torch"]
 def test_optax_schedule_is_the_framework_s(name, variant, jit):
     pytest.importorskip("optax")
     from eps_ref.backends.optax import run_schedule
-    kw = _kwargs(name, variant)
+    kw = schedule_kwargs(name, variant)
     expected = run_schedule(name, kw, STEPS, jit=jit)
     got = eps_ref.schedule(name, compiled=jit, **kw).learning_rates(STEPS)
     assert len(got) == STEPS
@@ -83,7 +60,7 @@ def test_tensorflow_schedule_is_the_framework_s(name, variant):
         pytest.importorskip("tf_keras")
     import importlib
     run_schedule = importlib.import_module(f"eps_ref.backends.{framework}").run_schedule
-    kw = _kwargs(name, variant)
+    kw = schedule_kwargs(name, variant)
     expected = run_schedule(name, kw, STEPS)
     got = eps_ref.schedule(name, **kw).learning_rates(STEPS)
     for t, (e, g) in enumerate(zip(expected, got), start=1):
@@ -107,7 +84,7 @@ def keras_schedules():
         return Result(case, "error" if kind == "error" else "ran", payload if kind == "error"
                       else "", trajectory=payload)
 
-    cases = [Case(n, v, f"keras/{b}", _kwargs(n, v)) for n, v, b in KERAS_CASES]
+    cases = [Case(n, v, f"keras/{b}", schedule_kwargs(n, v)) for n, v, b in KERAS_CASES]
     results, _ = run_in_workers(cases, run_one, Result, progress=None)
     return {(r.case.spec, r.case.variant, r.case.label): r for r in results}
 
@@ -119,7 +96,7 @@ def test_keras_schedule_is_the_framework_s(keras_schedules, name, variant, backe
     if result.status == "skipped":
         pytest.skip(result.message)
     assert result.status == "ran", result.message
-    kw = _kwargs(name, variant)
+    kw = schedule_kwargs(name, variant)
     try:
         got = eps_ref.schedule(name, backend=backend, **kw).learning_rates(STEPS)
     except NotImplementedError as e:     # torch's SLEEF cos: declared, and measured here
@@ -136,8 +113,8 @@ def test_keras_schedule_is_the_framework_s(keras_schedules, name, variant, backe
 def test_torch_schedule_is_the_framework_s(name, variant):
     pytest.importorskip("torch")
     from eps_ref.backends.torch import run_schedule
-    kw = _kwargs(name, variant)
-    n = _steps(kw)
+    kw = schedule_kwargs(name, variant)
+    n = schedule_steps(kw)
     metrics = metric_stream(n, kw.get("mode", "min")) if name.endswith("Plateau") else None
     expected = run_schedule(name, kw, n, metrics)
     got = eps_ref.schedule(name, **kw).values(n, metrics)
@@ -160,7 +137,7 @@ def test_optimizer_on_a_schedule_is_the_framework_s(opt, opt_kwargs, sched, sche
                          "tf1": "tensorflow"}[framework])
     import importlib
     run_scheduled = importlib.import_module(f"eps_ref.backends.{framework}").run_scheduled
-    steps = min(TRAJECTORY_STEPS, _steps(sched_kwargs))
+    steps = min(TRAJECTORY_STEPS, schedule_steps(sched_kwargs))
     param0, grads = initial_params(), gradient_stream(steps)
     expected = run_scheduled(opt, opt_kwargs, sched, sched_kwargs, param0, grads)
     if framework == "keras":     # this process's Keras backend computes the schedule
@@ -176,3 +153,32 @@ def test_optimizer_on_a_schedule_is_the_framework_s(opt, opt_kwargs, sched, sche
     fixed = reference_trajectory(opt, {**opt_kwargs, keyword: schedule.learning_rates(1)[0]},
                                  param0, grads)
     assert compare(got, fixed).max_ulp > 0
+
+
+def test_the_conformance_report_shows_the_schedules(tmp_path):
+    """``eps-ref conformance`` runs the selected schedules in their frameworks and the
+    optimizers on them, and reports each; Keras on torch's SLEEF kernels is open, with the
+    measured difference."""
+    import json
+
+    from eps_ref import cli
+    out = tmp_path / "report"
+    assert cli.main(["conformance", "--framework", "torch", "keras", "--spec",
+                     "torch.optim.lr_scheduler.StepLR", "torch.optim.lr_scheduler.OneCycleLR",
+                     "keras.optimizers.schedules.CosineDecay", "--steps", "3",
+                     "--workload-steps", "0", "--porting-steps", "0", "--schedule-steps",
+                     "120", "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "## Schedules" in md
+    report = json.loads((out / "report.json").read_text())["schedules"]
+    assert report["steps"] == 120
+    by_id = {c["id"]: c for c in report["cases"]}
+    assert by_id["torch.optim.lr_scheduler.StepLR[defaults]@torch"]["status"] == "exact"
+    paired = by_id["torch.optim.lr_scheduler.OneCycleLR[with torch.optim.Adam]@torch"]
+    assert paired["status"] == "exact" and paired["optimizer"] == "torch.optim.Adam"
+    on_torch = by_id["keras.optimizers.schedules.CosineDecay[defaults]@keras/torch"]
+    assert on_torch["status"] in ("open", "skipped")
+    if on_torch["status"] == "open":
+        assert "SLEEF" in on_torch["message"] and "steps differ" in on_torch["message"]
+    assert by_id["keras.optimizers.schedules.CosineDecay[defaults]@keras/tensorflow"][
+        "status"] == "exact"

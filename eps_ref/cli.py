@@ -1,11 +1,12 @@
 """eps-ref: the spec oracle's command line.
 
   eps-ref conformance [--framework F ...] [--steps N] [--shape D,D,...]
-                      [--workload-steps N] [--porting-steps N] [--out DIR]
+                      [--workload-steps N] [--porting-steps N] [--schedule-steps N]
+                      [--out DIR]
       diff the reference against the installed frameworks, step by step (on the
       conformance tensor, then on the real workload and the size sweep, then the
-      drop-ins of every porting pair in their target frameworks), and write a
-      Markdown + JSON report with plots
+      drop-ins of every porting pair in their target frameworks, then every schedule
+      and the optimizers on a schedule), and write a Markdown + JSON report with plots
   eps-ref bench [--spec NAME ...] [--framework F ...] [--sizes 1e4 1e6 tree 1e7]
                 [--repeat N] [--threads N] [--budget S] [--out DIR]
       time one reference step next to the frameworks' own CPU steps, a naive NumPy
@@ -91,15 +92,19 @@ def _conformance(args) -> int:
     if unknown:
         print(f"eps-ref conformance: error: {unknown}", file=sys.stderr)
         return 2
+    from eps_ref.conformance.schedules import schedule_cases, scheduled_cases
     selected = cases(args.framework or None)
     selected_layers = layer_cases(args.framework or None)
+    selected_schedules = (schedule_cases(args.framework, args.spec)
+                          + scheduled_cases(args.framework, args.spec)) \
+        if args.schedule_steps else []
     if args.spec:
         selected = [c for c in selected if c.spec in args.spec]
         selected_layers = [c for c in selected_layers if c.spec in args.spec]
-    if not selected and not selected_layers:
+    if not selected and not selected_layers and not selected_schedules:
         print("eps-ref conformance: no case matches the selection", file=sys.stderr)
         return 2
-    planned = len(selected) + len(selected_layers)
+    planned = len(selected) + len(selected_layers) + len(selected_schedules)
     from eps_ref.conformance.report import uncertified_versions
     uncertified = uncertified_versions()
     try:    # the report folder must take the journal before any case runs
@@ -132,7 +137,8 @@ def _conformance(args) -> int:
             try:
                 results, versions, _ = run_cases(
                     selected, steps=args.steps, device=args.device, jobs=args.jobs,
-                    timeout=args.timeout, progress=progress, shape=args.shape)
+                    timeout=args.timeout, progress=progress, shape=args.shape) \
+                    if selected else ([], {}, None)
                 journal.section = "layer cases"
                 layer_results, layer_versions = run_layer_cases(
                     selected_layers, device=args.device, jobs=args.jobs, timeout=args.timeout,
@@ -144,11 +150,13 @@ def _conformance(args) -> int:
                     if args.workload_steps and not runner.stop_requested() else {}
                 porting = _porting_pairs(args, selected, progress, journal) \
                     if args.porting_steps and not runner.stop_requested() else None
+                schedules = _schedules(args, selected_schedules, progress, journal) \
+                    if selected_schedules and not runner.stop_requested() else None
                 if not runner.stop_requested():
                     out = write_report(results, versions, args.out, args.steps,
                                        device=args.device, layer_results=layer_results,
                                        shape=args.shape, workload_results=trees,
-                                       porting=porting)
+                                       porting=porting, schedules=schedules)
             except runner.Interrupted:
                 pass
             ended = runner.stop_requested()
@@ -167,6 +175,7 @@ def _conformance(args) -> int:
     journal.end("complete")
     tree_results = [r for _, rs in trees.values() for r in rs]
     tree_results += porting[1] if porting else []
+    tree_results += schedules[1] if schedules else []
     counts: dict[str, int] = {}
     for r in [*results, *layer_results, *tree_results]:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -199,6 +208,20 @@ def _porting_pairs(args, selected, progress, journal=None):
         return None
     print("porting: the nominal ports and the plans' nearest configurations", flush=True)
     return args.porting_steps, results, porting_rows(results, args.porting_steps)
+
+
+def _schedules(args, selected, progress, journal=None):
+    """The schedule cases and the optimizers on a schedule, each in its framework:
+    ``(steps, results)`` for the report, or None after a stop."""
+    from eps_ref.conformance.runner import stop_requested
+    from eps_ref.conformance.schedules import run_schedule_cases
+    print(f"\nschedules: {len(selected)} schedules and optimizers on a schedule against "
+          f"their frameworks, {args.schedule_steps} steps", flush=True)
+    if journal is not None:
+        journal.section = "schedules"
+    results = run_schedule_cases(selected, args.schedule_steps, jobs=args.jobs,
+                                 timeout=args.timeout, progress=progress)
+    return None if stop_requested() else (args.schedule_steps, results)
 
 
 def _unknown_specs(names) -> str | None:
@@ -409,6 +432,9 @@ def main(argv=None) -> int:
     p.add_argument("--porting-steps", type=int, default=200,
                    help="steps of the porting pairs' drop-ins, nominal ports and nearest "
                         "configurations (default 200; 0 skips them)")
+    p.add_argument("--schedule-steps", type=int, default=1000,
+                   help="optimizer steps of each schedule and optimizer on a schedule "
+                        "(default 1000; 0 skips them)")
     p.add_argument("--out", default="conformance-report", help="report folder")
     p.add_argument("--device", default="cpu", choices=("cpu",), help="device (cpu)")
     p.add_argument("--jobs", type=_positive_int, default=None, help="backends run at once")
@@ -482,6 +508,8 @@ def main(argv=None) -> int:
         parser.error("--workload-steps must be at least 0")
     if getattr(args, "porting_steps", 0) < 0:
         parser.error("--porting-steps must be at least 0")
+    if getattr(args, "schedule_steps", 0) < 0:
+        parser.error("--schedule-steps must be at least 0")
     if getattr(args, "repeat", 1) < 1 or getattr(args, "threads", 1) < 1:
         parser.error("--repeat and --threads must be at least 1")
     return args.func(args)

@@ -140,14 +140,16 @@ SCHEDULE_COUNTING = {
     "paper": "the formula as published, in float64, the step counted from 1",
     "tf1": "a decay function reads `global_step`, which `apply_gradients` increments after "
            "the step (here: its value at the first step); TensorFlow ops in float32, "
-           "glibc's `cosf` and `powf`",
+           "glibc's `cosf`, `powf`, `logf` and `expf`",
     "tf_keras": "as Keras 3 on TensorFlow: `iterations` before the increment, TensorFlow "
                 "ops in float32",
     "keras": "the optimizer evaluates the schedule at its int64 `iterations` before the "
              "increment (step t at `schedule(t - 1)`), every keyword cast to a float32 "
              "tensor first, op by op on the backend's scalar kernels (`backend=`): `cos` "
-             "glibc's `cosf` on TensorFlow and JAX (torch's SLEEF cosf is not modelled), "
-             "`pow` glibc's `powf`; on JAX `ops.cond` compiles, fusing multiply-adds",
+             "glibc's `cosf` on TensorFlow and JAX, `log` glibc's `logf` on TensorFlow and "
+             "XLA's own polynomial on JAX (torch's SLEEF `cos` and `log` are not modelled), "
+             "`pow` glibc's `powf`; on JAX `ops.cond` compiles, fusing multiply-adds and "
+             "turning `a / x**y` into `a * x**-y`",
 }
 """How each dialect counts a schedule's steps and in which arithmetic."""
 
@@ -158,8 +160,12 @@ def schedules_markdown() -> list[str]:
     lines = ["## Learning-rate schedules", "",
              "`eps_ref.schedule(name, **keywords).learning_rates(n)`: the learning rate of "
              "each optimizer step 1..n as the framework computes it; "
-             "`eps_ref.optimizer(name, lr=schedule)` follows it. Step counting and "
-             "arithmetic:", ""]
+             "`eps_ref.optimizer(name, lr=schedule)` follows it. torch and the papers' "
+             "optimizers re-read every hyperparameter at each step, so `eps=schedule` (an "
+             "ε schedule such as `paper.exponential_eps_decay`, whose `values(n)` are "
+             "`{\"eps\": ...}`) schedules ε the way a torch loop sets `group[\"eps\"]`; "
+             "Keras, TF1 and optax take a schedule as the learning rate only. Step counting "
+             "and arithmetic:", ""]
     names = eps_ref.specs(kind="schedule")
     for fw in dict.fromkeys(eps_ref.spec(n).framework for n in names):
         lines.append(f"- {FRAMEWORK_TITLES.get(fw, fw)}: {SCHEDULE_COUNTING[fw]}.")

@@ -686,7 +686,8 @@ def port(name: str, to: str, backend: str | None = None, *, gap_steps: int = GAP
     """Port the configuration ``name(**source_kwargs)`` to framework ``to``.
 
     Args:
-        name: a qualified spec name: an optimizer, a clip or a layer; ``paper.*`` too.
+        name: a qualified spec name: an optimizer, a clip, a layer or a schedule
+            (:mod:`eps_ref.port_schedules`); ``paper.*`` too.
         to: the target dialect, one of :data:`TARGETS`.
         backend: the target's backend (Keras 3: ``"tensorflow"``, ``"jax"``, ``"torch"``),
             whose kernels the target references reproduce.
@@ -700,8 +701,8 @@ def port(name: str, to: str, backend: str | None = None, *, gap_steps: int = GAP
     _check_target(to, backend)
     source = _spec(name)
     if source.kind == "schedule":
-        raise NotImplementedError(f"{name} is a schedule: porting schedules is not built "
-                                  "yet (eps_ref.schedule gives its learning rates)")
+        from eps_ref.port_schedules import port_schedule
+        return port_schedule(name, to, backend, gap_steps=gap_steps, **source_kwargs)
     if source.kind == "layer":
         from eps_ref.port_layers import port_layer
         return port_layer(name, to, backend, **source_kwargs)

@@ -108,4 +108,42 @@ def porting_markdown(skip: tuple = ()) -> str:
                       and eps_ref.spec(plan.source).kind == "optimizer" else "—")
             lines.append(f"| {_call(plan.source, plan.source_kwargs)} | {plan.to} | {eq} "
                          f"| {near} | {dropin} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + schedules_markdown()) + "\n"
+
+
+def schedule_plans() -> list:
+    """The plan of every variant of every schedule that ports, to each target it ports to."""
+    import eps_ref
+    from eps_ref.port_schedules import TRANSLATIONS
+    out = []
+    for name, translate in TRANSLATIONS.items():
+        for kwargs in eps_ref.spec(name).variants.values():
+            for to in translate(dict(eps_ref.schedule(name, **kwargs).hyperparams)):
+                out.append(eps_ref.port(name, to=to, **kwargs))
+    return out
+
+
+def schedules_markdown() -> list[str]:
+    """The schedules section: each variant's closest target schedule and its distance."""
+    from eps_ref.port_schedules import GAP_STEPS, SAME_SCHEDULE
+    lines = ["", "## Learning-rate schedules", "",
+             "`eps_ref.port(schedule, to=target)` translates a schedule's keywords into the "
+             "target's schedule of the same nominal shape, reading the step counting both "
+             "ways where it may differ by one, and measures each candidate against the "
+             f"source over {GAP_STEPS} steps (or the schedule's length): each step's "
+             "difference over the source's largest learning rate. **Same** means every step "
+             f"agrees to {SAME_SCHEDULE:.3g} of the peak (float32 arithmetic on "
+             "float32-rounded keywords stays below; a schedule shifted by one step of T "
+             "moves by about 1/T); otherwise the first step that differs, how many do, and "
+             "the largest difference.", "",
+             "| source | to | closest target schedule | same? | first differing step "
+             "(source vs target lr) | steps differing | largest difference (of the peak) |",
+             "|---|---|---|---|---|---|---|"]
+    for plan in schedule_plans():
+        c = plan.nearest
+        first = "—" if c.equivalent else (
+            f"{c.first_differing_step} ({c.examples[0][1]:.6g} vs {c.examples[0][2]:.6g})")
+        lines.append(f"| {_call(plan.source, plan.source_kwargs)} | {plan.to} | "
+                     f"{_call(c.name, c.kwargs)} | {'same' if c.equivalent else 'nearest'} | "
+                     f"{first} | {c.differing_steps} of {c.steps} | {c.max_diff:.3g} |")
+    return lines

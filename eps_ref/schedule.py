@@ -10,6 +10,9 @@ stepped after each optimizer step). ``values(n)`` adds the other hyperparameters
 schedule writes (torch's CyclicLR and OneCycleLR cycle ``momentum``, or Adam's first
 beta). A schedule given as an optimizer's learning rate makes the optimizer re-read its
 hyperparameters at every step, as the framework's optimizer reads its parameter group.
+Where the framework re-reads other hyperparameters too (torch's parameter group), they
+follow schedules the same way (``eps=eps_ref.schedule("paper.exponential_eps_decay",
+...)``; :data:`SCHEDULED_HYPERPARAMETERS`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from eps_ref._frozen import freeze
 from eps_ref._versions import warn_if_mismatched
 from eps_ref.spec import LR_KEYWORDS, _accepts, _check_kind, _hyperparams, spec
 
-__all__ = ["Schedule", "schedule", "ScheduledOptimizer"]
+__all__ = ["Schedule", "schedule", "ScheduledOptimizer", "SCHEDULED_HYPERPARAMETERS"]
 
 
 def schedule(name: str, /, *, compiled: bool = False, backend: str | None = None,
@@ -93,53 +96,96 @@ class Schedule:
         limit = self.spec.rule.max_steps
         return None if limit is None else limit(**self.rule_kwargs)
 
+    @property
+    def writes(self) -> str:
+        """The hyperparameter the schedule sets: ``"lr"``, or ``"eps"`` for an ε schedule."""
+        return self.spec.rule.writes
+
     def learning_rates(self, n: int, metrics: Sequence[float] | None = None) -> list:
         """The learning rate of each optimizer step 1..n, in the framework's dtype."""
+        if self.writes != "lr":
+            raise TypeError(f"{self.spec.name} schedules {self.writes}, not the learning "
+                            f"rate: values(n) gives its values")
         return [v["lr"] for v in self.values(n, metrics)]
 
 
 # -- an optimizer on a schedule ---------------------------------------------------------------
 
-def scheduled_keyword(s, kwargs: Mapping[str, Any]) -> str | None:
-    """The learning-rate keyword of ``kwargs`` that holds a :class:`Schedule`, if any."""
-    for k in LR_KEYWORDS:
-        if isinstance(kwargs.get(k), Schedule):
-            return k
-    return None
+SCHEDULED_HYPERPARAMETERS = {"torch": "any", "paper": "any", "optax": "lr", "keras": "lr",
+                             "tf_keras": "lr", "tf1": "lr", "flax": "lr"}
+"""Which hyperparameters of a dialect's optimizer may follow a schedule: torch re-reads
+every entry of its parameter group at each step (a training loop sets ``group["eps"]``
+between steps), the papers' optimizers are formulas; the others take a schedule as the
+learning rate only. optax's ``inject_hyperparams``, which would schedule eps, turns every
+hyperparameter into a float32 array, and that changes the arithmetic of the others: Adam's
+``1 - b1`` becomes a float32 subtraction of ``float32(0.9)`` (0.100000024) where optax
+rounds the Python ``1 - 0.9`` (0.1), which moved 625 of 100,000 parameters at the first
+step (and ``b2`` 5,677); not modelled yet."""
 
 
-def scheduled_optimizer(name: str, keyword: str, backend, threads,
+def scheduled_keywords(kwargs: Mapping[str, Any]) -> list[str]:
+    """The keywords of ``kwargs`` that hold a :class:`Schedule`, the learning rate's first."""
+    found = [k for k, v in kwargs.items() if isinstance(v, Schedule)]
+    return sorted(found, key=lambda k: k not in LR_KEYWORDS)
+
+
+def scheduled_optimizer(name: str, keywords: list[str], backend, threads,
                         kwargs) -> "ScheduledOptimizer":
-    """``eps_ref.optimizer(name, lr=schedule, ...)``: checks that the schedule is of the
-    optimizer's framework and that the optimizer takes what it writes."""
+    """``eps_ref.optimizer(name, lr=schedule, ...)``: checks that each schedule is of the
+    optimizer's framework (or, for another hyperparameter than the learning rate, a
+    paper's formula), that the framework schedules that hyperparameter, and that the
+    optimizer takes what the schedule writes."""
     import eps_ref
-    sched = kwargs[keyword]
     opt_spec = spec(name)
-    if sched.spec.framework != opt_spec.framework:
-        raise TypeError(f"{name}: {keyword} is a {sched.spec.framework} schedule "
-                        f"({sched.spec.name}); a {opt_spec.framework} optimizer follows "
-                        f"{opt_spec.framework} schedules (eps_ref.port translates them)")
-    fixed = {k: v for k, v in kwargs.items() if k != keyword}
+    schedules = {}
+    for keyword in keywords:
+        sched = kwargs[keyword]
+        lr = keyword in LR_KEYWORDS
+        if not lr and SCHEDULED_HYPERPARAMETERS.get(opt_spec.framework) != "any":
+            error = NotImplementedError if opt_spec.framework == "optax" else TypeError
+            raise error(f"{name}: {keyword} is a schedule; a {opt_spec.framework} optimizer "
+                        f"takes a schedule as its learning rate only"
+                        + (" (inject_hyperparams is not modelled yet)"
+                           if opt_spec.framework == "optax" else ""))
+        if lr != (sched.writes == "lr"):
+            raise TypeError(f"{name}: {sched.spec.name} schedules {sched.writes}, not "
+                            f"{keyword}")
+        if sched.spec.framework != opt_spec.framework and (lr or sched.spec.framework
+                                                           != "paper"):
+            raise TypeError(f"{name}: {keyword} is a {sched.spec.framework} schedule "
+                            f"({sched.spec.name}); a {opt_spec.framework} optimizer follows "
+                            f"{opt_spec.framework} schedules (eps_ref.port translates them)")
+        schedules[keyword] = _on_backend(name, sched, backend)
+    backend = next((s.rule_kwargs["backend"] for s in schedules.values()
+                    if "backend" in s.rule_kwargs), backend)
+    fixed = {k: v for k, v in kwargs.items() if k not in schedules}
+    first = {}
+    for keyword, sched in schedules.items():
+        try:
+            first[keyword] = sched.values(1)[0]
+        except TypeError as e:
+            raise TypeError(f"{name}: an optimizer cannot follow {sched.spec.name} step by "
+                            f"step: {e}") from None
+    writes = _momentum_keyword(opt_spec, name) if any(
+        "momentum" in v for k, v in first.items() if k in LR_KEYWORDS) else None
+    base = eps_ref.optimizer(name, backend=backend, threads=threads,
+                             **_at(opt_spec, fixed, first, writes))
+    return ScheduledOptimizer(base, schedules, writes, dict(fixed),
+                              {"backend": backend, "threads": threads})
+
+
+def _on_backend(name, sched: Schedule, backend) -> Schedule:
+    """A Keras schedule on the optimizer's backend (one built without one computes on the
+    optimizer's); a schedule fixed to another backend is refused."""
     sched_backend = sched.rule_kwargs.get("backend")
     if sched_backend is not None and backend is not None and sched_backend != backend:
         raise ValueError(f"{name}: the schedule computes on backend {sched_backend!r}, the "
                          f"optimizer on {backend!r}: one Keras process runs one backend")
     if sched_backend is None and backend is not None and _accepts(sched.spec.rule.values,
                                                                   "backend"):
-        # a Keras schedule built without a backend computes on the optimizer's
-        sched = schedule(sched.spec.name, backend=backend, compiled=sched.compiled,
-                         **dict(sched.hyperparams))
-    backend = sched_backend if backend is None else backend
-    try:
-        first = sched.values(1)[0]
-    except TypeError as e:
-        raise TypeError(f"{name}: an optimizer cannot follow {sched.spec.name} step by step: "
-                        f"{e}") from None
-    writes = _momentum_keyword(opt_spec, name) if "momentum" in first else None
-    base = eps_ref.optimizer(name, backend=backend, threads=threads,
-                             **_at(opt_spec, fixed, keyword, first, writes))
-    return ScheduledOptimizer(base, sched, keyword, writes, dict(fixed),
-                              {"backend": backend, "threads": threads})
+        return schedule(sched.spec.name, backend=backend, compiled=sched.compiled,
+                        **dict(sched.hyperparams))
+    return sched
 
 
 def _momentum_keyword(opt_spec, name) -> str:
@@ -153,32 +199,37 @@ def _momentum_keyword(opt_spec, name) -> str:
                      f"option enabled ({name} has neither)")
 
 
-def _at(opt_spec, fixed: dict, keyword: str, value: dict, writes: str | None) -> dict:
-    """The optimizer's keywords at one step's schedule ``value``: its learning rate, and
-    the momentum written to ``momentum`` or to the first of ``betas``."""
-    out = {**fixed, keyword: value["lr"]}
-    if writes == "betas":
-        betas = tuple(fixed.get("betas", opt_spec.defaults["betas"]))
-        out["betas"] = (value["momentum"], *betas[1:])
-    elif writes == "momentum":
-        out["momentum"] = value["momentum"]
+def _at(opt_spec, fixed: dict, values: Mapping[str, dict], writes: str | None) -> dict:
+    """The optimizer's keywords at one step: each scheduled keyword at its schedule's value,
+    and the momentum a cyclic learning-rate schedule writes to ``momentum`` or to the first
+    of ``betas``."""
+    out = dict(fixed)
+    for keyword, value in values.items():
+        out[keyword] = value["lr" if keyword in LR_KEYWORDS else next(iter(value))]
+        if keyword not in LR_KEYWORDS:
+            continue
+        if "momentum" in value and writes == "betas":
+            betas = tuple(fixed.get("betas", opt_spec.defaults["betas"]))
+            out["betas"] = (value["momentum"], *betas[1:])
+        elif "momentum" in value and writes == "momentum":
+            out["momentum"] = value["momentum"]
     return out
 
 
 @dataclass
 class ScheduledOptimizer:
-    """An optimizer whose learning rate (and, for torch's cyclic schedules, momentum) is
-    re-read from its schedule at every step: step ``t`` runs the optimizer at
-    ``schedule.values(t)[t - 1]``, as ``optimizer.step(); scheduler.step()`` does. The
-    state is the optimizer's own (``init`` and ``step`` as :class:`eps_ref.Optimizer`)."""
+    """An optimizer whose scheduled hyperparameters (the learning rate and, for torch's
+    cyclic schedules, momentum; eps where the framework re-reads it) are re-read from their
+    schedules at every step: step ``t`` runs the optimizer at ``schedule.values(t)[t - 1]``,
+    as ``optimizer.step(); scheduler.step()`` does. The state is the optimizer's own
+    (``init`` and ``step`` as :class:`eps_ref.Optimizer`)."""
 
     base: Any
-    schedule: Schedule
-    keyword: str
+    schedules: dict
     writes: str | None
     fixed: dict
     options: dict
-    _values: list = field(default_factory=list, repr=False)
+    _values: dict = field(default_factory=dict, repr=False)
     _built: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -186,28 +237,36 @@ class ScheduledOptimizer:
         return self.base.spec
 
     @property
+    def schedule(self) -> Schedule:
+        """The first schedule: the learning rate's, where it has one."""
+        return next(iter(self.schedules.values()))
+
+    @property
     def hyperparams(self):
-        return {**self.base.hyperparams, self.keyword: self.schedule}
+        return {**self.base.hyperparams, **self.schedules}
 
     def init(self, params):
         return self.base.init(params)
 
-    def _value(self, t: int) -> dict:
-        """Step ``t``'s values, computed ahead in doubling blocks (not past the
-        schedule's last step: the step beyond raises as the framework does)."""
-        if t > len(self._values):
-            n = max(t, 2 * len(self._values), 64)
-            limit = self.schedule.max_steps
-            self._values = self.schedule.values(n if limit is None else max(t, min(n, limit)))
-        return self._values[t - 1]
+    def _value(self, keyword: str, t: int) -> dict:
+        """Step ``t``'s values of one schedule, computed ahead in doubling blocks (not past
+        the schedule's last step: the step beyond raises as the framework does)."""
+        done = self._values.get(keyword, [])
+        if t > len(done):
+            n = max(t, 2 * len(done), 64)
+            limit = self.schedules[keyword].max_steps
+            done = self.schedules[keyword].values(n if limit is None
+                                                  else max(t, min(n, limit)))
+            self._values[keyword] = done
+        return done[t - 1]
 
     def optimizer_at(self, t: int):
         """The plain optimizer of step ``t`` (its hyperparameters fixed)."""
         import eps_ref
-        value = self._value(t)
-        key = tuple(sorted(value.items()))
+        values = {k: self._value(k, t) for k in self.schedules}
+        key = tuple((k, tuple(sorted(v.items()))) for k, v in values.items())
         if key not in self._built:    # the last one only: a schedule rarely repeats
-            kwargs = _at(self.spec, self.fixed, self.keyword, value, self.writes)
+            kwargs = _at(self.spec, self.fixed, values, self.writes)
             self._built = {key: eps_ref.optimizer(self.spec.name, **self.options, **kwargs)}
         return self._built[key]
 

@@ -342,10 +342,10 @@ def optimizer(name: str, *, backend: str | None = None, threads: int = 1,
     s = spec(name)
     name = s.name                     # tf.keras.* names resolve to keras.* (spec())
     _check_kind(s, "optimizer")
-    from eps_ref.schedule import scheduled_keyword, scheduled_optimizer
-    keyword = scheduled_keyword(s, kwargs)
-    if keyword is not None:           # lr=eps_ref.schedule(...): re-read at every step
-        return scheduled_optimizer(name, keyword, backend, threads, kwargs)
+    from eps_ref.schedule import scheduled_keywords, scheduled_optimizer
+    keywords = scheduled_keywords(kwargs)
+    if keywords:                      # lr=eps_ref.schedule(...): re-read at every step
+        return scheduled_optimizer(name, keywords, backend, threads, kwargs)
     warn_if_mismatched(s.framework, s.version)
     backend = resolve_backend(s, backend)
     check_threads(name, threads)

@@ -21,8 +21,8 @@ else:
 def _ordered(x: np.ndarray) -> np.ndarray:
     """Map floats to integers that are consecutive for consecutive floats (-0 == +0)."""
     i = x.view(_INT[x.dtype]).astype(np.int64)
-    sign_bit = np.int64(1) << (8 * x.dtype.itemsize - 1)
-    return np.where(i < 0, -(i & (sign_bit - 1)), i)
+    magnitude = np.int64(np.iinfo(_INT[x.dtype]).max)       # every bit but the sign
+    return np.where(i < 0, -(i & magnitude), i)
 
 
 def ulp_distance(a, b) -> np.ndarray:

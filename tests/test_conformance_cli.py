@@ -77,7 +77,8 @@ def test_a_crash_leaves_the_finished_cases(tmp_path, monkeypatch):
     out = tmp_path / "report"
     with pytest.raises(RuntimeError, match="the report writer broke"):
         cli.main(["conformance", "--framework", "torch", "--spec", "torch.optim.SGD",
-                  "--steps", "3", "--workload-steps", "0", "--out", str(out)])
+                  "--steps", "3", "--workload-steps", "0", "--schedule-steps", "0",
+                  "--out", str(out)])
     records = read_journal(out / "results.jsonl")
     cases = [r["case"] for r in records if "case" in r]
     assert len(cases) == 11 and {c["status"] for c in cases} == {"exact"}
@@ -133,7 +134,8 @@ def test_a_complete_run_streams_every_case(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(report, "write_report", write_report)
     out = tmp_path / "report"
     assert cli.main(["conformance", "--framework", "torch", "--spec", "torch.optim.SGD",
-                     "--steps", "3", "--workload-steps", "0", "--out", str(out)]) == 0
+                     "--steps", "3", "--workload-steps", "0", "--schedule-steps", "0",
+                     "--out", str(out)]) == 0
     records = read_journal(out / "results.jsonl")
     assert records[0]["run"]["steps"] == 3 and records[-1]["end"]["how"] == "complete"
     cases = [r["case"] for r in records if "case" in r]

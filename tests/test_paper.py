@@ -316,7 +316,8 @@ def test_mcallester_rmsprop_with_n_s_is_rmsprop_with_decay_1_minus_1_over_n(p0):
 def test_every_paper_spec_cites_its_paper():
     names = eps_ref.specs(framework="paper")
     assert len(eps_ref.specs(framework="paper", kind="optimizer")) == 18
-    assert {"paper.sgdr", "paper.noam"} <= set(eps_ref.specs(framework="paper", kind="schedule"))
+    assert {"paper.sgdr", "paper.noam", "paper.linear_warmup", "paper.exponential_eps_decay"} \
+        <= set(eps_ref.specs(framework="paper", kind="schedule"))
     for n in names:
         s = eps_ref.spec(n)
         assert s.reference.startswith("https://") and "(" in s.reference, n

@@ -25,14 +25,14 @@ def _metrics(n):
 
 
 @pytest.mark.parametrize("name, variant", CASES, ids=[f"{n}[{v}]" for n, v in CASES])
-def test_every_schedule_gives_one_float_lr_a_step(name, variant):
+def test_every_schedule_gives_one_float_a_step(name, variant):
     s = _build(name, variant)
     n = min(200, s.max_steps or 200)
     metrics = _metrics(n) if name.endswith("Plateau") else None
-    lrs = s.learning_rates(n, metrics)
-    assert len(lrs) == n and all(type(x) is float and x >= 0 for x in lrs)
-    assert s.learning_rates(0) == []
-    assert s.learning_rates(n // 2, metrics) == lrs[:n // 2]      # a prefix, not a rescale
+    values = [v[s.writes] for v in s.values(n, metrics)]
+    assert len(values) == n and all(type(x) is float and x >= 0 for x in values)
+    assert s.values(0) == []
+    assert s.values(n // 2, metrics) == s.values(n, metrics)[:n // 2]   # a prefix
 
 
 @pytest.mark.parametrize("n", [-1, 2.5, True])
@@ -107,8 +107,12 @@ def test_reduce_on_plateau_follows_the_metric():
         P + "CyclicLR", lr=0.1, base_lr=0.01, max_lr=0.1)), ValueError, "momentum or beta1"),
     (lambda: eps_ref.optimizer("torch.optim.SGD", lr=eps_ref.schedule(
         P + "ReduceLROnPlateau", lr=0.1)), TypeError, "step by step"),
-    (lambda: eps_ref.port(P + "StepLR", to="optax", lr=0.1, step_size=3),
-     NotImplementedError, "porting schedules"),
+    (lambda: eps_ref.port(P + "CyclicLR", to="optax", lr=0.1, base_lr=0.01, max_lr=0.1),
+     ValueError, "no optax schedule is known"),
+    (lambda: eps_ref.port(P + "OneCycleLR", to="tf1", lr=0.1, max_lr=0.1, total_steps=9),
+     ValueError, "it ports to"),
+    (lambda: eps_ref.port(P + "StepLR", to="optax", gap_steps=0, lr=0.1, step_size=3),
+     ValueError, "gap_steps must be a positive int"),
     (lambda: eps_ref.schedule(P + "StepLR", compiled=True, lr=0.1, step_size=3), ValueError,
      "compiled=True does not apply"),
     (lambda: eps_ref.schedule("optax.cosine_decay_schedule", init_value=0.1, decay_steps=0),
@@ -214,6 +218,78 @@ def test_the_papers_schedules():
     assert batches.learning_rates(9)[8] == 0.1           # epoch 2 begins at batch 9
     opt = eps_ref.optimizer("paper.adam", lr=eps_ref.schedule("paper.noam"))
     assert opt.optimizer_at(4000).hyperparams["lr"] == pytest.approx(512 ** -0.5 * 4000 ** -0.5)
+
+
+def test_the_papers_warmup_and_eps_decay():
+    """Goyal et al.'s warmup climbs by equal steps to its peak and stays; the essay's ε decay
+    falls geometrically from ε_0 to ε_T and stays, and is an ε schedule, not a learning
+    rate."""
+    warm = eps_ref.schedule("paper.linear_warmup", init_value=0.01, peak_value=0.1,
+                            warmup_steps=9).learning_rates(20)
+    assert warm[0] == 0.01 and warm[9:] == [0.1] * 11
+    assert np.allclose(np.diff(warm[:10]), 0.01, rtol=1e-12)
+    decay = eps_ref.schedule("paper.exponential_eps_decay", init_value=1e-3, end_value=1e-9,
+                             decay_steps=6)
+    assert decay.writes == "eps"
+    eps = [v["eps"] for v in decay.values(10)]
+    assert eps[0] == 1e-3 and eps[6:] == [pytest.approx(1e-9, rel=1e-15)] * 4
+    assert np.allclose(np.array(eps[1:7]) / np.array(eps[:6]), 0.1, rtol=1e-12)
+    with pytest.raises(TypeError, match="schedules eps, not the learning rate"):
+        decay.learning_rates(3)
+    with pytest.raises(TypeError, match="schedules eps, not lr"):
+        eps_ref.optimizer("torch.optim.Adam", lr=decay)
+    with pytest.raises(ValueError, match="end_value must be a number > 0"):
+        eps_ref.schedule("paper.exponential_eps_decay", end_value=0.0, decay_steps=5)
+
+
+def test_eps_follows_a_schedule_where_the_framework_rereads_it():
+    """torch re-reads its parameter group's eps at every step, the papers' Adam is a
+    formula: both follow an ε schedule; Keras, TF1 and optax take a schedule as the
+    learning rate only, and say so."""
+    decay = eps_ref.schedule("paper.exponential_eps_decay", init_value=1e-2, end_value=1e-8,
+                             decay_steps=50)
+    for name in ("torch.optim.Adam", "paper.adam"):
+        opt = eps_ref.optimizer(name, lr=1e-3, eps=decay)
+        assert opt.optimizer_at(1).hyperparams["eps"] == 1e-2
+        assert opt.optimizer_at(51).hyperparams["eps"] == pytest.approx(1e-8, rel=1e-14)
+    both = eps_ref.optimizer("torch.optim.Adam", eps=decay, lr=eps_ref.schedule(
+        P + "StepLR", lr=1e-3, step_size=10, gamma=0.5))
+    assert both.optimizer_at(11).hyperparams["lr"] == 5e-4
+    assert both.optimizer_at(11).hyperparams["eps"] == decay.values(11)[10]["eps"]
+    with pytest.raises(TypeError, match="learning rate only"):
+        eps_ref.optimizer("keras.optimizers.Adam", epsilon=decay)
+    with pytest.raises(TypeError, match="learning rate only"):
+        eps_ref.optimizer("tf.compat.v1.train.AdamOptimizer", epsilon=decay)
+    with pytest.raises(NotImplementedError, match="inject_hyperparams"):
+        eps_ref.optimizer("optax.adam", learning_rate=1e-3, eps=decay)
+    with pytest.raises(TypeError, match="a paper schedule"):
+        eps_ref.optimizer("torch.optim.Adam", lr=eps_ref.schedule("paper.noam"))
+
+
+def test_torch_adam_with_a_scheduled_eps_is_torch_s():
+    """A training loop that sets ``group["eps"]`` before each step, against
+    ``eps_ref.optimizer("torch.optim.Adam", eps=schedule)``: bit for bit."""
+    torch = pytest.importorskip("torch")
+    from eps_ref.conformance.runner import compare, reference_trajectory
+    from eps_ref.conformance.streams import gradient_stream, initial_params
+    decay = eps_ref.schedule("paper.exponential_eps_decay", init_value=1e-1, end_value=1e-8,
+                             decay_steps=60)
+    steps = 80
+    param0, grads = initial_params(), gradient_stream(steps)
+    eps = [v["eps"] for v in decay.values(steps)]
+    param = torch.nn.Parameter(torch.tensor(param0))
+    opt = torch.optim.Adam([param], lr=1e-2)
+    trajectory = [param0.copy()]
+    for t in range(steps):
+        opt.param_groups[0]["eps"] = eps[t]
+        param.grad = torch.tensor(grads[t])
+        opt.step()
+        trajectory.append(param.detach().numpy().copy())
+    trajectory = np.stack(trajectory)
+    got = reference_trajectory("torch.optim.Adam", {"lr": 1e-2, "eps": decay}, param0, grads)
+    assert compare(got, trajectory).max_ulp == 0
+    fixed = reference_trajectory("torch.optim.Adam", {"lr": 1e-2, "eps": 1e-1}, param0, grads)
+    assert compare(got, fixed).max_ulp > 0
 
 
 def test_a_tf1_decay_starts_at_its_global_step():

@@ -37,8 +37,9 @@ def _register(short, defaults, build, doc, variants):
             if k not in ("staircase", "cycle", "boundaries", "values", "warmup_target") \
                     and v is not None:
                 check_number(PREFIX + short, **{k: v})
-        if "decay_steps" in kw:
-            _positive_steps(kw["decay_steps"])
+        for keyword in ("decay_steps", "first_decay_steps"):
+            if keyword in kw:
+                _positive_steps(kw[keyword], keyword)
         return {"schedule": build(**kw)}
 
     register(Spec(name=name, framework="keras", version=VERSION,
@@ -103,3 +104,15 @@ _register("CosineDecay", {"initial_learning_rate": REQUIRED, "decay_steps": REQU
           {"defaults": {"initial_learning_rate": 0.1, "decay_steps": 800},
            "alpha, warmup": {"initial_learning_rate": 1e-4, "decay_steps": 900,
                              "alpha": 0.01, "warmup_target": 1e-3, "warmup_steps": 100}})
+
+
+_register("CosineDecayRestarts", {"initial_learning_rate": REQUIRED,
+                                  "first_decay_steps": REQUIRED, "t_mul": 2.0, "m_mul": 1.0,
+                                  "alpha": 0.0}, K.cosine_decay_restarts,
+          "SGDR: cosine decay over periods of first_decay_steps t_mul^i steps, each "
+          "restarting at m_mul^i",
+          {"defaults": {"initial_learning_rate": 0.1, "first_decay_steps": 100},
+           "t_mul 1, m_mul 0.5": {"initial_learning_rate": 0.1, "first_decay_steps": 150,
+                                  "t_mul": 1.0, "m_mul": 0.5, "alpha": 0.01},
+           "t_mul 1.5, m_mul 0.8": {"initial_learning_rate": 0.1, "first_decay_steps": 80,
+                                    "t_mul": 1.5, "m_mul": 0.8}})

@@ -1,5 +1,7 @@
-"""The papers' schedules (``paper.*``): SGDR's warm restarts and the Transformer's Noam
-schedule, as published (:mod:`eps_ref.schedules.published`); float64, steps from 1."""
+"""The papers' schedules (``paper.*``): SGDR's warm restarts, the Transformer's Noam
+schedule, the linear warmup of large-batch SGD, and the exponential ε decay the ε-tuning
+essay recommends, as published (:mod:`eps_ref.schedules.published`); float64, steps
+from 1."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from eps_ref.schedules import published as P
 from eps_ref.spec import REQUIRED, Spec, check_nonnegative, register
 
 RULE = ScheduleRule("paper_closed_form", P.values)
+EPS_RULE = ScheduleRule("paper_closed_form_eps", P.eps_values, writes="eps")
 
 
 def _positive(name, **values):
@@ -54,3 +57,52 @@ register(Spec(name="paper.noam", framework="paper", version="NeurIPS 2017",
               variants={"defaults": {}, "small": {"d_model": 64, "warmup_steps": 100}},
               doc="d_model^-0.5 min(t^-0.5, t warmup_steps^-1.5): linear warmup, then "
                   "inverse square root"))
+
+
+def _steps(name, **values):
+    for k, v in values.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name}: {k} must be an int >= 1, got {v!r}")
+
+
+def _bind_warmup(*, init_value, peak_value, warmup_steps):
+    name = "paper.linear_warmup"
+    check_nonnegative(name, init_value=init_value, peak_value=peak_value)
+    _steps(name, warmup_steps=warmup_steps)
+    return {"fn": P.linear_warmup(init_value=float(init_value), peak_value=float(peak_value),
+                                  warmup_steps=warmup_steps)}
+
+
+register(Spec(name="paper.linear_warmup", framework="paper", version="2017",
+              defaults={"init_value": 0.0, "peak_value": REQUIRED, "warmup_steps": REQUIRED},
+              rule=RULE, bind=_bind_warmup,
+              reference="https://arxiv.org/abs/1706.02677 (Goyal et al., 2017, Sec. 2.2, "
+                        "gradual warmup)",
+              kind="schedule",
+              variants={"defaults": {"peak_value": 0.1, "warmup_steps": 100},
+                        "from lr/k": {"init_value": 0.0125, "peak_value": 0.1,
+                                      "warmup_steps": 500}},
+              doc="init + (peak - init) min(t - 1, warmup_steps)/warmup_steps: up by a "
+                  "constant amount each step, then constant"))
+
+
+def _bind_eps_decay(*, init_value, end_value, decay_steps):
+    name = "paper.exponential_eps_decay"
+    _positive(name, init_value=init_value, end_value=end_value)
+    _steps(name, decay_steps=decay_steps)
+    return {"fn": P.exponential_decay(init_value=float(init_value),
+                                      end_value=float(end_value), decay_steps=decay_steps)}
+
+
+register(Spec(name="paper.exponential_eps_decay", framework="paper", version="essay",
+              defaults={"init_value": 1e-3, "end_value": 1e-12, "decay_steps": REQUIRED},
+              rule=EPS_RULE, bind=_bind_eps_decay,
+              reference="https://zna.do/epsilon (Nado, the seeds' epsilon-tuning essay: "
+                        "decay eps exponentially to a value extremely close to zero; try "
+                        "1e-3)",
+              kind="schedule",
+              variants={"defaults": {"decay_steps": 1000},
+                        "from 1": {"init_value": 1.0, "end_value": 1e-8,
+                                   "decay_steps": 500}},
+              doc="eps_0 (eps_T/eps_0)^(min(t - 1, T)/T): an eps schedule (eps=...), "
+                  "from eps_0 to eps_T over T steps"))

@@ -10,6 +10,9 @@ step ``t`` runs at ``global_step + t - 1``.
 
 from __future__ import annotations
 
+import numpy as np
+
+from eps_ref.rules._libm_explog import expf_glibc
 from eps_ref.schedules import ScheduleRule
 from eps_ref.schedules import keras_ops as K
 from eps_ref.spec import REQUIRED, Spec, check_number, register
@@ -41,9 +44,19 @@ def _check(name, kw):
             check_number(name, **{k: v})
 
 
-def _steps_positive(name, decay_steps):
-    if decay_steps <= 0:
-        raise ValueError(f"{name}: decay_steps must be > 0, got {decay_steps!r}")
+def _steps_positive(name, kw):
+    for keyword in ("decay_steps", "first_decay_steps"):
+        if keyword in kw and kw[keyword] <= 0:
+            raise ValueError(f"{name}: {keyword} must be > 0, got {kw[keyword]!r}")
+
+
+def _natural_exp_decay(learning_rate, decay_steps, decay_rate, staircase=False):
+    """exponential_decay at the rate ``exp(-decay_rate)``, TensorFlow's float32 ``exp``."""
+    rate = expf_glibc(-np.float32(decay_rate))
+    return K.exponential_decay(learning_rate, decay_steps, rate, staircase)
+
+
+_RESTARTS = {"first_decay_steps": REQUIRED, "t_mul": 2.0, "m_mul": 1.0, "alpha": 0.0}
 
 
 # (TF1 name, its keywords beyond learning_rate/global_step, the builder, doc, variant)
@@ -63,6 +76,15 @@ _DECAYS = {
     "cosine_decay": ({"decay_steps": REQUIRED, "alpha": 0.0},
                      K.cosine_decay, "lr ((1 - alpha)(1 + cos(pi step/T))/2 + alpha)",
                      {"decay_steps": 800, "alpha": 0.01}),
+    "natural_exp_decay": ({"decay_steps": REQUIRED, "decay_rate": REQUIRED,
+                           "staircase": False},
+                          _natural_exp_decay,
+                          "learning_rate * exp(-decay_rate)^(step/decay_steps)",
+                          {"decay_steps": 100, "decay_rate": 0.3}),
+    "cosine_decay_restarts": (_RESTARTS, K.cosine_decay_restarts,
+                              "SGDR: cosine decay over periods of first_decay_steps t_mul^i "
+                              "steps, each restarting at m_mul^i",
+                              {"first_decay_steps": 100, "m_mul": 0.9}),
     "linear_cosine_decay": ({"decay_steps": REQUIRED, "num_periods": 0.5, "alpha": 0.0,
                              "beta": 0.001},
                             K.linear_cosine_decay,
@@ -76,7 +98,7 @@ def _tf1_decay(short, extra, build, doc, variant):
 
     def bind(*, learning_rate, global_step, name=None, **kw):
         _check(qualified, {"learning_rate": learning_rate, **kw})
-        _steps_positive(qualified, kw["decay_steps"])
+        _steps_positive(qualified, kw)
         if not isinstance(global_step, int) or isinstance(global_step, bool) or global_step < 0:
             raise TypeError(f"{short}: global_step is the step counter's value at the first "
                             f"step, an int >= 0 (usually 0), got {global_step!r}")
@@ -139,6 +161,10 @@ _TF_KERAS = {
                     K.cosine_decay,
                     {"initial_learning_rate": 1e-4, "decay_steps": 900, "alpha": 0.01,
                      "warmup_target": 1e-3, "warmup_steps": 100}),
+    "CosineDecayRestarts": ({"initial_learning_rate": REQUIRED, **_RESTARTS},
+                            K.cosine_decay_restarts,
+                            {"initial_learning_rate": 0.1, "first_decay_steps": 80,
+                             "t_mul": 1.5, "alpha": 0.01}),
     "PiecewiseConstantDecay": ({"boundaries": REQUIRED, "values": REQUIRED},
                                lambda boundaries, values: K.piecewise_constant(
                                    list(boundaries), list(values)),
@@ -152,8 +178,7 @@ def _tf_keras_schedule(short, defaults, build, variant):
 
     def bind(*, name=None, **kw):
         _check(qualified, kw)
-        if "decay_steps" in kw:
-            _steps_positive(qualified, kw["decay_steps"])
+        _steps_positive(qualified, kw)
         return {"schedule": build(**kw)}
 
     register(Spec(name=qualified, framework="tf_keras", version=TF_VERSION,

@@ -20,8 +20,10 @@ __all__ = ["ScheduleRule"]
 @dataclass(frozen=True)
 class ScheduleRule:
     """A schedule: ``values(n, **kw) -> list of dicts``, one per optimizer step 1..n;
-    ``max_steps(**kw)``: the most steps the framework's schedule allows (None: no limit)."""
+    ``max_steps(**kw)``: the most steps the framework's schedule allows (None: no limit);
+    ``writes``: the hyperparameter it sets (the dicts' first key)."""
 
     name: str
     values: Callable[..., list]
     max_steps: Optional[Callable[..., Optional[int]]] = None
+    writes: str = "lr"

@@ -4,12 +4,15 @@ the optimizer's ``iterations`` before its increment (optimizer step :math:`t` ru
 
 Each schedule converts its keywords to float32 tensors first (``ops.cast``), so the
 arithmetic is float32 throughout, a Python number meeting a tensor in float32. The kernels:
-``cos`` is glibc's ``cosf`` on TensorFlow and JAX (:mod:`eps_ref.rules._libm_cos`); torch's
-is SLEEF's, not modelled: a schedule with a cosine refuses the torch backend. ``pow`` is
-glibc's ``powf`` (JAX with denormals flushed). On JAX, ``ops.cond`` (CosineDecay's warmup)
+``cos`` is glibc's ``cosf`` on TensorFlow and JAX (:mod:`eps_ref.rules._libm_cos`); ``log``
+glibc's ``logf`` on TensorFlow (:mod:`eps_ref.rules._libm_explog`) and XLA's own polynomial
+on JAX (:mod:`eps_ref.rules._xla_log`); torch computes both with SLEEF, not modelled: a
+schedule with a cosine or a logarithm refuses the torch backend. ``pow`` is glibc's
+``powf`` (JAX with denormals flushed). On JAX, ``ops.cond`` (CosineDecay's warmup)
 is ``lax.cond``, compiled: XLA fuses each branch's multiply-adds (measured: the warmup
-``fma(target - lr0, t/W, lr0)`` and the decay ``fma(1 - alpha, cosine, alpha)``).
-CosineDecayRestarts (``ops.log``) is not modelled yet.
+``fma(target - lr0, t/W, lr0)`` and the decay ``fma(1 - alpha, cosine, alpha)``;
+CosineDecayRestarts' ``fma(-fraction, 1 - t_mul, 1)``), and its simplifier turns
+``a / t_mul**i`` into ``a * t_mul**-i``.
 Read from Keras 3.15's ``keras/src/optimizers/schedules/learning_rate_schedule.py``.
 """
 
@@ -20,11 +23,14 @@ import math
 import numpy as np
 
 from eps_ref.rules._libm_cos import cosf_glibc
+from eps_ref.rules._libm_explog import logf_glibc
 from eps_ref.rules._libm_pow import powf_glibc
 from eps_ref.rules._numerics import fma
+from eps_ref.rules._xla_log import logf_xla
 
 __all__ = ["values", "exponential_decay", "piecewise_constant", "polynomial_decay",
-           "inverse_time_decay", "cosine_decay", "linear_cosine_decay", "BACKENDS"]
+           "inverse_time_decay", "cosine_decay", "cosine_decay_restarts", "linear_cosine_decay",
+           "BACKENDS"]
 
 F32 = np.float32
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -42,17 +48,31 @@ class Kernels:
             raise ValueError(f"unknown Keras backend {backend!r}; one of {list(BACKENDS)}")
         self.backend = backend
 
-    def cos(self, x):
+    def _refuse_sleef(self, op: str):
         if self.backend == "torch":
-            raise NotImplementedError("Keras on torch computes ops.cos with SLEEF's cosf, "
-                                      "which eps_ref does not model yet: this schedule "
-                                      "runs on backend='tensorflow' or 'jax'")
+            raise NotImplementedError(f"Keras on torch computes ops.{op} with SLEEF, which "
+                                      f"eps_ref does not model yet: this schedule runs on "
+                                      f"backend='tensorflow' or 'jax'")
+
+    def cos(self, x):
+        self._refuse_sleef("cos")
         return cosf_glibc(x)
+
+    def log(self, x):
+        self._refuse_sleef("log")
+        return logf_xla(x) if self.backend == "jax" else logf_glibc(x)
 
     def mul_add(self, a, b, c, compiled: bool):
         """``a * b + c``; one FMA where the backend compiles it (``lax.cond`` on JAX)."""
         a, b, c = np.broadcast_arrays(_f(a), _f(b), _f(c))
         return fma(a, b, c) if compiled and self.backend == "jax" else a * b + c
+
+    def divide_by_power(self, a, x, y, compiled: bool):
+        """``a / x**y``; where the backend compiles it (``lax.cond`` on JAX) XLA's simplifier
+        rewrites it as ``a * x**-y``."""
+        if compiled and self.backend == "jax":
+            return _f(a) * self.power(x, -_f(y))
+        return _f(a) / self.power(x, y)
 
     def power(self, x, y):
         base, exponent = np.broadcast_arrays(_f(x), _f(y))
@@ -137,10 +157,36 @@ def cosine_decay(initial_learning_rate, decay_steps, alpha=0.0, warmup_target=No
     return schedule
 
 
+def cosine_decay_restarts(initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
+                          alpha=0.0):
+    r"""CosineDecayRestarts (SGDR): period :math:`i` lasts :math:`T t_{mul}^i` steps and
+    peaks at :math:`m_{mul}^i`; within it
+    :math:`\eta((1-\alpha) \tfrac12 m_{mul}^i (1 + \cos(\pi f)) + \alpha)`, :math:`f` the
+    fraction of the period done. With :math:`t_{mul} \ne 1` the period comes from
+    :math:`i = \lfloor \log(1 + (t_{mul} - 1) t/T) / \log t_{mul} \rfloor` (inside
+    ``ops.cond``, compiled on JAX)."""
+    pi = F32(math.pi)
+
+    def schedule(step, k):
+        steps, t, m = _f(first_decay_steps), _f(t_mul), _f(m_mul)
+        fraction = _f(step) / steps
+        if t == 1:
+            i_restart = np.floor(fraction)
+            fraction = fraction - i_restart
+        else:
+            inside = k.mul_add(-fraction, F32(1) - t, F32(1), True)
+            i_restart = np.floor(k.log(inside) / k.log(t))
+            done = (F32(1) - k.power(t, i_restart)) / (F32(1) - t)
+            fraction = k.divide_by_power(fraction - done, t, i_restart, True)
+        cosine = F32(0.5) * k.power(m, i_restart) * (F32(1) + k.cos(pi * fraction))
+        return _f(initial_learning_rate) * ((F32(1) - _f(alpha)) * cosine + _f(alpha))
+    return schedule
+
+
 def linear_cosine_decay(initial_learning_rate, decay_steps, num_periods=0.5, alpha=0.0,
                         beta=0.001):
     r"""LinearCosineDecay (TensorFlow's, TF1 and tf_keras):
-    :math:`\eta((lpha + (T - t)/T)	frac12(1 + \cos(2\pi n\,t/T)) + eta)`."""
+    :math:`\eta((\alpha + (T - t)/T)\tfrac12(1 + \cos(2\pi n\,t/T)) + \beta)`."""
     pi = F32(math.pi)
 
     def schedule(step, k):

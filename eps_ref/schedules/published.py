@@ -8,14 +8,22 @@ r"""The published schedules, as their papers write them, in float64: the step co
   \min(t^{-0.5}, t\,w^{-1.5})`, a linear warmup over :math:`w` steps, then the inverse
   square root.
 
-Both as quoted in the seeds' "Optimization for Deep Learning Highlights in 2017" (Ruder).
+- Linear warmup (Goyal et al., 2017, Sec. 2.2, "gradual warmup"): from :math:`\eta_0` up
+  by a constant amount each step to :math:`\hat\eta` after :math:`w` steps, then
+  :math:`\hat\eta`: :math:`\eta_t = \eta_0 + (\hat\eta - \eta_0)\min(t - 1, w)/w`.
+- Exponential ε decay (the seeds' ε-tuning essay: "an exponential decay schedule for ε
+  instead of a fixed value, where the final value is extremely close to zero"):
+  :math:`\epsilon_t = \epsilon_0 (\epsilon_T/\epsilon_0)^{\min(t-1, T)/T}`.
+
+SGDR and Noam as quoted in the seeds' "Optimization for Deep Learning Highlights in 2017"
+(Ruder).
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["sgdr", "noam", "values"]
+__all__ = ["sgdr", "noam", "linear_warmup", "exponential_decay", "values", "eps_values"]
 
 
 def _restart(epochs: float, T_0: float, T_mult: float) -> tuple[float, float]:   # noqa: N803
@@ -41,6 +49,23 @@ def noam(*, d_model: int, warmup_steps: int):
     return lr
 
 
+def linear_warmup(*, init_value: float, peak_value: float, warmup_steps: int):
+    def lr(t: int) -> float:
+        return init_value + (peak_value - init_value) * min(t - 1, warmup_steps) / warmup_steps
+    return lr
+
+
+def exponential_decay(*, init_value: float, end_value: float, decay_steps: int):
+    def value(t: int) -> float:
+        return init_value * (end_value / init_value) ** (min(t - 1, decay_steps) / decay_steps)
+    return value
+
+
 def values(n: int, *, fn, metrics=None) -> list[dict]:
     """Optimizer steps 1..n at ``fn(t)``."""
     return [{"lr": float(fn(t))} for t in range(1, n + 1)]
+
+
+def eps_values(n: int, *, fn, metrics=None) -> list[dict]:
+    """Optimizer steps 1..n at ``fn(t)``, as the step's ε."""
+    return [{"eps": float(fn(t))} for t in range(1, n + 1)]
