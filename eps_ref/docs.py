@@ -164,8 +164,12 @@ def schedules_markdown() -> list[str]:
              "optimizers re-read every hyperparameter at each step, so `eps=schedule` (an "
              "ε schedule such as `paper.exponential_eps_decay`, whose `values(n)` are "
              "`{\"eps\": ...}`) schedules ε the way a torch loop sets `group[\"eps\"]`; "
-             "Keras, TF1 and optax take a schedule as the learning rate only. Step counting "
-             "and arithmetic:", ""]
+             "optax's `inject_hyperparams(opt)(eps=schedule)` feeds an optax schedule to "
+             "any hyperparameter, with every float hyperparameter held in float32, and "
+             "`eps_ref.optimizer(\"optax.adam\", eps=schedule)` is that, eagerly (not "
+             "under `jax.jit`, and not for adafactor, lamb, lars, novograd and fromage, "
+             "whose float32 hyperparameter products are not modelled); Keras and TF1 take "
+             "a schedule as the learning rate only. Step counting and arithmetic:", ""]
     names = eps_ref.specs(kind="schedule")
     for fw in dict.fromkeys(eps_ref.spec(n).framework for n in names):
         lines.append(f"- {FRAMEWORK_TITLES.get(fw, fw)}: {SCHEDULE_COUNTING[fw]}.")
