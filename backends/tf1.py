@@ -70,6 +70,16 @@ def run_dropin(source, kwargs, param0, grads, device="cpu"):
     return trajectory("tf1", source, kwargs, param0, grads, device)
 
 
+def _seeded(kwargs: dict) -> dict:
+    """The decay function's own keywords; a ``global_seed`` (noisy_linear_cosine_decay's
+    reference keyword) is set as TensorFlow's global seed, just before the first call."""
+    import tensorflow as tf
+    kwargs = dict(kwargs)
+    if "global_seed" in kwargs:
+        tf.random.set_seed(kwargs.pop("global_seed"))
+    return kwargs
+
+
 def run_schedule(name, kwargs, n):
     """The learning rates of ``n`` optimizer steps: the decay function on an int64
     ``global_step`` variable from ``kwargs["global_step"]`` (``x`` for
@@ -78,7 +88,7 @@ def run_schedule(name, kwargs, n):
     kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in dict(kwargs).items()}
     key = "x" if "x" in kwargs else "global_step"
     step = tf.Variable(int(kwargs[key]), dtype=tf.int64)
-    lr = resolve(name)(**{**kwargs, key: step})
+    lr = resolve(name)(**{**_seeded(kwargs), key: step})
     out = []
     for _ in range(n):
         out.append({"lr": float(lr() if callable(lr) else lr)})
@@ -95,6 +105,6 @@ def run_scheduled(name, kwargs, schedule_name, schedule_kwargs, param0, grads, d
 
     def make():
         step = tf.Variable(int(kw[key]), dtype=tf.int64)
-        decay = resolve(schedule_name)(**{**kw, key: step})
+        decay = resolve(schedule_name)(**{**_seeded(kw), key: step})
         return resolve(name)(learning_rate=decay, **kwargs), step
     return _run(make, param0, grads, device)

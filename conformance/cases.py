@@ -454,4 +454,8 @@ SCHEDULED += (
      {"learning_rate": 0.1, "global_step": 0, "first_decay_steps": 50, "alpha": 0.01}),
     ("tf.compat.v1.train.AdamOptimizer", {}, "tf.compat.v1.train.piecewise_constant",
      {"x": 0, "boundaries": [100, 200], "values": [1e-2, 1e-3, 1e-4]}),
+    ("tf.compat.v1.train.GradientDescentOptimizer", {},
+     "tf.compat.v1.train.noisy_linear_cosine_decay",
+     {"learning_rate": 0.05, "global_step": 0, "decay_steps": 600, "initial_variance": 0.01,
+      "global_seed": 7}),
 )

@@ -7,7 +7,7 @@ A schedule case is a :class:`~eps_ref.conformance.cases.Case` of the schedule sp
 label: torch, optax eagerly and under ``jax.jit`` (``optax/jit``), Keras 3 on each
 backend, TF1, tf_keras. An optimizer-on-a-schedule case is the schedule's case with the
 optimizer in ``Case.optimizer``. Both are exact or not: no schedule carries a budget. What
-the reference refuses (Keras on torch computes ``cos`` and ``log`` with SLEEF) is
+the reference refuses (Keras on torch computes ``cos`` and ``log`` with MKL's VML) is
 reported ``open``, with the measured difference from the same schedule on TensorFlow.
 """
 

@@ -140,14 +140,17 @@ SCHEDULE_COUNTING = {
     "paper": "the formula as published, in float64, the step counted from 1",
     "tf1": "a decay function reads `global_step`, which `apply_gradients` increments after "
            "the step (here: its value at the first step); TensorFlow ops in float32, "
-           "glibc's `cosf`, `powf`, `logf` and `expf`",
+           "glibc's `cosf`, `powf`, `logf` and `expf`; `noisy_linear_cosine_decay`'s noise "
+           "is TensorFlow's `random.normal` (Philox4x32-10, Box-Muller with glibc's `logf` "
+           "and `sinf`) on the op seeds eager TensorFlow draws after "
+           "`tf.random.set_seed(global_seed)`, one call a step",
     "tf_keras": "as Keras 3 on TensorFlow: `iterations` before the increment, TensorFlow "
                 "ops in float32",
     "keras": "the optimizer evaluates the schedule at its int64 `iterations` before the "
              "increment (step t at `schedule(t - 1)`), every keyword cast to a float32 "
              "tensor first, op by op on the backend's scalar kernels (`backend=`): `cos` "
              "glibc's `cosf` on TensorFlow and JAX, `log` glibc's `logf` on TensorFlow and "
-             "XLA's own polynomial on JAX (torch's SLEEF `cos` and `log` are not modelled), "
+             "XLA's own polynomial on JAX (torch's, MKL VML's `vmsCos` and `vmsLn`, are not modelled), "
              "`pow` glibc's `powf`; on JAX `ops.cond` compiles, fusing multiply-adds and "
              "turning `a / x**y` into `a * x**-y`",
 }

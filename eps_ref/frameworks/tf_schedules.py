@@ -56,6 +56,20 @@ def _natural_exp_decay(learning_rate, decay_steps, decay_rate, staircase=False):
     return K.exponential_decay(learning_rate, decay_steps, rate, staircase)
 
 
+def _noisy(learning_rate, decay_steps, initial_variance=1.0, variance_decay=0.55,
+           num_periods=0.5, alpha=0.0, beta=0.001, global_seed=None):
+    """noisy_linear_cosine_decay after ``tf.random.set_seed(global_seed)`` (eager)."""
+    if not isinstance(global_seed, int) or isinstance(global_seed, bool):
+        raise TypeError(
+            "tf.compat.v1.train.noisy_linear_cosine_decay draws its noise from TensorFlow's "
+            "random ops: give global_seed=, the int of tf.random.set_seed in effect, with "
+            "the schedule's calls the only unseeded random ops after it (without a global "
+            f"seed TensorFlow's noise is not reproducible), got {global_seed!r}")
+    return K.noisy_linear_cosine_decay(learning_rate, decay_steps, initial_variance,
+                                       variance_decay, num_periods, alpha, beta,
+                                       global_seed=global_seed)
+
+
 _RESTARTS = {"first_decay_steps": REQUIRED, "t_mul": 2.0, "m_mul": 1.0, "alpha": 0.0}
 
 
@@ -85,6 +99,13 @@ _DECAYS = {
                               "SGDR: cosine decay over periods of first_decay_steps t_mul^i "
                               "steps, each restarting at m_mul^i",
                               {"first_decay_steps": 100, "m_mul": 0.9}),
+    "noisy_linear_cosine_decay": ({"decay_steps": REQUIRED, "initial_variance": 1.0,
+                                   "variance_decay": 0.55, "num_periods": 0.5, "alpha": 0.0,
+                                   "beta": 0.001, "global_seed": REQUIRED},
+                                  _noisy,
+                                  "linear_cosine_decay with N(0, v0/(1 + step)^d) noise on "
+                                  "the linear part; global_seed: tf.random.set_seed's",
+                                  {"decay_steps": 900, "global_seed": 42}),
     "linear_cosine_decay": ({"decay_steps": REQUIRED, "num_periods": 0.5, "alpha": 0.0,
                              "beta": 0.001},
                             K.linear_cosine_decay,

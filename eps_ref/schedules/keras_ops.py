@@ -6,8 +6,10 @@ Each schedule converts its keywords to float32 tensors first (``ops.cast``), so 
 arithmetic is float32 throughout, a Python number meeting a tensor in float32. The kernels:
 ``cos`` is glibc's ``cosf`` on TensorFlow and JAX (:mod:`eps_ref.rules._libm_cos`); ``log``
 glibc's ``logf`` on TensorFlow (:mod:`eps_ref.rules._libm_explog`) and XLA's own polynomial
-on JAX (:mod:`eps_ref.rules._xla_log`); torch computes both with SLEEF, not modelled: a
-schedule with a cosine or a logarithm refuses the torch backend. ``pow`` is glibc's
+on JAX (:mod:`eps_ref.rules._xla_log`); torch computes both with MKL's VML (``vmsCos``,
+``vmsLn``, high accuracy; ATen's ``at::vml`` calls it for float32 ``cos`` and ``log`` on
+CPU, 0-d tensors too), closed source and dispatched per CPU, not modelled: a schedule with a
+cosine or a logarithm refuses the torch backend. ``pow`` is glibc's
 ``powf`` (JAX with denormals flushed). On JAX, ``ops.cond`` (CosineDecay's warmup)
 is ``lax.cond``, compiled: XLA fuses each branch's multiply-adds (measured: the warmup
 ``fma(target - lr0, t/W, lr0)`` and the decay ``fma(1 - alpha, cosine, alpha)``;
@@ -30,6 +32,7 @@ from eps_ref.rules._xla_log import logf_xla
 
 __all__ = ["values", "exponential_decay", "piecewise_constant", "polynomial_decay",
            "inverse_time_decay", "cosine_decay", "cosine_decay_restarts", "linear_cosine_decay",
+           "noisy_linear_cosine_decay",
            "BACKENDS"]
 
 F32 = np.float32
@@ -48,18 +51,19 @@ class Kernels:
             raise ValueError(f"unknown Keras backend {backend!r}; one of {list(BACKENDS)}")
         self.backend = backend
 
-    def _refuse_sleef(self, op: str):
+    def _refuse_mkl(self, op: str):
         if self.backend == "torch":
-            raise NotImplementedError(f"Keras on torch computes ops.{op} with SLEEF, which "
-                                      f"eps_ref does not model yet: this schedule runs on "
+            raise NotImplementedError(f"Keras on torch computes ops.{op} with MKL's VML "
+                                      f"(closed source, dispatched per CPU), which eps_ref "
+                                      f"does not model: this schedule runs on "
                                       f"backend='tensorflow' or 'jax'")
 
     def cos(self, x):
-        self._refuse_sleef("cos")
+        self._refuse_mkl("cos")
         return cosf_glibc(x)
 
     def log(self, x):
-        self._refuse_sleef("log")
+        self._refuse_mkl("log")
         return logf_xla(x) if self.backend == "jax" else logf_glibc(x)
 
     def mul_add(self, a, b, c, compiled: bool):
@@ -196,6 +200,31 @@ def linear_cosine_decay(initial_learning_rate, decay_steps, num_periods=0.5, alp
         fraction = F32(2.0) * _f(num_periods) * (step / steps)
         cosine = F32(0.5) * (F32(1) + k.cos(pi * fraction))
         return _f(initial_learning_rate) * ((_f(alpha) + linear) * cosine + _f(beta))
+    return schedule
+
+
+def noisy_linear_cosine_decay(initial_learning_rate, decay_steps, initial_variance=1.0,
+                              variance_decay=0.55, num_periods=0.5, alpha=0.0, beta=0.001, *,
+                              global_seed: int):
+    r"""NoisyLinearCosineDecay (TensorFlow's, TF1): linear_cosine_decay with Gaussian noise
+    on the linear part, :math:`\eta((\alpha + (T - t)/T + \epsilon_t)\tfrac12(1 +
+    \cos(2\pi n\,t/T)) + \beta)`, :math:`\epsilon_t \sim N(0, v_0 / (1 + t)^{d})`, each
+    call's noise ``tf.random.normal([]) * std`` after ``tf.random.set_seed(global_seed)``
+    (:func:`eps_ref.rules._philox.eager_normals`: call ``i`` of the schedule is the
+    ``i``-th random op since the seed was set)."""
+    from eps_ref.rules._philox import eager_normals
+    pi = F32(math.pi)
+
+    def schedule(step, k):
+        steps = _f(decay_steps)
+        step = np.minimum(_f(step), steps)
+        linear = (steps - step) / steps
+        std = np.sqrt(_f(initial_variance) / k.power(F32(1.0) + step, variance_decay))
+        noise = eager_normals(global_seed, step.size).reshape(step.shape) * std + F32(0.0)
+        fraction = F32(2.0) * _f(num_periods) * (step / steps)
+        cosine = F32(0.5) * (F32(1) + k.cos(pi * fraction))
+        return _f(initial_learning_rate) * ((_f(alpha) + (linear + noise)) * cosine
+                                            + _f(beta))
     return schedule
 
 
