@@ -140,3 +140,109 @@ def run_scheduled(name, kwargs, schedule_name, schedule_kwargs, param0, grads, d
     jit = compiled() if jit is None else jit
     tx = resolve(name)(learning_rate=build_schedule(schedule_name, schedule_kwargs), **kwargs)
     return run_native(tx, param0, grads, device, jit)
+
+
+# -- native optimizer state (eps_ref.port.Plan.convert_state) --------------------------------
+
+STATE_FIELDS = {
+    "adam": {("ScaleByAdamState", "mu"): "m", ("ScaleByAdamState", "nu"): "v",
+             ("ScaleByAmsgradState", "mu"): "m", ("ScaleByAmsgradState", "nu"): "v",
+             ("ScaleByAmsgradState", "nu_max"): "v_max"},
+    "rmsprop": {("ScaleByRmsState", "nu"): "square_avg",
+                ("ScaleByRStdDevState", "nu"): "square_avg",
+                ("ScaleByRStdDevState", "mu"): "grad_avg",
+                ("TraceState", "trace"): "momentum_buffer"},
+    "adagrad": {("ScaleByRssState", "sum_of_squares"): "accumulator"},
+    "sgd": {("TraceState", "trace"): "trace"},
+}
+"""By family: the optax state fields (``(state class, field)``) holding each reference slot;
+``count`` is the step count where the transform keeps one."""
+
+
+def _state_nodes(state):
+    """The NamedTuple states of an optax state, in order (chains nest tuples)."""
+    if hasattr(state, "_fields"):
+        yield state
+        for child in state:
+            if isinstance(child, tuple):
+                yield from _state_nodes(child)
+    elif isinstance(state, (tuple, list)):
+        for child in state:
+            yield from _state_nodes(child)
+
+
+def _fields_of(name):
+    import eps_ref
+    from eps_ref.port import port_family
+    family = port_family(eps_ref.spec(name))
+    if family not in STATE_FIELDS:
+        raise NotImplementedError(f"reading and writing {name}'s native state is not in yet; "
+                                  f"covered: the {sorted(STATE_FIELDS)} families")
+    return STATE_FIELDS[family]
+
+
+def read_state(name, kwargs, native, params, step=None):
+    """The reference state of ``name(**kwargs)`` that the optax state pytree ``native``
+    (``tx.init(params)``'s structure) holds. ``step``: the count where optax keeps none
+    (sgd, rmsprop, adagrad); else it must agree with ``count``."""
+    import jax
+
+    import eps_ref
+    fields = _fields_of(name)
+    params = jax.tree_util.tree_map(np.asarray, params)
+    template = resolve(name)(**kwargs).init(params)
+    if jax.tree_util.tree_structure(native) != jax.tree_util.tree_structure(template):
+        raise ValueError(f"{name}: the state's structure is not what {name}(**kwargs)."
+                         f"init(params) builds:\n  {jax.tree_util.tree_structure(native)}\n"
+                         f"  expected {jax.tree_util.tree_structure(template)}")
+    state = eps_ref.optimizer(name, **kwargs).init(params)
+    leaves = jax.tree_util.tree_leaves(params)
+    count = None
+    for node in _state_nodes(native):
+        kind = type(node).__name__
+        if "count" in node._fields and kind in {k for k, _ in fields}:
+            count = int(np.asarray(node.count))
+        for field in node._fields:
+            ref_name = fields.get((kind, field))
+            if ref_name is None:
+                continue
+            values = jax.tree_util.tree_leaves(getattr(node, field))
+            for leaf, value, slots in zip(leaves, values, state["slots"]):
+                value = np.asarray(value)
+                if value.shape != np.shape(leaf):
+                    raise ValueError(f"{name}: {kind}.{field} has a leaf of shape "
+                                     f"{value.shape}, its parameter {np.shape(leaf)}")
+                slots[ref_name] = value.astype(np.asarray(leaf).dtype, copy=True)
+    if count is not None and step is not None and step != count:
+        raise ValueError(f"{name}: step={step}, and the state's count is {count}")
+    state["step"] = count if count is not None else (step or 0)
+    return state
+
+
+def write_state(name, kwargs, state, params):
+    """The optax state of ``name(**kwargs)`` for ``params`` holding the reference
+    ``state``: ``tx.init(params)`` with its fields replaced."""
+    import jax
+    import jax.numpy as jnp
+    fields = _fields_of(name)
+    template = resolve(name)(**kwargs).init(params)
+
+    def fill(node):
+        if hasattr(node, "_fields"):
+            kind = type(node).__name__
+            new = {}
+            for field, child in zip(node._fields, node):
+                ref_name = fields.get((kind, field))
+                if ref_name is not None:
+                    treedef = jax.tree_util.tree_structure(child)
+                    new[field] = jax.tree_util.tree_unflatten(
+                        treedef, [jnp.asarray(s[ref_name]) for s in state["slots"]])
+                elif field == "count" and kind in {k for k, _ in fields}:
+                    new[field] = jnp.asarray(state["step"], dtype=child.dtype)
+                elif isinstance(child, tuple):
+                    new[field] = fill(child)
+            return node._replace(**new)
+        if isinstance(node, tuple):
+            return type(node)(fill(c) for c in node)
+        return node
+    return fill(template)

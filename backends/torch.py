@@ -177,3 +177,96 @@ def run_dropin(source, kwargs, param0, grads, device="cpu"):
     loop drives it (:func:`eps_ref.backends.dropins.trajectory`)."""
     from eps_ref.backends.dropins import trajectory
     return trajectory("torch", source, kwargs, param0, grads, device)
+
+
+# -- native optimizer state (eps_ref.port.Plan.convert_state) --------------------------------
+
+STATE_KEYS = {
+    "torch.optim.Adam": {"m": "exp_avg", "v": "exp_avg_sq", "v_max": "max_exp_avg_sq"},
+    "torch.optim.AdamW": {"m": "exp_avg", "v": "exp_avg_sq", "v_max": "max_exp_avg_sq"},
+    "torch.optim.SGD": {"momentum_buffer": "momentum_buffer"},
+    "torch.optim.RMSprop": {"square_avg": "square_avg", "grad_avg": "grad_avg",
+                            "momentum_buffer": "momentum_buffer"},
+    "torch.optim.Adagrad": {"accumulator": "sum"},
+}
+"""Each optimizer's reference slots and the ``state_dict()["state"][i]`` key holding them."""
+
+
+def _state_keys(name):
+    if name not in STATE_KEYS:
+        raise NotImplementedError(f"reading and writing {name}'s native state is not in "
+                                  f"yet; covered: {sorted(STATE_KEYS)}")
+    return STATE_KEYS[name]
+
+
+def _leaves(params) -> list:
+    return [np.asarray(p) for p in (params.values() if isinstance(params, dict) else [params])]
+
+
+def read_state(name, kwargs, native, params, step=None):
+    """The reference state of ``name(**kwargs)`` that the ``state_dict()`` ``native``
+    holds, for ``params`` (one array or a dict tree: the optimizer's parameter list, in
+    order). ``step``: the count where torch keeps none (SGD); else it must agree."""
+    import torch
+
+    import eps_ref
+    keys = _state_keys(name)
+    if not isinstance(native, dict) or not {"state", "param_groups"} <= set(native):
+        raise ValueError(f"{name}: a native state is optimizer.state_dict(), a dict with "
+                         f"'state' and 'param_groups', got {type(native).__name__}")
+    leaves = _leaves(params)
+    indices = [i for g in native["param_groups"] for i in g["params"]]
+    if len(indices) != len(leaves):
+        raise ValueError(f"{name}: the state_dict holds {len(indices)} parameters, params "
+                         f"{len(leaves)}")
+    state = eps_ref.optimizer(name, **kwargs).init(params)
+    steps = []
+    for leaf, index, slots in zip(leaves, indices, state["slots"]):
+        entry = native["state"].get(index, {})
+        counted = float(entry["step"]) if "step" in entry else None
+        if counted is not None and (counted != int(counted) or counted < 0):
+            raise ValueError(f"{name}: state[{index}]['step'] = {counted} is not a count")
+        steps.append(None if counted is None else int(counted))
+        for ref_name in slots:
+            value = entry.get(keys[ref_name])
+            if value is None:
+                if counted:
+                    raise ValueError(f"{name}: the state of parameter {index} has no "
+                                     f"{keys[ref_name]!r} ({ref_name}) after {int(counted)} "
+                                     f"steps")
+                continue
+            if not isinstance(value, torch.Tensor) or tuple(value.shape) != leaf.shape:
+                raise ValueError(f"{name}: state[{index}][{keys[ref_name]!r}] must be a "
+                                 f"tensor of shape {leaf.shape}, got "
+                                 f"{tuple(getattr(value, 'shape', ())) or type(value).__name__}")
+            slots[ref_name] = value.detach().cpu().numpy().astype(leaf.dtype, copy=True)
+    recorded = [c for c in steps if c is not None]
+    if not recorded:
+        state["step"] = 0 if step is None else step
+        return state
+    count = max(recorded)
+    if step is not None and step != count:
+        raise ValueError(f"{name}: step={step}, and the state_dict counts {count}")
+    if len(set(recorded)) > 1 or (None in steps and count):
+        state["leaf_steps"] = [c or 0 for c in steps]
+    state["step"] = count
+    return state
+
+
+def write_state(name, kwargs, state, params):
+    """The ``state_dict()`` of a ``name(params, **kwargs)`` optimizer holding the reference
+    ``state``: load it with ``optimizer.load_state_dict``."""
+    import torch
+    keys = _state_keys(name)
+    leaves = _leaves(params)
+    tensors = [torch.nn.Parameter(torch.tensor(p)) for p in leaves]
+    native = resolve(name)(tensors, **kwargs).state_dict()
+    for i, slots in enumerate(state["slots"]):
+        count = state.get("leaf_steps", [state["step"]] * len(leaves))[i]
+        entry = {} if name == "torch.optim.SGD" else {
+            "step": torch.tensor(float(count), dtype=torch.float32)}
+        for ref_name, value in slots.items():
+            entry[keys[ref_name]] = torch.tensor(np.array(value, copy=True))
+        if count or slots:       # an optimizer that has not stepped keeps no entry
+            native["state"][i] = entry
+    return native

@@ -29,6 +29,7 @@ from eps_ref.explain import Explanation, explain
 from eps_ref.layer import Layer, layer
 from eps_ref.port import Plan, port
 from eps_ref.schedule import Schedule, schedule
+from eps_ref.state import convert_state
 from eps_ref.spec import (REQUIRED, Budget, Chain, Clip, Optimizer, Spec, chain, clip, optimizer,
                           spec, specs)
 from eps_ref.ulp import ulp_distance
@@ -36,4 +37,4 @@ from eps_ref.ulp import ulp_distance
 __version__ = "0.1.0"
 __all__ = ["optimizer", "clip", "chain", "layer", "spec", "specs", "Spec", "Optimizer", "Clip",
            "Chain", "Layer", "Budget", "REQUIRED", "ulp_distance", "port", "Plan", "testing",
-           "explain", "Explanation", "schedule", "Schedule"]
+           "explain", "Explanation", "schedule", "Schedule", "convert_state"]

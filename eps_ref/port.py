@@ -317,6 +317,10 @@ class Candidate:
         return f"{self.name}({', '.join(args)})"
 
 
+NATIVE_STATE = ("torch", "optax")
+"""Frameworks whose live optimizer state :meth:`Plan.convert_state` reads and writes."""
+
+
 @dataclass
 class Plan:
     """The port of one source configuration to one target framework (see :func:`port`)."""
@@ -352,6 +356,32 @@ class Plan:
         :mod:`eps_ref.backends.dropins`)."""
         from eps_ref.backends.dropins import dropin
         return dropin(self, params)
+
+    def convert_state(self, native_state, params, step: int | None = None):
+        """The source framework's live optimizer state (a torch ``state_dict()``, an optax
+        state pytree) as the native state of :attr:`nearest` in the target framework,
+        for the parameter tree ``params``: read into the source's reference state, carried
+        over by :func:`eps_ref.convert_state` (slots by role, the count, what the target
+        derives from it), written as the target keeps it (``load_state_dict`` it, or pass it
+        to ``tx.update``). ``step``: the count where the source keeps none (torch SGD,
+        optax sgd/rmsprop/adagrad). Raises where the target cannot hold the state exactly;
+        nothing passed in is modified."""
+        from eps_ref.backends import adapter
+        from eps_ref.state import convert_state
+        target = self.nearest
+        ends = {"source": _spec(self.source).framework, "target": self.to}
+        for end, framework in ends.items():
+            if framework not in NATIVE_STATE:
+                raise NotImplementedError(
+                    f"convert_state: native {framework} state ({end}) is not read or "
+                    f"written yet (native: {list(NATIVE_STATE)}); eps_ref.convert_state "
+                    f"converts reference states of every dialect")
+        reference = adapter(ends["source"]).read_state(self.source, dict(self.source_kwargs),
+                                                       native_state, params, step)
+        carried = convert_state(reference, source=self.source, target=target.name,
+                                params=params, source_kwargs=self.source_kwargs,
+                                target_kwargs=target.kwargs)
+        return adapter(self.to).write_state(target.name, dict(target.kwargs), carried, params)
 
     def to_json(self) -> dict:
         return {"source": self.source, "source_kwargs": _jsonable(self.source_kwargs),

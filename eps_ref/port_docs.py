@@ -108,7 +108,7 @@ def porting_markdown(skip: tuple = ()) -> str:
                       and eps_ref.spec(plan.source).kind == "optimizer" else "—")
             lines.append(f"| {_call(plan.source, plan.source_kwargs)} | {plan.to} | {eq} "
                          f"| {near} | {dropin} |")
-    return "\n".join(lines + schedules_markdown()) + "\n"
+    return "\n".join(lines + schedules_markdown() + state_markdown()) + "\n"
 
 
 def schedule_plans() -> list:
@@ -147,3 +147,75 @@ def schedules_markdown() -> list[str]:
                      f"{_call(c.name, c.kwargs)} | {'same' if c.equivalent else 'nearest'} | "
                      f"{first} | {c.differing_steps} of {c.steps} | {c.max_diff:.3g} |")
     return lines
+
+
+def state_markdown() -> list[str]:
+    """The checkpoint section: every spec of the convertible families, each slot with the
+    quantity it holds and where the native state keeps it."""
+    import eps_ref
+    from eps_ref.backends import optax as optax_backend
+    from eps_ref.backends import torch as torch_backend
+    from eps_ref.port import NATIVE_STATE, port_family
+    from eps_ref.state import CONVERTIBLE_FAMILIES, DERIVED, ROLES, SPEC_ROLES
+    lines = ["", "## Continuing a checkpoint in another framework", "",
+             "`eps_ref.port(source, to=target, ...).convert_state(native_state, params)` "
+             "reads the source framework's live optimizer state (native: "
+             f"{', '.join(NATIVE_STATE)}: a torch `state_dict()`, an optax state pytree), "
+             "carries it to the plan's nearest target configuration and returns it as the "
+             "target keeps it (`load_state_dict` it, or hand it to `tx.update`); "
+             "`eps_ref.convert_state(state, source=..., target=..., params=...)` does the "
+             "same on reference states of every dialect. A slot carries over to the target "
+             "slot that holds the same quantity (below); the step count carries as is; "
+             "what a target derives from the count is recomputed as the target computes it "
+             "(TF1 Adam's beta powers: float32 running products). A target slot whose "
+             "quantity the source does not keep, or a source slot the target would drop, is "
+             "refused with both named. The conversion is exact: k steps in the source, "
+             "converted, n in the target equal the references doing the same, bit for bit "
+             "(tests/test_state.py, on the real torch and optax).", "",
+             "| spec | slot: what it holds | native |", "|---|---|---|"]
+    for name in eps_ref.specs(kind="optimizer"):
+        spec = eps_ref.spec(name)
+        family = port_family(spec)
+        if family not in CONVERTIBLE_FAMILIES or spec.framework == "paper":
+            continue
+        roles = {**ROLES[family], **SPEC_ROLES.get(name, {})}
+        derived = DERIVED.get(name, {})
+        slots = _slot_names(name)
+        described = [f"`{k}`: " + (f"recomputed from the count ({derived[k]}^(step+1))"
+                                   if k in derived else roles.get(k, "?")) for k in slots]
+        native = "reference state only"
+        if spec.framework == "torch" and name in torch_backend.STATE_KEYS:
+            keys = torch_backend.STATE_KEYS[name]
+            native = "<br>".join(f"`{k}`: `{keys[k]}`" for k in slots if k in keys)
+            native += "<br>`step`" if name != "torch.optim.SGD" else "<br>(no step count)"
+        elif spec.framework == "optax":
+            amsgrad = name == "optax.amsgrad"
+            found = [f"`{k}`: " + " or ".join(
+                f"`{kind}.{field}`" for (kind, field), slot in
+                optax_backend.STATE_FIELDS[family].items()
+                if slot == k and ("Amsgrad" in kind) == amsgrad) for k in slots]
+            native = "<br>".join(found) + ("<br>`count`" if family == "adam" else
+                                           "<br>(no count)")
+        lines.append(f"| `{name}` | {'<br>'.join(described) or 'no slots'} | {native} |")
+    return lines
+
+
+def _slot_names(name: str) -> list[str]:
+    """Every slot the spec keeps in some configuration (its variants and momentum, centered,
+    amsgrad switched on)."""
+    import numpy as np
+
+    import eps_ref
+    spec = eps_ref.spec(name)
+    names: dict[str, None] = {}
+    tries = [dict(v) for v in spec.variants.values()]
+    for switch in ({"momentum": 0.9}, {"centered": True, "momentum": 0.9}, {"amsgrad": True}):
+        if all(k in spec.defaults for k in switch):
+            tries.append({**next(iter(spec.variants.values()), {}), **switch})
+    for kw in tries:
+        try:
+            names.update(dict.fromkeys(eps_ref.optimizer(name, **kw).init(
+                np.zeros(2, np.float32))["slots"][0]))
+        except Exception:
+            continue
+    return list(names)
