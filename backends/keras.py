@@ -247,3 +247,76 @@ def run_scheduled(name, kwargs, schedule_name, schedule_kwargs, param0, grads, d
     """``keras.optimizers.<name>(learning_rate=schedule, **kwargs)`` as :func:`run_native`."""
     opt = resolve(name)(learning_rate=build_schedule(schedule_name, schedule_kwargs), **kwargs)
     return run_native(opt, param0, grads, device)
+
+
+# -- native optimizer state (eps_ref.port.Plan.convert_state) --------------------------------
+
+STATE_ATTRS = {
+    "keras.optimizers.Adam": {"m": "_momentums", "v": "_velocities", "v_max": "_velocity_hats"},
+    "keras.optimizers.AdamW": {"m": "_momentums", "v": "_velocities",
+                               "v_max": "_velocity_hats"},
+    "keras.optimizers.SGD": {"momentum": "momentums"},
+    "keras.optimizers.RMSprop": {"square_avg": "_velocities", "momentum_buffer": "_momentums",
+                                 "grad_avg": "_average_gradients"},
+    "keras.optimizers.Adagrad": {"accumulator": "_accumulators"},
+}
+"""Each optimizer's reference slots and the list attribute of its per-variable slots."""
+
+
+def _built(name, kwargs, params):
+    """``name(**kwargs)`` built on fresh variables shaped as the leaves of ``params``."""
+    import keras
+    if name not in STATE_ATTRS:
+        raise NotImplementedError(f"reading and writing {name}'s native state is not in "
+                                  f"yet; covered: {sorted(STATE_ATTRS)}")
+    leaves = [np.asarray(p) for p in (params.values() if isinstance(params, dict)
+                                      else [params])]
+    opt = resolve(name)(**kwargs)
+    opt.build([keras.Variable(p, dtype=str(p.dtype)) for p in leaves])
+    return opt, leaves
+
+
+def read_state(name, kwargs, native, params, step=None):
+    """The reference state of ``name(**kwargs)`` held by ``native``, the store that
+    ``optimizer.save_own_variables(store)`` fills (``{"0": array, ...}``, one entry per
+    ``optimizer.variables``, the optimizer built on variables shaped and ordered as
+    ``params``). ``step`` must agree with its ``iterations``."""
+    import eps_ref
+    opt, leaves = _built(name, kwargs, params)
+    if not isinstance(native, dict) or sorted(native) != sorted(
+            str(i) for i in range(len(opt.variables))):
+        raise ValueError(f"{name}: a native state is the store optimizer."
+                         f"save_own_variables(store) fills, {len(opt.variables)} entries "
+                         f"'0'..'{len(opt.variables) - 1}' for these params; got "
+                         f"{sorted(native)[:8] if isinstance(native, dict) else type(native).__name__}")
+    for i, v in enumerate(opt.variables):
+        if tuple(np.shape(native[str(i)])) != tuple(v.shape):
+            raise ValueError(f"{name}: store['{i}'] ({v.path}) has shape "
+                             f"{tuple(np.shape(native[str(i)]))}, the optimizer's variable "
+                             f"{tuple(v.shape)}")
+    opt.load_own_variables(native)
+    state = eps_ref.optimizer(name, **kwargs).init(params)
+    for ref_name, attr in STATE_ATTRS[name].items():
+        for slots, variable in zip(state["slots"], getattr(opt, attr, None) or []):
+            if ref_name in slots:
+                slots[ref_name] = np.array(variable.numpy(), copy=True)
+    count = int(np.asarray(opt.iterations.numpy()))
+    if step is not None and step != count:
+        raise ValueError(f"{name}: step={step}, and the optimizer's iterations is {count}")
+    state["step"] = count
+    return state
+
+
+def write_state(name, kwargs, state, params):
+    """The store of a ``name(**kwargs)`` optimizer built on variables shaped and ordered as
+    ``params`` holding the reference ``state``: ``optimizer.build(variables)`` then
+    ``optimizer.load_own_variables(store)``."""
+    opt, _ = _built(name, kwargs, params)
+    for ref_name, attr in STATE_ATTRS[name].items():
+        for slots, variable in zip(state["slots"], getattr(opt, attr, None) or []):
+            if ref_name in slots:
+                variable.assign(np.asarray(slots[ref_name]))
+    opt.iterations.assign(state["step"])
+    store = {}
+    opt.save_own_variables(store)
+    return store

@@ -317,7 +317,7 @@ class Candidate:
         return f"{self.name}({', '.join(args)})"
 
 
-NATIVE_STATE = ("torch", "optax")
+NATIVE_STATE = ("torch", "optax", "keras")
 """Frameworks whose live optimizer state :meth:`Plan.convert_state` reads and writes."""
 
 
@@ -359,14 +359,16 @@ class Plan:
 
     def convert_state(self, native_state, params, step: int | None = None):
         """The source framework's live optimizer state (a torch ``state_dict()``, an optax
-        state pytree) as the native state of :attr:`nearest` in the target framework,
-        for the parameter tree ``params``: read into the source's reference state, carried
-        over by :func:`eps_ref.convert_state` (slots by role, the count, what the target
-        derives from it), written as the target keeps it (``load_state_dict`` it, or pass it
-        to ``tx.update``). ``step``: the count where the source keeps none (torch SGD,
-        optax sgd/rmsprop/adagrad). Raises where the target cannot hold the state exactly;
-        nothing passed in is modified."""
-        from eps_ref.backends import adapter
+        state pytree, the store Keras' ``optimizer.save_own_variables`` fills) as the native
+        state of :attr:`nearest` in the target framework, for the parameter tree ``params``
+        (the optimizer's parameters, in order): read into the source's reference state,
+        carried over by :func:`eps_ref.convert_state` (slots by role, the count, what the
+        target derives from it), written as the target keeps it (``load_state_dict`` it,
+        pass it to ``tx.update``, or ``optimizer.build(variables)`` then
+        ``optimizer.load_own_variables(store)``). ``step``: the count where the source keeps
+        none (torch SGD, optax sgd/rmsprop/adagrad). Raises where the target cannot hold
+        the state exactly; nothing passed in is modified."""
+        from eps_ref.backends import adapter, labels_for
         from eps_ref.state import convert_state
         target = self.nearest
         ends = {"source": _spec(self.source).framework, "target": self.to}
@@ -376,12 +378,13 @@ class Plan:
                     f"convert_state: native {framework} state ({end}) is not read or "
                     f"written yet (native: {list(NATIVE_STATE)}); eps_ref.convert_state "
                     f"converts reference states of every dialect")
-        reference = adapter(ends["source"]).read_state(self.source, dict(self.source_kwargs),
-                                                       native_state, params, step)
+        source_io, target_io = (adapter(labels_for(f)[0]) for f in ends.values())
+        reference = source_io.read_state(self.source, dict(self.source_kwargs), native_state,
+                                         params, step)
         carried = convert_state(reference, source=self.source, target=target.name,
                                 params=params, source_kwargs=self.source_kwargs,
                                 target_kwargs=target.kwargs)
-        return adapter(self.to).write_state(target.name, dict(target.kwargs), carried, params)
+        return target_io.write_state(target.name, dict(target.kwargs), carried, params)
 
     def to_json(self) -> dict:
         return {"source": self.source, "source_kwargs": _jsonable(self.source_kwargs),

@@ -153,6 +153,7 @@ def state_markdown() -> list[str]:
     """The checkpoint section: every spec of the convertible families, each slot with the
     quantity it holds and where the native state keeps it."""
     import eps_ref
+    from eps_ref.backends import keras as keras_backend
     from eps_ref.backends import optax as optax_backend
     from eps_ref.backends import torch as torch_backend
     from eps_ref.port import NATIVE_STATE, port_family
@@ -160,9 +161,12 @@ def state_markdown() -> list[str]:
     lines = ["", "## Continuing a checkpoint in another framework", "",
              "`eps_ref.port(source, to=target, ...).convert_state(native_state, params)` "
              "reads the source framework's live optimizer state (native: "
-             f"{', '.join(NATIVE_STATE)}: a torch `state_dict()`, an optax state pytree), "
-             "carries it to the plan's nearest target configuration and returns it as the "
-             "target keeps it (`load_state_dict` it, or hand it to `tx.update`); "
+             f"{', '.join(NATIVE_STATE)}: a torch `state_dict()`, an optax state pytree, "
+             "the store Keras' `optimizer.save_own_variables(store)` fills, the optimizer "
+             "built on the parameters in order), carries it to the plan's nearest target "
+             "configuration and returns it as the target keeps it (`load_state_dict` it, "
+             "hand it to `tx.update`, or `optimizer.build(variables)` then "
+             "`optimizer.load_own_variables(store)`); "
              "`eps_ref.convert_state(state, source=..., target=..., params=...)` does the "
              "same on reference states of every dialect. A slot carries over to the target "
              "slot that holds the same quantity (below); the step count carries as is; "
@@ -171,7 +175,8 @@ def state_markdown() -> list[str]:
              "quantity the source does not keep, or a source slot the target would drop, is "
              "refused with both named. The conversion is exact: k steps in the source, "
              "converted, n in the target equal the references doing the same, bit for bit "
-             "(tests/test_state.py, on the real torch and optax).", "",
+             "(tests/test_state.py, on the real torch, optax and Keras on each backend).",
+             "",
              "| spec | slot: what it holds | native |", "|---|---|---|"]
     for name in eps_ref.specs(kind="optimizer"):
         spec = eps_ref.spec(name)
@@ -188,6 +193,10 @@ def state_markdown() -> list[str]:
             keys = torch_backend.STATE_KEYS[name]
             native = "<br>".join(f"`{k}`: `{keys[k]}`" for k in slots if k in keys)
             native += "<br>`step`" if name != "torch.optim.SGD" else "<br>(no step count)"
+        elif spec.framework == "keras" and name in keras_backend.STATE_ATTRS:
+            attrs = keras_backend.STATE_ATTRS[name]
+            native = "<br>".join(f"`{k}`: `optimizer.{attrs[k]}`" for k in slots if k in attrs)
+            native += "<br>`iterations`"
         elif spec.framework == "optax":
             amsgrad = name == "optax.amsgrad"
             found = [f"`{k}`: " + " or ".join(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import eps_ref
-from eps_ref.backends import adapter
+from eps_ref.backends import adapter, labels_for
 from eps_ref.conformance.streams import gradient_stream, initial_params
 
 K_STEPS, N_STEPS = 6, 6
@@ -27,6 +27,13 @@ PAIRS = [
     ("optax.sgd", {"learning_rate": 0.05, "momentum": 0.9}, "torch"),
     ("optax.rmsprop", {"learning_rate": 1e-2}, "torch"),
     ("optax.adagrad", {"learning_rate": 0.1}, "torch"),
+    ("torch.optim.Adam", {"lr": 1e-2}, "keras"),
+    ("torch.optim.RMSprop", {"lr": 1e-2}, "keras"),
+    ("keras.optimizers.Adam", {}, "torch"),
+    ("keras.optimizers.AdamW", {}, "optax"),
+    ("keras.optimizers.Adagrad", {}, "torch"),
+    ("optax.adam", {"learning_rate": 1e-2}, "keras"),
+    ("optax.rmsprop", {"learning_rate": 1e-2}, "keras"),
 ]
 
 
@@ -54,6 +61,19 @@ def _run_native(framework, name, kwargs, params, grads, state=None):
                 p.grad = torch.tensor(grads[k][t])
             opt.step()
         return {k: p.detach().numpy().copy() for p, k in zip(tensors, keys)}, opt.state_dict()
+    if framework == "keras":
+        keras = pytest.importorskip("keras")
+        variables = [keras.Variable(params[k]) for k in keys]
+        opt = adapter("keras/tensorflow").resolve(name)(**kwargs)
+        opt.build(variables)
+        if state is not None:
+            opt.load_own_variables(state)
+        for t in range(len(grads[keys[0]])):
+            opt.apply([keras.ops.convert_to_tensor(grads[k][t]) for k in keys], variables)
+        store = {}
+        opt.save_own_variables(store)
+        return {k: np.asarray(keras.ops.convert_to_numpy(v.value)) for k, v in
+                zip(keys, variables)}, store
     optax = pytest.importorskip("optax")
     jnp = pytest.importorskip("jax.numpy")
     tx = adapter("optax").resolve(name)(**kwargs)
@@ -65,8 +85,15 @@ def _run_native(framework, name, kwargs, params, grads, state=None):
     return {k: np.asarray(p[k]) for k in keys}, state
 
 
+def _backend(name):
+    """Keras' backend in this process, for a Keras spec (its kernels differ by backend)."""
+    if eps_ref.spec(name).framework != "keras":
+        return None
+    return pytest.importorskip("keras").backend.backend()
+
+
 def _run_reference(name, kwargs, params, grads, state=None):
-    opt = eps_ref.optimizer(name, **kwargs)
+    opt = eps_ref.optimizer(name, backend=_backend(name), **kwargs)
     state = opt.init(params) if state is None else state
     for t in range(len(grads["w"])):
         params, state = opt.step(params, {k: grads[k][t] for k in grads}, state)
@@ -88,8 +115,8 @@ def test_a_run_continues_in_the_other_framework(source, kwargs, to):
     p_k, native = _run_native(framework, source, kwargs, p0, head)
     ref_k, ref_state = _run_reference(source, kwargs, p0, head)
     assert _same(p_k, ref_k)                       # the reference is the source framework
-    read = adapter(framework).read_state(source, kwargs, native, p_k,
-                                                          step=K_STEPS)
+    read = adapter(labels_for(framework)[0]).read_state(source, kwargs, native, p_k,
+                                                       step=K_STEPS)
     assert read["step"] == ref_state["step"] == K_STEPS
     assert all(_same(a, b) for a, b in zip(read["slots"], ref_state["slots"]))
 
@@ -140,6 +167,16 @@ def test_a_state_that_would_mean_something_else_is_refused(source, skw, target, 
                               source_kwargs=skw, target_kwargs=tkw)
 
 
+def test_keras_sgd_momentum_is_refused_from_torch():
+    """torch's buffer is mu b + g, Keras' momentum mu m - lr g: no exact conversion."""
+    p0, grads = _params(), _grads(3)
+    kwargs = {"lr": 0.05, "momentum": 0.9}
+    p_k, native = _run_native("torch", "torch.optim.SGD", kwargs, p0, grads)
+    plan = eps_ref.port("torch.optim.SGD", to="keras", gap_steps=0, **kwargs)
+    with pytest.raises(ValueError, match="the learning rate inside"):
+        plan.convert_state(native, p_k)
+
+
 def test_bad_native_states_fail_clearly():
     torch = pytest.importorskip("torch")
     pytest.importorskip("optax")
@@ -161,6 +198,29 @@ def test_bad_native_states_fail_clearly():
     back = eps_ref.port("optax.adam", to="torch", gap_steps=0, learning_rate=1e-2)
     with pytest.raises(ValueError, match="structure"):
         back.convert_state(sgd_state, p_k)
-    with pytest.raises(NotImplementedError, match="native keras state"):
-        eps_ref.port("torch.optim.Adam", to="keras", gap_steps=0, lr=1e-2).convert_state(
+    with pytest.raises(NotImplementedError, match="native tf1 state"):
+        eps_ref.port("torch.optim.Adam", to="tf1", gap_steps=0, lr=1e-2).convert_state(
             native, p_k)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_keras_state_carries_on_every_backend(backend):
+    """The pairs with Keras, in a process whose Keras runs on ``backend`` (the store is
+    the same on each; the steps are the backend's)."""
+    import os
+    import subprocess
+    import sys
+    pytest.importorskip("keras")
+    pytest.importorskip(backend)
+    pytest.importorskip("torch")
+    here = os.path.dirname(os.path.abspath(__file__))
+    pairs = [p for p in PAIRS if "keras" in (p[0].split(".")[0], p[2])]
+    script = ("import sys; sys.path.insert(0, %r)\n"
+              "import test_state as T\n"
+              "for pair in %r:\n"
+              "    T.test_a_run_continues_in_the_other_framework(*pair)\n"
+              "print('carried', len(%r))\n") % (here, pairs, pairs)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env={**os.environ, "KERAS_BACKEND": backend}, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"carried {len(pairs)}" in run.stdout
