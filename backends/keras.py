@@ -263,56 +263,59 @@ STATE_ATTRS = {
 """Each optimizer's reference slots and the list attribute of its per-variable slots."""
 
 
+def _leaves(params) -> list:
+    return [np.asarray(p) for p in (params.values() if isinstance(params, dict)
+                                    else [params])]
+
+
 def _built(name, kwargs, params):
     """``name(**kwargs)`` built on fresh variables shaped as the leaves of ``params``."""
     import keras
-    if name not in STATE_ATTRS:
-        raise NotImplementedError(f"reading and writing {name}'s native state is not in "
-                                  f"yet; covered: {sorted(STATE_ATTRS)}")
-    leaves = [np.asarray(p) for p in (params.values() if isinstance(params, dict)
-                                      else [params])]
+    _attrs(name, STATE_ATTRS)
     opt = resolve(name)(**kwargs)
-    opt.build([keras.Variable(p, dtype=str(p.dtype)) for p in leaves])
-    return opt, leaves
+    opt.build([keras.Variable(p, dtype=str(p.dtype)) for p in _leaves(params)])
+    return opt
 
 
-def read_state(name, kwargs, native, params, step=None):
-    """The reference state of ``name(**kwargs)`` held by ``native``, the store that
-    ``optimizer.save_own_variables(store)`` fills (``{"0": array, ...}``, one entry per
-    ``optimizer.variables``, the optimizer built on variables shaped and ordered as
-    ``params``). ``step`` must agree with its ``iterations``."""
+def _attrs(name, table):
+    if name not in table:
+        raise NotImplementedError(f"reading and writing {name}'s native state is not in "
+                                  f"yet; covered: {sorted(table)}")
+    return table[name]
+
+
+def read_store(name, kwargs, native, params, step, opt, attrs):
+    """The reference state of ``name(**kwargs)`` held by the store ``native`` (what
+    ``save_own_variables`` fills) of ``opt``, built on variables shaped as ``params``,
+    whose slot lists are the attributes ``attrs`` (Keras 3 and tf_keras alike)."""
     import eps_ref
-    opt, leaves = _built(name, kwargs, params)
-    if not isinstance(native, dict) or sorted(native) != sorted(
-            str(i) for i in range(len(opt.variables))):
+    count = len(opt.variables)
+    if not isinstance(native, dict) or sorted(native) != sorted(str(i) for i in range(count)):
+        got = sorted(native)[:8] if isinstance(native, dict) else type(native).__name__
         raise ValueError(f"{name}: a native state is the store optimizer."
-                         f"save_own_variables(store) fills, {len(opt.variables)} entries "
-                         f"'0'..'{len(opt.variables) - 1}' for these params; got "
-                         f"{sorted(native)[:8] if isinstance(native, dict) else type(native).__name__}")
+                         f"save_own_variables(store) fills, {count} entries '0'..'{count - 1}' "
+                         f"for these params; got {got}")
     for i, v in enumerate(opt.variables):
         if tuple(np.shape(native[str(i)])) != tuple(v.shape):
-            raise ValueError(f"{name}: store['{i}'] ({v.path}) has shape "
+            raise ValueError(f"{name}: store['{i}'] ({getattr(v, 'path', v.name)}) has shape "
                              f"{tuple(np.shape(native[str(i)]))}, the optimizer's variable "
                              f"{tuple(v.shape)}")
     opt.load_own_variables(native)
     state = eps_ref.optimizer(name, **kwargs).init(params)
-    for ref_name, attr in STATE_ATTRS[name].items():
+    for ref_name, attr in attrs.items():
         for slots, variable in zip(state["slots"], getattr(opt, attr, None) or []):
             if ref_name in slots:
                 slots[ref_name] = np.array(variable.numpy(), copy=True)
-    count = int(np.asarray(opt.iterations.numpy()))
-    if step is not None and step != count:
-        raise ValueError(f"{name}: step={step}, and the optimizer's iterations is {count}")
-    state["step"] = count
+    counted = int(np.asarray(opt.iterations.numpy()))
+    if step is not None and step != counted:
+        raise ValueError(f"{name}: step={step}, and the optimizer's iterations is {counted}")
+    state["step"] = counted
     return state
 
 
-def write_state(name, kwargs, state, params):
-    """The store of a ``name(**kwargs)`` optimizer built on variables shaped and ordered as
-    ``params`` holding the reference ``state``: ``optimizer.build(variables)`` then
-    ``optimizer.load_own_variables(store)``."""
-    opt, _ = _built(name, kwargs, params)
-    for ref_name, attr in STATE_ATTRS[name].items():
+def write_store(state, opt, attrs) -> dict:
+    """The store of ``opt`` (built) holding the reference ``state``."""
+    for ref_name, attr in attrs.items():
         for slots, variable in zip(state["slots"], getattr(opt, attr, None) or []):
             if ref_name in slots:
                 variable.assign(np.asarray(slots[ref_name]))
@@ -320,3 +323,19 @@ def write_state(name, kwargs, state, params):
     store = {}
     opt.save_own_variables(store)
     return store
+
+
+def read_state(name, kwargs, native, params, step=None):
+    """The reference state of ``name(**kwargs)`` held by ``native``, the store that
+    ``optimizer.save_own_variables(store)`` fills (``{"0": array, ...}``, one entry per
+    ``optimizer.variables``, the optimizer built on variables shaped and ordered as
+    ``params``). ``step`` must agree with its ``iterations``."""
+    return read_store(name, kwargs, native, params, step, _built(name, kwargs, params),
+                      STATE_ATTRS[name])
+
+
+def write_state(name, kwargs, state, params):
+    """The store of a ``name(**kwargs)`` optimizer built on variables shaped and ordered as
+    ``params`` holding the reference ``state``: ``optimizer.build(variables)`` then
+    ``optimizer.load_own_variables(store)``."""
+    return write_store(state, _built(name, kwargs, params), STATE_ATTRS[name])

@@ -62,3 +62,35 @@ def run_schedule(name, kwargs, n):
     kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in dict(kwargs).items()}
     schedule = resolve(name)(**kwargs)
     return [{"lr": float(schedule(tf.constant(t, dtype=tf.int64)))} for t in range(n)]
+
+
+# -- native optimizer state (eps_ref.port.Plan.convert_state) --------------------------------
+
+def _state_attrs():
+    from eps_ref.backends.keras import STATE_ATTRS
+    return {"tf_keras.optimizers." + k.rsplit(".", 1)[1]: v for k, v in STATE_ATTRS.items()}
+
+
+def _built(name, kwargs, params):
+    """tf_keras' (non-legacy) ``name(**kwargs)`` built on fresh ``tf.Variable``s shaped as
+    the leaves of ``params``: its slot lists are Keras 3's."""
+    import tensorflow as tf
+
+    from eps_ref.backends.keras import _attrs, _leaves
+    _attrs(name, _state_attrs())
+    opt = resolve(name)(**kwargs)
+    opt.build([tf.Variable(p) for p in _leaves(params)])
+    return opt
+
+
+def read_state(name, kwargs, native, params, step=None):
+    """As :func:`eps_ref.backends.keras.read_state`, for ``tf_keras.optimizers``."""
+    from eps_ref.backends.keras import read_store
+    return read_store(name, kwargs, native, params, step, _built(name, kwargs, params),
+                      _state_attrs()[name])
+
+
+def write_state(name, kwargs, state, params):
+    """As :func:`eps_ref.backends.keras.write_state`, for ``tf_keras.optimizers``."""
+    from eps_ref.backends.keras import write_store
+    return write_store(state, _built(name, kwargs, params), _state_attrs()[name])

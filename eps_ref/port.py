@@ -317,7 +317,7 @@ class Candidate:
         return f"{self.name}({', '.join(args)})"
 
 
-NATIVE_STATE = ("torch", "optax", "keras")
+NATIVE_STATE = ("torch", "optax", "keras", "tf_keras")
 """Frameworks whose live optimizer state :meth:`Plan.convert_state` reads and writes."""
 
 

@@ -155,6 +155,7 @@ def state_markdown() -> list[str]:
     import eps_ref
     from eps_ref.backends import keras as keras_backend
     from eps_ref.backends import optax as optax_backend
+    from eps_ref.backends import tf_keras as tf_keras_backend
     from eps_ref.backends import torch as torch_backend
     from eps_ref.port import NATIVE_STATE, port_family
     from eps_ref.state import CONVERTIBLE_FAMILIES, DERIVED, ROLES, SPEC_ROLES
@@ -162,7 +163,8 @@ def state_markdown() -> list[str]:
              "`eps_ref.port(source, to=target, ...).convert_state(native_state, params)` "
              "reads the source framework's live optimizer state (native: "
              f"{', '.join(NATIVE_STATE)}: a torch `state_dict()`, an optax state pytree, "
-             "the store Keras' `optimizer.save_own_variables(store)` fills, the optimizer "
+             "the store Keras' and tf_keras' `optimizer.save_own_variables(store)` fills, "
+             "the optimizer "
              "built on the parameters in order), carries it to the plan's nearest target "
              "configuration and returns it as the target keeps it (`load_state_dict` it, "
              "hand it to `tx.update`, or `optimizer.build(variables)` then "
@@ -175,7 +177,8 @@ def state_markdown() -> list[str]:
              "quantity the source does not keep, or a source slot the target would drop, is "
              "refused with both named. The conversion is exact: k steps in the source, "
              "converted, n in the target equal the references doing the same, bit for bit "
-             "(tests/test_state.py, on the real torch, optax and Keras on each backend).",
+             "(tests/test_state.py, on the real torch, optax, tf_keras and Keras on each "
+             "backend).",
              "",
              "| spec | slot: what it holds | native |", "|---|---|---|"]
     for name in eps_ref.specs(kind="optimizer"):
@@ -193,8 +196,8 @@ def state_markdown() -> list[str]:
             keys = torch_backend.STATE_KEYS[name]
             native = "<br>".join(f"`{k}`: `{keys[k]}`" for k in slots if k in keys)
             native += "<br>`step`" if name != "torch.optim.SGD" else "<br>(no step count)"
-        elif spec.framework == "keras" and name in keras_backend.STATE_ATTRS:
-            attrs = keras_backend.STATE_ATTRS[name]
+        elif name in keras_backend.STATE_ATTRS or name in tf_keras_backend._state_attrs():
+            attrs = {**keras_backend.STATE_ATTRS, **tf_keras_backend._state_attrs()}[name]
             native = "<br>".join(f"`{k}`: `optimizer.{attrs[k]}`" for k in slots if k in attrs)
             native += "<br>`iterations`"
         elif spec.framework == "optax":

@@ -34,6 +34,9 @@ PAIRS = [
     ("keras.optimizers.Adagrad", {}, "torch"),
     ("optax.adam", {"learning_rate": 1e-2}, "keras"),
     ("optax.rmsprop", {"learning_rate": 1e-2}, "keras"),
+    ("torch.optim.Adam", {"lr": 1e-2}, "tf_keras"),
+    ("tf_keras.optimizers.Adam", {}, "torch"),
+    ("tf_keras.optimizers.RMSprop", {}, "optax"),
 ]
 
 
@@ -74,6 +77,19 @@ def _run_native(framework, name, kwargs, params, grads, state=None):
         opt.save_own_variables(store)
         return {k: np.asarray(keras.ops.convert_to_numpy(v.value)) for k, v in
                 zip(keys, variables)}, store
+    if framework == "tf_keras":
+        tf = pytest.importorskip("tensorflow")
+        pytest.importorskip("tf_keras")
+        variables = [tf.Variable(params[k]) for k in keys]
+        opt = adapter("tf_keras").resolve(name)(**kwargs)
+        opt.build(variables)
+        if state is not None:
+            opt.load_own_variables(state)
+        for t in range(len(grads[keys[0]])):
+            opt.apply_gradients([(tf.constant(grads[k][t]), v) for k, v in zip(keys, variables)])
+        store = {}
+        opt.save_own_variables(store)
+        return {k: v.numpy().copy() for k, v in zip(keys, variables)}, store
     optax = pytest.importorskip("optax")
     jnp = pytest.importorskip("jax.numpy")
     tx = adapter("optax").resolve(name)(**kwargs)
@@ -198,6 +214,10 @@ def test_bad_native_states_fail_clearly():
     back = eps_ref.port("optax.adam", to="torch", gap_steps=0, learning_rate=1e-2)
     with pytest.raises(ValueError, match="structure"):
         back.convert_state(sgd_state, p_k)
+    with pytest.raises(NotImplementedError, match="legacy.RMSprop's native state"):
+        eps_ref.port("torch.optim.RMSprop", to="tf_keras", gap_steps=0,
+                     lr=1e-2).convert_state(
+            _run_native("torch", "torch.optim.RMSprop", {"lr": 1e-2}, p0, grads)[1], p_k)
     with pytest.raises(NotImplementedError, match="native tf1 state"):
         eps_ref.port("torch.optim.Adam", to="tf1", gap_steps=0, lr=1e-2).convert_state(
             native, p_k)
