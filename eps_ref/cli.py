@@ -15,6 +15,10 @@
       the native configuration of FRAMEWORK that runs SPEC's math (verified by running
       both references), else the nearest one with its measured gap and what differs,
       switch by switch, and how to use the drop-in
+  eps-ref state convert IN --from SPEC --to TARGET OUT --params PARAMS.npz [key=value ...]
+      convert an optimizer-state checkpoint (torch.save(opt.state_dict()), or .npz for
+      optax and Keras) to TARGET (a framework: the port's nearest configuration, or one of
+      its candidates by name), exactly or not at all; nothing is written on an error
   eps-ref explain FILE.npz [--family F] [--steps N] [--against SPEC] [--json] [key=value ...]
       which spec, with which keywords, runs the same math as a recorded trajectory (an .npz
       with params0, grads and trajectory: eps_ref.testing.Recording), and what differs
@@ -360,6 +364,29 @@ def _keywords(items) -> dict:
     return kwargs
 
 
+def _state_convert(args) -> int:
+    from eps_ref.state_files import convert_file
+    paths = [a for a in args.items if "=" not in a]
+    try:
+        if len(paths) != 2:
+            raise ValueError(f"give the input and the output file, got {paths}")
+        kwargs = _keywords([a for a in args.items if "=" in a])
+        framework_or_spec = args.to
+        candidate = framework_or_spec if "." in framework_or_spec else None
+        plan, chosen = convert_file(args.source, kwargs,
+                                    framework_or_spec if candidate is None else None,
+                                    paths[0], paths[1], args.params, backend=args.backend,
+                                    step=args.step, candidate=candidate)
+    except (KeyError, ValueError, TypeError, NotImplementedError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"eps-ref state convert: error: {message}", file=sys.stderr)
+        return 2
+    print(f"wrote {paths[1]}: the state of {chosen.config()}"
+          + ("" if chosen.equivalent else " (the nearest configuration, not the same math: "
+             "see eps-ref port)"))
+    return 0
+
+
 def _explain(args) -> int:
     import json
     from eps_ref.explain import explain
@@ -478,6 +505,24 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(func=_port)
 
+    p = sub.add_parser("state", help="optimizer state across frameworks")
+    state_sub = p.add_subparsers(dest="state_command", required=True)
+    p = state_sub.add_parser("convert", help="convert an optimizer-state checkpoint file")
+    p.add_argument("items", nargs="+", metavar="IN OUT [key=value ...]",
+                   help="the source checkpoint (torch: torch.save(opt.state_dict()); optax, "
+                        "Keras: .npz, see eps_ref.state_files), the output file, and the "
+                        "source's keywords in its own spelling")
+    p.add_argument("--from", dest="source", required=True,
+                   help="the source optimizer, e.g. torch.optim.Adam")
+    p.add_argument("--to", required=True, help="a target framework (the nearest "
+                   "configuration) or a target optimizer among the port's candidates")
+    p.add_argument("--params", required=True, help=".npz of the parameters, in the "
+                   "optimizer's order")
+    p.add_argument("--backend", default=None, help="the target's backend (Keras)")
+    p.add_argument("--step", type=int, default=None,
+                   help="the step count, where the source file keeps none (torch SGD)")
+    p.set_defaults(func=_state_convert)
+
     p = sub.add_parser("explain", help="which spec runs the math of a recorded trajectory")
     p.add_argument("file", help="an .npz with params0, grads and trajectory (the params "
                                 "after each step)")
@@ -500,6 +545,8 @@ def main(argv=None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command in ("port", "explain"):
         args.keywords = [*args.keywords, *extra]
+    elif extra and args.command == "state":
+        args.items = [*args.items, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "steps", None) is not None and args.steps < 1:

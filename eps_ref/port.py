@@ -357,7 +357,18 @@ class Plan:
         from eps_ref.backends.dropins import dropin
         return dropin(self, params)
 
-    def convert_state(self, native_state, params, step: int | None = None):
+    def candidate(self, name: str | None = None) -> Candidate:
+        """The candidate configuration named ``name`` (None: :attr:`nearest`)."""
+        if name is None:
+            return self.nearest
+        for c in self.candidates:
+            if c.name == name:
+                return c
+        raise ValueError(f"{name} is not among the plan's candidates "
+                         f"{[c.name for c in self.candidates]}")
+
+    def convert_state(self, native_state, params, step: int | None = None,
+                      candidate: str | None = None):
         """The source framework's live optimizer state (a torch ``state_dict()``, an optax
         state pytree, the store Keras' ``optimizer.save_own_variables`` fills) as the native
         state of :attr:`nearest` in the target framework, for the parameter tree ``params``
@@ -366,11 +377,12 @@ class Plan:
         target derives from it), written as the target keeps it (``load_state_dict`` it,
         pass it to ``tx.update``, or ``optimizer.build(variables)`` then
         ``optimizer.load_own_variables(store)``). ``step``: the count where the source keeps
-        none (torch SGD, optax sgd/rmsprop/adagrad). Raises where the target cannot hold
-        the state exactly; nothing passed in is modified."""
+        none (torch SGD, optax sgd/rmsprop/adagrad). ``candidate``: another of
+        :attr:`candidates` by name. Raises where the target cannot hold the state exactly;
+        nothing passed in is modified."""
         from eps_ref.backends import adapter, labels_for
         from eps_ref.state import convert_state
-        target = self.nearest
+        target = self.candidate(candidate)
         ends = {"source": _spec(self.source).framework, "target": self.to}
         for end, framework in ends.items():
             if framework not in NATIVE_STATE:

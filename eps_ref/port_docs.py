@@ -178,7 +178,10 @@ def state_markdown() -> list[str]:
              "refused with both named. The conversion is exact: k steps in the source, "
              "converted, n in the target equal the references doing the same, bit for bit "
              "(tests/test_state.py, on the real torch, optax, tf_keras and Keras on each "
-             "backend).",
+             "backend). On files: `eps-ref state convert IN --from SPEC --to TARGET OUT "
+             "--params PARAMS.npz [key=value ...]` (torch: `torch.save(opt.state_dict())`, "
+             "read with `weights_only=True`; optax: an `.npz` of the state's leaves in tree "
+             "order; Keras and tf_keras: an `.npz` of the `save_own_variables` store).",
              "",
              "| spec | slot: what it holds | native |", "|---|---|---|"]
     for name in eps_ref.specs(kind="optimizer"):

@@ -244,3 +244,48 @@ def test_keras_state_carries_on_every_backend(backend):
                          env={**os.environ, "KERAS_BACKEND": backend}, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert f"carried {len(pairs)}" in run.stdout
+
+
+def test_checkpoint_files_round_trip_and_fail_cleanly(tmp_path, capsys):
+    """`eps-ref state convert`: a torch checkpoint to optax's .npz and back is the same
+    state; a bad file, a wrong spec or a clash writes nothing and exits 2."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("optax")
+    from eps_ref import cli
+    p0, grads = _params(), _grads(4)
+    p_k, native = _run_native("torch", "torch.optim.Adam", {"lr": 1e-2}, p0, grads)
+    np.savez(tmp_path / "params.npz", **p_k)
+    torch.save(native, tmp_path / "adam.pt")
+    common = ["--params", str(tmp_path / "params.npz")]
+    assert cli.main(["state", "convert", str(tmp_path / "adam.pt"), "--from",
+                     "torch.optim.Adam", "--to", "optax", str(tmp_path / "adam.npz"),
+                     "lr=1e-2", *common]) == 0
+    assert "optax.adam(learning_rate=0.01)" in capsys.readouterr().out
+    assert cli.main(["state", "convert", str(tmp_path / "adam.npz"), "--from", "optax.adam",
+                     "--to", "torch.optim.Adam", str(tmp_path / "back.pt"),
+                     "learning_rate=1e-2", *common]) == 0
+    back = torch.load(tmp_path / "back.pt", weights_only=True)
+    for i, entry in native["state"].items():
+        for key, value in entry.items():
+            assert torch.equal(back["state"][i][key], value), (i, key)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    bad = [
+        (["junk.pt", "--from", "torch.optim.Adam", "--to", "optax", "x.npz", "lr=1e-2"],
+         "cannot load it with torch.load(weights_only=True)"),
+        (["adam.pt", "--from", "torch.optim.SGD", "--to", "optax", "x.npz", "lr=1e-2",
+          "momentum=0.9"], "has no 'momentum_buffer'"),
+        (["adam.npz", "--from", "optax.sgd", "--to", "torch", "x.pt",
+          "learning_rate=0.1", "momentum=0.9"], "optax.sgd's state for these params has 2"),
+        (["adam.pt", "--from", "torch.optim.Adam", "--to", "optax", "adam.pt"],
+         "would overwrite the input"),
+        (["adam.pt", "--from", "torch.optim.Adam", "--to", "keras.optimizers.SGD", "x.npz"],
+         "not among the plan's candidates"),
+        (["missing.pt", "--from", "torch.optim.Adam", "--to", "optax", "x.npz"],
+         "no such file"),
+    ]
+    for argv, message in bad:
+        files = sorted(tmp_path.iterdir())
+        argv = [str(tmp_path / a) if a.endswith((".pt", ".npz")) else a for a in argv]
+        assert cli.main(["state", "convert", *argv, *common]) == 2
+        assert message in capsys.readouterr().err
+        assert sorted(tmp_path.iterdir()) == files             # nothing written
