@@ -508,10 +508,11 @@ def main(argv=None) -> int:
     p = sub.add_parser("state", help="optimizer state across frameworks")
     state_sub = p.add_subparsers(dest="state_command", required=True)
     p = state_sub.add_parser("convert", help="convert an optimizer-state checkpoint file")
-    p.add_argument("items", nargs="+", metavar="IN OUT [key=value ...]",
-                   help="the source checkpoint (torch: torch.save(opt.state_dict()); optax, "
-                        "Keras: .npz, see eps_ref.state_files), the output file, and the "
-                        "source's keywords in its own spelling")
+    p.add_argument("items", nargs="+", metavar="ITEM",
+                   help="IN OUT [key=value ...]: the source checkpoint (torch: "
+                        "torch.save(opt.state_dict()); optax, Keras: .npz, see "
+                        "eps_ref.state_files), the output file, and the source's keywords in "
+                        "its own spelling")
     p.add_argument("--from", dest="source", required=True,
                    help="the source optimizer, e.g. torch.optim.Adam")
     p.add_argument("--to", required=True, help="a target framework (the nearest "
