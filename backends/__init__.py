@@ -39,7 +39,7 @@ import tempfile
 
 __all__ = ["BACKEND_LABELS", "COMPILED_LABELS", "COMPILE_ENV", "OPTIMIZER_LABELS", "StepError",
            "adapter", "compiled", "eager_label", "labels_for", "jax_compilation_cache",
-           "free_jax_executables", "tree_leaves", "tree_trajectory"]
+           "free_jax_executables", "param_leaves", "tree_leaves", "tree_trajectory"]
 
 # label -> (adapter module, environment the worker must set before importing it)
 BACKEND_LABELS = {
@@ -107,6 +107,14 @@ def adapter(label: str):
     """Import the adapter module for a backend label (its environment must already be set)."""
     module, _ = OPTIMIZER_LABELS[label]
     return importlib.import_module(module)
+
+
+def param_leaves(params) -> list:
+    """The parameter arrays of one array or a dict tree, as NumPy arrays in insertion order
+    (an optimizer's parameter list)."""
+    import numpy as np
+    return [np.asarray(p) for p in (params.values() if isinstance(params, dict)
+                                    else [params])]
 
 
 def tree_leaves(param0, grads):

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from eps_ref.backends import (StepError, compiled, free_jax_executables, jax_compilation_cache,
-                              resolve_attr, tree_leaves, tree_trajectory)
+                              param_leaves, resolve_attr, tree_leaves, tree_trajectory)
 
 PREFIX = "keras."
 
@@ -263,17 +263,12 @@ STATE_ATTRS = {
 """Each optimizer's reference slots and the list attribute of its per-variable slots."""
 
 
-def _leaves(params) -> list:
-    return [np.asarray(p) for p in (params.values() if isinstance(params, dict)
-                                    else [params])]
-
-
 def _built(name, kwargs, params):
     """``name(**kwargs)`` built on fresh variables shaped as the leaves of ``params``."""
     import keras
     _attrs(name, STATE_ATTRS)
     opt = resolve(name)(**kwargs)
-    opt.build([keras.Variable(p, dtype=str(p.dtype)) for p in _leaves(params)])
+    opt.build([keras.Variable(p, dtype=str(p.dtype)) for p in param_leaves(params)])
     return opt
 
 

@@ -76,10 +76,11 @@ def _built(name, kwargs, params):
     the leaves of ``params``: its slot lists are Keras 3's."""
     import tensorflow as tf
 
-    from eps_ref.backends.keras import _attrs, _leaves
+    from eps_ref.backends import param_leaves
+    from eps_ref.backends.keras import _attrs
     _attrs(name, _state_attrs())
     opt = resolve(name)(**kwargs)
-    opt.build([tf.Variable(p) for p in _leaves(params)])
+    opt.build([tf.Variable(p) for p in param_leaves(params)])
     return opt
 
 

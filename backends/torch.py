@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from eps_ref.backends import StepError, resolve_attr, tree_leaves, tree_trajectory
+from eps_ref.backends import (StepError, param_leaves, resolve_attr, tree_leaves,
+                              tree_trajectory)
 
 PREFIX = "torch."
 
@@ -199,10 +200,6 @@ def _state_keys(name):
     return STATE_KEYS[name]
 
 
-def _leaves(params) -> list:
-    return [np.asarray(p) for p in (params.values() if isinstance(params, dict) else [params])]
-
-
 def read_state(name, kwargs, native, params, step=None):
     """The reference state of ``name(**kwargs)`` that the ``state_dict()`` ``native``
     holds, for ``params`` (one array or a dict tree: the optimizer's parameter list, in
@@ -214,7 +211,7 @@ def read_state(name, kwargs, native, params, step=None):
     if not isinstance(native, dict) or not {"state", "param_groups"} <= set(native):
         raise ValueError(f"{name}: a native state is optimizer.state_dict(), a dict with "
                          f"'state' and 'param_groups', got {type(native).__name__}")
-    leaves = _leaves(params)
+    leaves = param_leaves(params)
     indices = [i for g in native["param_groups"] for i in g["params"]]
     if len(indices) != len(leaves):
         raise ValueError(f"{name}: the state_dict holds {len(indices)} parameters, params "
@@ -258,7 +255,7 @@ def write_state(name, kwargs, state, params):
     ``state``: load it with ``optimizer.load_state_dict``."""
     import torch
     keys = _state_keys(name)
-    leaves = _leaves(params)
+    leaves = param_leaves(params)
     tensors = [torch.nn.Parameter(torch.tensor(p)) for p in leaves]
     native = resolve(name)(tensors, **kwargs).state_dict()
     for i, slots in enumerate(state["slots"]):

@@ -50,29 +50,6 @@ def _cos_poly(x2, sign):
     return (c1 + x4 * (sign * C[2])) + x6 * c2
 
 
-def cosf_glibc(x) -> np.ndarray:
-    """``cosf`` of a float32 array (or scalar), as glibc computes it; float32."""
-    y = np.asarray(x, dtype=np.float32)
-    top = _abstop12(y)
-    if (top >= _LARGE_TOP).any() or not np.isfinite(y).all():
-        raise NotImplementedError("cosf_glibc: only finite |x| < 120 is modelled (glibc's "
-                                  "large-argument reduction is not)")
-    d = y.astype(np.float64)
-    small = top < _PIO4_TOP
-    # one step of range reduction: (int32)(x * 2^24 * 2/pi), rounded at bit 24
-    n = ((d * HPI_INV).astype(np.int32).astype(np.int64) + 0x800000) >> 24
-    n = np.where(small, 0, n)
-    r = d - n * HPI
-    quadrant_sign = np.where(small, 1.0, SIGN[n & 3])
-    table_sign = np.where((n & 2) != 0, -1.0, 1.0)    # the second table: -cos
-    rs = r * quadrant_sign
-    r2 = r * r
-    odd = ((n ^ 1) & 1) == 1                          # n ^ 1 odd: the cosine polynomial
-    out = np.where(odd, _cos_poly(r2, table_sign), _sin_poly(rs, r2))
-    out = np.where(small & (top < _SMALL_TOP), 1.0, out)
-    return out.astype(np.float32)
-
-
 def _reduce(y):
     """glibc's ``reduce_fast`` for float32 ``|y| < 120``: the quadrant ``n`` (0 below pi/4)
     and ``r = y - n pi/2`` in double precision, with ``small`` marking ``|y| < pi/4``."""
@@ -82,9 +59,24 @@ def _reduce(y):
                                   "(glibc's large-argument reduction is not)")
     d = y.astype(np.float64)
     small = top < _PIO4_TOP
+    # one step of range reduction: (int32)(x * 2^24 * 2/pi), rounded at bit 24
     n = ((d * HPI_INV).astype(np.int32).astype(np.int64) + 0x800000) >> 24
     n = np.where(small, 0, n)
     return d, d - n * HPI, n, small, top
+
+
+def cosf_glibc(x) -> np.ndarray:
+    """``cosf`` of a float32 array (or scalar), as glibc computes it; float32."""
+    y = np.asarray(x, dtype=np.float32)
+    d, r, n, small, top = _reduce(y)
+    quadrant_sign = np.where(small, 1.0, SIGN[n & 3])
+    table_sign = np.where((n & 2) != 0, -1.0, 1.0)    # the second table: -cos
+    rs = r * quadrant_sign
+    r2 = r * r
+    odd = ((n ^ 1) & 1) == 1                          # n ^ 1 odd: the cosine polynomial
+    out = np.where(odd, _cos_poly(r2, table_sign), _sin_poly(rs, r2))
+    out = np.where(small & (top < _SMALL_TOP), 1.0, out)
+    return out.astype(np.float32)
 
 
 def sinf_glibc(x) -> np.ndarray:
