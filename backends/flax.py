@@ -81,3 +81,58 @@ def run_layer(name, kwargs, batches, eval_batch, params=None, device="cpu"):
         out["outputs"].append(np.array(y, copy=True))
     out["outputs"].append(np.array(evaluate(variables, jnp.asarray(eval_batch)), copy=True))
     return out
+
+
+# -- native BatchNorm state (Plan.convert_state on a layer plan) ------------------------------
+
+def _template(name, kwargs, channels):
+    """``model.init``'s variables for an input with ``channels`` features."""
+    import jax
+    import jax.numpy as jnp
+    model = resolve(name)(**kwargs)
+    return jax.tree_util.tree_map(np.asarray, dict(model.init(
+        jax.random.key(0), jnp.zeros((1, channels), jnp.float32), use_running_average=False)))
+
+
+def read_layer_state(name, kwargs, native, step=None):
+    """The reference state of the ``name(**kwargs)`` module whose variables are ``native``
+    (``{"params": {"scale", "bias"}, "batch_stats": {"mean", "var"}}``, as ``model.init``
+    builds them). Flax counts no batches: ``num_batches_tracked`` is ``step`` (0 when
+    None)."""
+    try:
+        channels = int(np.shape(native["batch_stats"]["mean"])[0])
+    except (TypeError, KeyError, IndexError):
+        raise ValueError(f"{name}: a native state is the module's variables, "
+                         f"{{'params': {{'scale', 'bias'}}, 'batch_stats': {{'mean', 'var'}}}}; "
+                         f"got {type(native).__name__}") from None
+    template = _template(name, kwargs, channels)
+    shape = {c: {k: np.shape(v) for k, v in template[c].items()} for c in template}
+    try:
+        got = {c: {k: np.shape(v) for k, v in dict(native[c]).items()} for c in native}
+    except (TypeError, ValueError):
+        got = type(native).__name__
+    if got != shape:
+        raise ValueError(f"{name}: the variables hold {got}, {name}({kwargs}) keeps {shape}")
+    state = {}
+    params = native.get("params", {})
+    for ref in ("scale", "bias"):
+        if ref in params:
+            state[ref] = np.array(params[ref], np.float32, copy=True)
+    for ref, key in _STATS.items():
+        state[ref] = np.array(native["batch_stats"][key], np.float32, copy=True)
+    state["num_batches_tracked"] = 0 if step is None else step
+    return state
+
+
+def write_layer_state(name, kwargs, state):
+    """The variables of a ``name(**kwargs)`` module holding the reference ``state``, to pass
+    to ``model.apply``."""
+    import jax.numpy as jnp
+    channels = int(np.shape(state["running_mean"])[0])
+    template = _template(name, kwargs, channels)
+    out = {"batch_stats": {key: jnp.asarray(np.asarray(state[ref], np.float32))
+                           for ref, key in _STATS.items()}}
+    if "params" in template:
+        out["params"] = {k: jnp.asarray(np.asarray(state[k], np.float32))
+                         for k in template["params"]}
+    return out

@@ -334,3 +334,70 @@ def write_state(name, kwargs, state, params):
     ``params`` holding the reference ``state``: ``optimizer.build(variables)`` then
     ``optimizer.load_own_variables(store)``."""
     return write_store(state, _built(name, kwargs, params), STATE_ATTRS[name])
+
+
+# -- native BatchNormalization state (Plan.convert_state on a layer plan) --------------------
+
+def _built_layer(name, kwargs, channels):
+    """``name(**kwargs)`` built for an input with ``channels`` on its axis."""
+    from eps_ref.state import _channel_input
+    import eps_ref
+    layer = resolve(name)(**kwargs)
+    shape = _channel_input(eps_ref.layer(name, **kwargs), channels).shape
+    layer.build(shape)
+    return layer
+
+
+def _layer_variables(layer) -> dict:
+    """``{reference entry: the layer's variable}`` for the ones it keeps."""
+    names = {**_KERAS_PARAM_NAMES, **{k: (v,) for k, v in _KERAS_STAT_NAMES.items()}}
+    found = {ref: next((getattr(layer, a) for a in attrs if getattr(layer, a, None) is not None),
+                       None) for ref, attrs in names.items()}
+    return {ref: var for ref, var in found.items() if var is not None}
+
+
+def _channels(name, native) -> int:
+    if not isinstance(native, dict) or "0" not in native or np.ndim(native["0"]) != 1:
+        got = sorted(native)[:8] if isinstance(native, dict) else type(native).__name__
+        raise ValueError(f"{name}: a native state is the store layer.save_own_variables"
+                         f"(store) fills ('0': gamma, ...: one value per channel); got {got}")
+    return int(np.shape(native["0"])[0])
+
+
+def read_layer_state(name, kwargs, native, step=None):
+    """The reference state of the ``name(**kwargs)`` layer whose ``save_own_variables``
+    store is ``native`` (gamma, beta, moving_mean, moving_variance, as configured). Keras
+    counts no batches: ``num_batches_tracked`` is ``step`` (0 when None)."""
+    layer = _built_layer(name, kwargs, _channels(name, native))
+    count = len(layer.variables)
+    if sorted(native) != sorted(str(i) for i in range(count)):
+        raise ValueError(f"{name}: the layer keeps {count} variables ('0'..'{count - 1}': "
+                         f"{[v.path for v in layer.variables]}), the store has "
+                         f"{sorted(native)[:8]}")
+    for i, v in enumerate(layer.variables):
+        if tuple(np.shape(native[str(i)])) != tuple(v.shape):
+            raise ValueError(f"{name}: store['{i}'] ({v.path}) has shape "
+                             f"{tuple(np.shape(native[str(i)]))}, the variable {tuple(v.shape)}")
+    layer.load_own_variables(native)
+    state = {ref: np.array(_numpy(var), np.float32, copy=True)
+             for ref, var in _layer_variables(layer).items()}
+    state["num_batches_tracked"] = 0 if step is None else step
+    return state
+
+
+def write_layer_state(name, kwargs, state):
+    """The ``save_own_variables`` store of a ``name(**kwargs)`` layer holding the reference
+    ``state``: ``layer.build(input_shape)`` then ``layer.load_own_variables(store)``."""
+    channels = int(np.shape(state.get("running_mean", state.get("scale")))[0])
+    layer = _built_layer(name, kwargs, channels)
+    for ref, var in _layer_variables(layer).items():
+        var.assign(np.asarray(state[ref], np.float32))
+    store = {}
+    layer.save_own_variables(store)
+    return {k: np.array(_numpy(v), copy=True) for k, v in store.items()}
+
+
+def _numpy(v):
+    """A Keras variable's (or a tensor's) value as NumPy."""
+    import keras
+    return keras.ops.convert_to_numpy(getattr(v, "value", v))

@@ -84,14 +84,80 @@ def _built(name, kwargs, params):
     return opt
 
 
+LEGACY_SLOTS = {
+    "tf_keras.optimizers.legacy.SGD": {"momentum": "momentum"},
+    "tf_keras.optimizers.legacy.Adam": {"m": "m", "v": "v", "v_max": "vhat"},
+    "tf_keras.optimizers.legacy.RMSprop": {"square_avg": "rms", "momentum_buffer": "momentum",
+                                           "grad_avg": "mg"},
+    "tf_keras.optimizers.legacy.Adagrad": {"accumulator": "accumulator"},
+}
+"""Each legacy optimizer's reference slots and its slot name (``opt.get_slot(var, name)``)."""
+
+
+def _legacy_built(name, kwargs, params):
+    """``(opt, variables)``: the legacy ``name(**kwargs)`` with ``iterations`` and its slots
+    created (``_create_all_weights``, what its first ``apply_gradients`` does) on fresh
+    ``tf.Variable`` s shaped as the leaves of ``params``."""
+    import tensorflow as tf
+
+    from eps_ref.backends import param_leaves
+    from eps_ref.backends.keras import _attrs
+    _attrs(name, {**LEGACY_SLOTS, **_state_attrs()})
+    variables = [tf.Variable(p) for p in param_leaves(params)]
+    opt = resolve(name)(**kwargs)
+    opt._create_all_weights(variables)
+    return opt, variables
+
+
+def _legacy_read(name, kwargs, native, params, step):
+    import eps_ref
+    opt, variables = _legacy_built(name, kwargs, params)
+    shapes = [tuple(w.shape) for w in opt.get_weights()]
+    if (not isinstance(native, (list, tuple))
+            or [tuple(np.shape(w)) for w in native] != shapes):
+        got = ([tuple(np.shape(w)) for w in native] if isinstance(native, (list, tuple))
+               else type(native).__name__)
+        raise ValueError(f"{name}: a native state is optimizer.get_weights(), arrays of "
+                         f"shapes {shapes} (iterations, then the slots) for these params; "
+                         f"got {got}")
+    opt.set_weights([np.asarray(w) for w in native])
+    state = eps_ref.optimizer(name, **kwargs).init(params)
+    for slots, v in zip(state["slots"], variables):
+        for ref, slot in LEGACY_SLOTS[name].items():
+            if ref in slots:
+                slots[ref] = np.array(opt.get_slot(v, slot).numpy(), copy=True)
+    counted = int(opt.iterations.numpy())
+    if step is not None and step != counted:
+        raise ValueError(f"{name}: step={step}, and the optimizer's iterations is {counted}")
+    state["step"] = counted
+    return state
+
+
+def _legacy_write(name, kwargs, state, params):
+    opt, variables = _legacy_built(name, kwargs, params)
+    for slots, v in zip(state["slots"], variables):
+        for ref, slot in LEGACY_SLOTS[name].items():
+            if ref in slots:
+                opt.get_slot(v, slot).assign(np.asarray(slots[ref]))
+    opt.iterations.assign(state["step"])
+    return [np.array(w, copy=True) for w in opt.get_weights()]
+
+
 def read_state(name, kwargs, native, params, step=None):
-    """As :func:`eps_ref.backends.keras.read_state`, for ``tf_keras.optimizers``."""
+    """As :func:`eps_ref.backends.keras.read_state`, for ``tf_keras.optimizers``; the
+    legacy optimizers' native state is ``optimizer.get_weights()`` (``iterations``, then
+    their slots), loaded with ``set_weights`` once the slots exist."""
+    if name in LEGACY_SLOTS:
+        return _legacy_read(name, kwargs, native, params, step)
     from eps_ref.backends.keras import read_store
     return read_store(name, kwargs, native, params, step, _built(name, kwargs, params),
                       _state_attrs()[name])
 
 
 def write_state(name, kwargs, state, params):
-    """As :func:`eps_ref.backends.keras.write_state`, for ``tf_keras.optimizers``."""
+    """As :func:`eps_ref.backends.keras.write_state`, for ``tf_keras.optimizers``; a legacy
+    optimizer's is the ``get_weights()`` list."""
+    if name in LEGACY_SLOTS:
+        return _legacy_write(name, kwargs, state, params)
     from eps_ref.backends.keras import write_store
     return write_store(state, _built(name, kwargs, params), _state_attrs()[name])

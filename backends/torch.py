@@ -267,3 +267,52 @@ def write_state(name, kwargs, state, params):
         if count or slots:       # an optimizer that has not stepped keeps no entry
             native["state"][i] = entry
     return native
+
+
+# -- native BatchNorm state (eps_ref.port.Plan.convert_state on a layer plan) ----------------
+
+LAYER_STATE_KEYS = {"scale": "weight", "bias": "bias", "running_mean": "running_mean",
+                    "running_var": "running_var", "num_batches_tracked": "num_batches_tracked"}
+"""A BatchNorm reference state's entries and the module's ``state_dict()`` keys."""
+
+
+def read_layer_state(name, kwargs, native, step=None):
+    """The reference state of the ``name(**kwargs)`` module whose ``state_dict()`` is
+    ``native``. ``step``, when given, must agree with ``num_batches_tracked``."""
+    import torch
+    template = resolve(name)(**kwargs).state_dict()
+    if not isinstance(native, dict) or sorted(native) != sorted(template):
+        got = sorted(native) if isinstance(native, dict) else type(native).__name__
+        raise ValueError(f"{name}: a native state is module.state_dict(), keys "
+                         f"{sorted(template)} for {kwargs}; got {got}")
+    state = {}
+    for ref, key in LAYER_STATE_KEYS.items():
+        if key not in template:
+            continue
+        value = native[key]
+        if not isinstance(value, torch.Tensor) or value.shape != template[key].shape:
+            raise ValueError(f"{name}: state_dict[{key!r}] must be a tensor of shape "
+                             f"{tuple(template[key].shape)}, got "
+                             f"{tuple(getattr(value, 'shape', ())) or type(value).__name__}")
+        state[ref] = (int(value) if ref == "num_batches_tracked"
+                      else value.detach().cpu().numpy().astype(np.float32, copy=True))
+    counted = state.get("num_batches_tracked")
+    if step is not None and counted is not None and step != counted:
+        raise ValueError(f"{name}: step={step}, and num_batches_tracked is {counted}")
+    return state
+
+
+def write_layer_state(name, kwargs, state):
+    """The ``state_dict()`` of a ``name(**kwargs)`` module holding the reference ``state``:
+    ``module.load_state_dict`` it."""
+    import torch
+
+    from eps_ref.state import with_channels
+    channels = int(np.shape(state.get("running_mean", state.get("scale")))[0])
+    native = resolve(name)(**with_channels(name, kwargs, channels)).state_dict()
+    for ref, key in LAYER_STATE_KEYS.items():
+        if key in native:
+            native[key] = (torch.tensor(int(state[ref]), dtype=torch.long)
+                           if ref == "num_batches_tracked"
+                           else torch.tensor(np.array(state[ref], np.float32, copy=True)))
+    return native

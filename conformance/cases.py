@@ -29,6 +29,8 @@ class Case:
     kwargs: Mapping[str, Any] = field(default_factory=dict, compare=False)
     # For a clip spec: the optimizer it runs in front of, (qualified name, keywords).
     optimizer: tuple[str, Mapping[str, Any]] | None = field(default=None, compare=False)
+    # For a state carry-over case: the framework the state is carried to.
+    target: str | None = field(default=None, compare=False)
 
     @property
     def id(self) -> str:

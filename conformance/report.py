@@ -135,7 +135,7 @@ def _slug(text: str) -> str:
 def write_report(results: list[Result], versions: dict, out_dir, steps: int,
                  seed: int = 0, device: str = "cpu", layer_results=(),
                  shape: tuple[int, ...] = SHAPE, workload_results=None, porting=None,
-                 schedules=None) -> Path:
+                 schedules=None, carryover=None) -> Path:
     """Write ``report.json``, ``report.md`` and ``plots/*.png`` into ``out_dir``; with
     ``layer_results`` (from :func:`eps_ref.conformance.layers.run_layer_cases`) the report
     gains the normalization-layer sections, with ``workload_results`` (``{title: (steps,
@@ -143,7 +143,8 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
     parameter tree, with ``porting`` (``(steps, results, rows)`` from
     :mod:`eps_ref.conformance.porting`) the porting pairs' section, with ``schedules``
     (``(steps, results)`` from :mod:`eps_ref.conformance.schedules`) the schedules'
-    section. ``plots/`` belongs to
+    section, with ``carryover`` (``((k, n), results)`` from
+    :mod:`eps_ref.conformance.carryover`) the state carry-over section. ``plots/`` belongs to
     the report: the plots of an earlier run are removed first, so none is left that the new
     report does not show."""
     out = Path(out_dir)
@@ -168,7 +169,8 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
     counts: dict[str, int] = {}
     porting_results = porting[1] if porting else []
     schedule_results = schedules[1] if schedules else []
-    for r in [*results, *layer_results, *porting_results, *schedule_results,
+    carry_results = carryover[1] if carryover else []
+    for r in [*results, *layer_results, *porting_results, *schedule_results, *carry_results,
               *(r for _, rs in workload_results.values() for r in rs)]:
         counts[r.status] = counts.get(r.status, 0) + 1
     meta = {
@@ -238,6 +240,13 @@ def write_report(results: list[Result], versions: dict, out_dir, steps: int,
              **(r.comparison.summary() if r.comparison else {})}
             for r in schedule_results]}
         markdown += "\n" + schedules_markdown(list(schedule_results), schedule_steps)
+    if carryover:
+        from eps_ref.conformance.carryover import carryover_markdown
+        doc["carryover"] = {"steps": list(carryover[0]), "cases": [
+            {"id": r.case.id, "spec": r.case.spec, "target": r.case.target,
+             "label": r.case.label, "status": r.status, "message": r.message}
+            for r in carry_results]}
+        markdown += "\n" + carryover_markdown(list(carry_results), carryover[0])
     (out / "report.json").write_text(json.dumps(_jsonable(doc), indent=1))
     (out / "report.md").write_text(markdown)
     return out

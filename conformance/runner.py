@@ -324,7 +324,11 @@ def _worker(module: str, env: dict, conn, log_path: str) -> None:
             return
         function, args = job
         try:
-            conn.send(("ok", getattr(mod, function)(*args)))
+            if ":" in function:         # "package.module:function", beside the adapter
+                where, function = function.split(":")
+                conn.send(("ok", getattr(importlib.import_module(where), function)(*args)))
+            else:
+                conn.send(("ok", getattr(mod, function)(*args)))
         except BaseException as e:
             conn.send(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}"))
 

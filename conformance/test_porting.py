@@ -327,6 +327,9 @@ def test_the_conformance_report_shows_the_porting_pairs(tmp_path):
                      "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
     assert "## Porting: nominal port, nearest native configuration, drop-in" in md
+    carried = [line for line in md.split("## State carry-over", 1)[1].splitlines()
+               if line.startswith("| `torch.optim.SGD`")]
+    assert len(carried) == 2 and all("| exact |" in line for line in carried)
     row = next(line for line in md.splitlines()
                if line.startswith("| `torch.optim.SGD` | optax |"))
     assert "`optax.sgd(learning_rate=0.01, momentum=0.9)`" in row

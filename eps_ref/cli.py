@@ -2,11 +2,12 @@
 
   eps-ref conformance [--framework F ...] [--steps N] [--shape D,D,...]
                       [--workload-steps N] [--porting-steps N] [--schedule-steps N]
-                      [--out DIR]
+                      [--carryover-steps N] [--out DIR]
       diff the reference against the installed frameworks, step by step (on the
       conformance tensor, then on the real workload and the size sweep, then the
       drop-ins of every porting pair in their target frameworks, then every schedule
-      and the optimizers on a schedule), and write a Markdown + JSON report with plots
+      and the optimizers on a schedule, then optimizer and BatchNorm state carried from
+      one framework to another), and write a Markdown + JSON report with plots
   eps-ref bench [--spec NAME ...] [--framework F ...] [--sizes 1e4 1e6 tree 1e7]
                 [--repeat N] [--threads N] [--budget S] [--out DIR]
       time one reference step next to the frameworks' own CPU steps, a naive NumPy
@@ -108,7 +109,10 @@ def _conformance(args) -> int:
     if not selected and not selected_layers and not selected_schedules:
         print("eps-ref conformance: no case matches the selection", file=sys.stderr)
         return 2
-    planned = len(selected) + len(selected_layers) + len(selected_schedules)
+    from eps_ref.conformance.carryover import carryover_cases
+    selected_carry = carryover_cases(args.framework, args.spec) if args.carryover_steps else []
+    planned = (len(selected) + len(selected_layers) + len(selected_schedules)
+               + len(selected_carry))
     from eps_ref.conformance.report import uncertified_versions
     uncertified = uncertified_versions()
     try:    # the report folder must take the journal before any case runs
@@ -156,11 +160,14 @@ def _conformance(args) -> int:
                     if args.porting_steps and not runner.stop_requested() else None
                 schedules = _schedules(args, selected_schedules, progress, journal) \
                     if selected_schedules and not runner.stop_requested() else None
+                carried = _carryover(args, selected_carry, progress, journal) \
+                    if selected_carry and not runner.stop_requested() else None
                 if not runner.stop_requested():
                     out = write_report(results, versions, args.out, args.steps,
                                        device=args.device, layer_results=layer_results,
                                        shape=args.shape, workload_results=trees,
-                                       porting=porting, schedules=schedules)
+                                       porting=porting, schedules=schedules,
+                                       carryover=carried)
             except runner.Interrupted:
                 pass
             ended = runner.stop_requested()
@@ -180,6 +187,7 @@ def _conformance(args) -> int:
     tree_results = [r for _, rs in trees.values() for r in rs]
     tree_results += porting[1] if porting else []
     tree_results += schedules[1] if schedules else []
+    tree_results += carried[1] if carried else []
     counts: dict[str, int] = {}
     for r in [*results, *layer_results, *tree_results]:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -226,6 +234,21 @@ def _schedules(args, selected, progress, journal=None):
     results = run_schedule_cases(selected, args.schedule_steps, jobs=args.jobs,
                                  timeout=args.timeout, progress=progress)
     return None if stop_requested() else (args.schedule_steps, results)
+
+
+def _carryover(args, selected, progress, journal=None):
+    """The state carry-over pairs (:mod:`eps_ref.conformance.carryover`): ``((k, n),
+    results)`` for the report, or None after a stop."""
+    from eps_ref.conformance.carryover import run_carryover_cases
+    from eps_ref.conformance.runner import stop_requested
+    steps = (args.carryover_steps, args.carryover_steps)
+    print(f"\nstate carry-over: {len(selected)} runs continued in another framework from "
+          f"their converted state, {steps[0]} + {steps[1]} steps", flush=True)
+    if journal is not None:
+        journal.section = "state carry-over"
+    results = run_carryover_cases(selected, steps, jobs=args.jobs, timeout=args.timeout,
+                                  progress=progress)
+    return None if stop_requested() else (steps, results)
 
 
 def _unknown_specs(names) -> str | None:
@@ -462,6 +485,9 @@ def main(argv=None) -> int:
     p.add_argument("--schedule-steps", type=int, default=1000,
                    help="optimizer steps of each schedule and optimizer on a schedule "
                         "(default 1000; 0 skips them)")
+    p.add_argument("--carryover-steps", type=int, default=6,
+                   help="optimizer steps before and after each state carry-over "
+                        "(default 6; 0 skips them)")
     p.add_argument("--out", default="conformance-report", help="report folder")
     p.add_argument("--device", default="cpu", choices=("cpu",), help="device (cpu)")
     p.add_argument("--jobs", type=_positive_int, default=None, help="backends run at once")
@@ -558,6 +584,8 @@ def main(argv=None) -> int:
         parser.error("--porting-steps must be at least 0")
     if getattr(args, "schedule_steps", 0) < 0:
         parser.error("--schedule-steps must be at least 0")
+    if getattr(args, "carryover_steps", 0) < 0:
+        parser.error("--carryover-steps must be at least 0")
     if getattr(args, "repeat", 1) < 1 or getattr(args, "threads", 1) < 1:
         parser.error("--repeat and --threads must be at least 1")
     return args.func(args)

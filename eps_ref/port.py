@@ -317,7 +317,8 @@ class Candidate:
         return f"{self.name}({', '.join(args)})"
 
 
-NATIVE_STATE = ("torch", "optax", "keras", "tf_keras")
+NATIVE_STATE = ("torch", "optax", "keras", "tf_keras", "tf1")
+NATIVE_LAYER_STATE = ("torch", "keras", "flax")
 """Frameworks whose live optimizer state :meth:`Plan.convert_state` reads and writes."""
 
 
@@ -367,30 +368,55 @@ class Plan:
         raise ValueError(f"{name} is not among the plan's candidates "
                          f"{[c.name for c in self.candidates]}")
 
-    def convert_state(self, native_state, params, step: int | None = None,
+    def convert_state(self, native_state, params=None, step: int | None = None,
                       candidate: str | None = None):
         """The source framework's live optimizer state (a torch ``state_dict()``, an optax
-        state pytree, the store Keras' ``optimizer.save_own_variables`` fills) as the native
-        state of :attr:`nearest` in the target framework, for the parameter tree ``params``
-        (the optimizer's parameters, in order): read into the source's reference state,
-        carried over by :func:`eps_ref.convert_state` (slots by role, the count, what the
-        target derives from it), written as the target keeps it (``load_state_dict`` it,
-        pass it to ``tx.update``, or ``optimizer.build(variables)`` then
-        ``optimizer.load_own_variables(store)``). ``step``: the count where the source keeps
-        none (torch SGD, optax sgd/rmsprop/adagrad). ``candidate``: another of
-        :attr:`candidates` by name. Raises where the target cannot hold the state exactly;
-        nothing passed in is modified."""
+        state pytree, the store Keras' ``optimizer.save_own_variables`` fills, a legacy
+        tf_keras optimizer's ``get_weights()``, TF1's variables by checkpoint name) as the
+        native state of :attr:`nearest` in the target framework, for the parameter tree
+        ``params`` (the optimizer's parameters, in order): read into the source's reference
+        state, carried over by :func:`eps_ref.convert_state` (slots by role, the count, what
+        the target derives from it), written as the target keeps it (``load_state_dict``
+        it, pass it to ``tx.update``, ``optimizer.build(variables)`` then
+        ``optimizer.load_own_variables(store)``, ``set_weights``, or restore TF1's variables
+        by name). ``step``: the count where the source keeps none (torch SGD, optax
+        sgd/rmsprop/adagrad, TF1). ``candidate``: another of :attr:`candidates` by name.
+        Raises where the target cannot hold the state exactly; nothing passed in is
+        modified.
+
+        On a BatchNorm plan, ``native_state`` is the layer's (a torch module's
+        ``state_dict()``, the store Keras' ``layer.save_own_variables`` fills, Flax's
+        ``{"params", "batch_stats"}``), ``params`` is unused and ``step`` is the number of
+        training calls where the source counts none (Keras, Flax): torch's
+        ``num_batches_tracked``, required for a torch target with ``momentum=None``."""
         from eps_ref.backends import adapter, labels_for
         from eps_ref.state import convert_state
         target = self.candidate(candidate)
         ends = {"source": _spec(self.source).framework, "target": self.to}
+        layer = _spec(self.source).kind == "layer"
+        native = NATIVE_LAYER_STATE if layer else NATIVE_STATE
         for end, framework in ends.items():
-            if framework not in NATIVE_STATE:
+            if framework not in native:
                 raise NotImplementedError(
-                    f"convert_state: native {framework} state ({end}) is not read or "
-                    f"written yet (native: {list(NATIVE_STATE)}); eps_ref.convert_state "
-                    f"converts reference states of every dialect")
+                    f"convert_state: native {framework} {'layer ' if layer else ''}state "
+                    f"({end}) is not read or written yet (native: {list(native)}); "
+                    f"eps_ref.convert_state converts reference states of every dialect")
         source_io, target_io = (adapter(labels_for(f)[0]) for f in ends.values())
+        if layer:
+            reference = source_io.read_layer_state(self.source, dict(self.source_kwargs),
+                                                   native_state, step)
+            cumulative = target.kwargs.get("momentum", 0.1) is None
+            if (step is None and self.to == "torch" and cumulative
+                    and ends["source"] != "torch"):
+                raise ValueError(f"convert_state: {target.name}(momentum=None) averages over "
+                                 f"num_batches_tracked, and {ends['source']} counts no "
+                                 f"batches: pass step= (the source's training calls)")
+            carried = convert_state(reference, source=self.source, target=target.name,
+                                    params=None, source_kwargs=self.source_kwargs,
+                                    target_kwargs=target.kwargs)
+            return target_io.write_layer_state(target.name, dict(target.kwargs), carried)
+        if params is None:
+            raise TypeError("convert_state: give params, the optimizer's parameter tree")
         reference = source_io.read_state(self.source, dict(self.source_kwargs), native_state,
                                          params, step)
         carried = convert_state(reference, source=self.source, target=target.name,

@@ -155,6 +155,7 @@ def state_markdown() -> list[str]:
     import eps_ref
     from eps_ref.backends import keras as keras_backend
     from eps_ref.backends import optax as optax_backend
+    from eps_ref.backends import tf1 as tf1_backend
     from eps_ref.backends import tf_keras as tf_keras_backend
     from eps_ref.backends import torch as torch_backend
     from eps_ref.port import NATIVE_STATE, port_family
@@ -164,8 +165,10 @@ def state_markdown() -> list[str]:
              "reads the source framework's live optimizer state (native: "
              f"{', '.join(NATIVE_STATE)}: a torch `state_dict()`, an optax state pytree, "
              "the store Keras' and tf_keras' `optimizer.save_own_variables(store)` fills, "
-             "the optimizer "
-             "built on the parameters in order), carries it to the plan's nearest target "
+             "the optimizer built on the parameters in order; a legacy tf_keras "
+             "optimizer's `get_weights()`; TF1's variables by the names a TF1 `Saver` "
+             "checkpoint holds, `w/Adam`, `beta1_power`, the parameters named as the "
+             "tree's keys), carries it to the plan's nearest target "
              "configuration and returns it as the target keeps it (`load_state_dict` it, "
              "hand it to `tx.update`, or `optimizer.build(variables)` then "
              "`optimizer.load_own_variables(store)`); "
@@ -181,7 +184,11 @@ def state_markdown() -> list[str]:
              "backend). On files: `eps-ref state convert IN --from SPEC --to TARGET OUT "
              "--params PARAMS.npz [key=value ...]` (torch: `torch.save(opt.state_dict())`, "
              "read with `weights_only=True`; optax: an `.npz` of the state's leaves in tree "
-             "order; Keras and tf_keras: an `.npz` of the `save_own_variables` store).",
+             "order; Keras and tf_keras: an `.npz` of the `save_own_variables` store, or of "
+             "the legacy `get_weights()` list; TF1: a `Saver` checkpoint prefix, or an "
+             "`.npz` by variable name). TF1 counts no steps: `--step` gives the number of "
+             "`apply_gradients` calls (AdamOptimizer's is recovered from its beta powers, "
+             "and checked against them when given).",
              "",
              "| spec | slot: what it holds | native |", "|---|---|---|"]
     for name in eps_ref.specs(kind="optimizer"):
@@ -203,6 +210,16 @@ def state_markdown() -> list[str]:
             attrs = {**keras_backend.STATE_ATTRS, **tf_keras_backend._state_attrs()}[name]
             native = "<br>".join(f"`{k}`: `optimizer.{attrs[k]}`" for k in slots if k in attrs)
             native += "<br>`iterations`"
+        elif name in tf_keras_backend.LEGACY_SLOTS:
+            slot_of = tf_keras_backend.LEGACY_SLOTS[name]
+            native = "<br>".join(f"`{k}`: `get_slot(var, {slot_of[k]!r})`" for k in slots
+                                 if k in slot_of) + "<br>`iterations` (`get_weights()`)"
+        elif name in tf1_backend.STATE_SLOTS:
+            slot_of = tf1_backend.STATE_SLOTS[name]
+            native = "<br>".join(
+                [f"`{k}`: `get_slot(var, {slot_of[k]!r})`" for k in slots if k in slot_of]
+                + [f"`{k}`: `{k}` (non-slot)" for k in slots if k in derived]
+                + ["(no step count)"])
         elif spec.framework == "optax":
             amsgrad = name == "optax.amsgrad"
             found = [f"`{k}`: " + " or ".join(

@@ -23,8 +23,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["convert_state", "ROLES", "SPEC_ROLES", "DERIVED", "state_roles",
-           "CONVERTIBLE_FAMILIES"]
+__all__ = ["convert_state", "convert_layer_state", "ROLES", "SPEC_ROLES", "DERIVED",
+           "LAYER_STATE", "state_roles", "CONVERTIBLE_FAMILIES", "inert_slots",
+           "steps_of_power"]
 
 ROLES: Mapping[str, Mapping[str, str]] = {
     "adam": {"m": "EMA of g (rate b1)", "v": "EMA of g^2 (rate b2)",
@@ -71,6 +72,16 @@ def state_roles(opt) -> dict[str, str]:
     return roles
 
 
+def inert_slots(opt) -> set[str]:
+    """The slots of ``opt`` that never reach an update: RMSProp's momentum buffer at
+    ``momentum=0`` (TF1 and Keras keep one anyway, ``0 * buffer + ...``). A source may drop
+    them; a target's start from zeros."""
+    from eps_ref.port import port_family
+    if port_family(opt.spec) == "rmsprop" and not opt.hyperparams.get("momentum"):
+        return {"momentum_buffer"}
+    return set()
+
+
 def _running_power(beta: float, factors: int) -> np.ndarray:
     """``beta`` multiplied into a float32 accumulator ``factors - 1`` times, starting at
     ``float32(beta)``: TF1's beta power after ``factors - 1`` steps."""
@@ -79,6 +90,44 @@ def _running_power(beta: float, factors: int) -> np.ndarray:
     for _ in range(factors - 1):
         p = np.float32(p * b)
     return np.asarray(p, dtype=np.float32)
+
+
+def steps_of_power(name: str, powers: Mapping[float, Any], step: int | None = None) -> int:
+    """The step count of TF1-style beta powers ``{beta: power}`` (float32 running products,
+    :func:`_running_power`): ``step`` checked against them, or, when None, the one count
+    that gives every power; ValueError when none does or (powers underflowed to a fixed
+    value) several do."""
+    products = {}
+    for beta, power in powers.items():
+        b, p, seen = np.float32(beta), np.float32(beta), []
+        while len(seen) < 2 ** 20:
+            seen.append(p)
+            nxt = np.float32(p * b)
+            if nxt == p:
+                break
+            p = nxt
+        products[beta] = (seen, np.float32(power))
+    if step is not None:
+        for beta, (seen, power) in products.items():
+            want = seen[min(step, len(seen) - 1)]
+            if want != power:
+                raise ValueError(f"{name}: step={step} gives the beta power {want!r} for beta "
+                                 f"{beta}, and the state holds {power!r}")
+        return step
+    counts = None
+    for beta, (seen, power) in products.items():
+        if power == seen[-1]:
+            raise ValueError(f"{name}: the beta power of beta {beta} stops changing at "
+                             f"{power!r} (step {len(seen) - 1} on); pass step= (the number "
+                             f"of apply_gradients calls)")
+        if power not in seen:
+            raise ValueError(f"{name}: the beta power {power!r} is no float32 running "
+                             f"product of beta {beta} (TF1's beta power)")
+        found = {seen.index(power)}
+        counts = found if counts is None else counts & found
+    if len(counts) != 1:
+        raise ValueError(f"{name}: the beta powers {dict(powers)} fit no single step count")
+    return counts.pop()
 
 
 def _to_host(a):
@@ -105,8 +154,13 @@ def convert_state(state: Mapping[str, Any], *, source: str, target: str, params:
     the target derives from it (:data:`DERIVED`) recomputed. Raises ``ValueError`` where the
     families differ, a target slot has no source slot of its role or a source slot would
     be dropped, the state does not fit ``params`` or ``source``; ``NotImplementedError``
-    outside :data:`CONVERTIBLE_FAMILIES`. Nothing passed in is modified."""
+    outside :data:`CONVERTIBLE_FAMILIES`. Nothing passed in is modified. For a layer spec
+    (BatchNorm), :func:`convert_layer_state`; ``params`` is then unused."""
     import eps_ref
+    from eps_ref.spec import spec as _spec
+    if _spec(source).kind == "layer":
+        return convert_layer_state(state, source=source, target=target,
+                                   source_kwargs=source_kwargs, target_kwargs=target_kwargs)
     from eps_ref._state import check_leaf_steps, check_optimizer_state, check_step
     from eps_ref._tree import flatten, leaf_paths
     from eps_ref.port import port_family
@@ -159,6 +213,8 @@ def convert_state(state: Mapping[str, Any], *, source: str, target: str, params:
                 slots[name] = _like(slots[name], _running_power(beta, step + 1))
                 continue
             role = dst_roles.get(name)
+            if name in inert_slots(dst) and role not in kept:
+                continue                         # zeros from init, never read
             if role is None or role not in kept:
                 have = {k: src_roles[k] for k in given if k in src_roles}
                 raise ValueError(f"convert_state: {target}'s {name!r} slot holds "
@@ -171,10 +227,99 @@ def convert_state(state: Mapping[str, Any], *, source: str, target: str, params:
                                  f"parameter {tuple(np.shape(p))}")
             slots[name] = _like(slots[name], value)
             used.add(kept[role])
-        dropped = [k for k in kept.values() if k not in used]
+        dropped = [k for k in kept.values() if k not in used and k not in inert_slots(src)]
         if dropped:
             raise ValueError(f"convert_state: {target} keeps no slot for {source}'s "
                              f"{[f'{k} ({src_roles[k]})' for k in dropped]}; converting "
                              f"would drop it (configure the target to keep it)")
     out["step"] = step
+    return out
+
+
+LAYER_STATE: Mapping[str, str] = {
+    "scale": "the learned scale gamma (ones when not learned)",
+    "bias": "the learned shift beta (zeros when not learned)",
+    "running_mean": "EMA of the batch means",
+    "running_var": "EMA of the batch variances (torch's of the unbiased n/(n-1) ones), "
+                   "what inference divides by",
+    "num_batches_tracked": "training calls so far (torch's count; its momentum=None "
+                           "average weights by it)",
+}
+"""What each entry of a BatchNorm reference state holds, in every dialect."""
+
+
+def with_channels(name: str, kwargs: Mapping[str, Any] | None, channels: int) -> dict:
+    """``kwargs`` with torch's required ``num_features`` set to ``channels`` when not given
+    (a Keras or Flax source names no channel count; the plan's config leaves it to fill)."""
+    from eps_ref.spec import REQUIRED, spec as _spec
+    kwargs = dict(kwargs or {})
+    if (_spec(name).defaults.get("num_features", None) is REQUIRED
+            and kwargs.get("num_features", REQUIRED) is REQUIRED):
+        kwargs["num_features"] = channels
+    return kwargs
+
+
+def _channel_input(layer, channels: int):
+    """A zero input with ``channels`` on the layer's channel axis, for its ``init``."""
+    kw = layer.rule_kwargs
+    ndims = kw.get("input_ndims") or (2,)
+    ndims = ndims[0] if isinstance(ndims, tuple) else ndims
+    axis = kw["axis"]
+    ndims = max(ndims, axis + 1 if axis >= 0 else -axis)
+    shape = [1] * ndims
+    shape[axis] = channels
+    return np.zeros(shape, np.float32)
+
+
+def convert_layer_state(state: Mapping[str, Any], *, source: str, target: str,
+                        source_kwargs: Mapping[str, Any] | None = None,
+                        target_kwargs: Mapping[str, Any] | None = None) -> dict:
+    """The reference state of the BatchNorm ``target(**target_kwargs)`` holding what the
+    ``source`` layer's ``state`` holds (:data:`LAYER_STATE`): scale, shift and running
+    statistics as they are, so the target's inference output is the source's wherever the
+    two compute the same normalization. The running variance is carried as stored, not
+    rescaled by (n-1)/n: both frameworks divide by the stored value at inference (torch
+    feeds n/(n-1) sigma^2 into it, Keras and Flax sigma^2: that differs in the next training
+    update, and the port's ``differences`` say so). A scale or shift the source learned
+    that the target does not keep, running statistics the source does not track, or
+    renormalization state, is refused with ``ValueError``. Nothing passed in is modified."""
+    import eps_ref
+    from eps_ref.port import port_family
+    if not isinstance(state, Mapping) or "running_mean" not in state and "scale" not in state:
+        raise ValueError(f"convert_state: a {source} state is the dict its init builds "
+                         f"({sorted(LAYER_STATE)}), got {type(state).__name__}")
+    channels = np.shape(state.get("running_mean", state.get("scale")))
+    if len(channels) != 1:
+        raise ValueError(f"convert_state: the {source} state's statistics have shape "
+                         f"{channels}, one value per channel expected")
+    src = eps_ref.layer(source, **with_channels(source, source_kwargs, channels[0]))
+    dst = eps_ref.layer(target, **with_channels(target, target_kwargs, channels[0]))
+    if port_family(src.spec) != "batch_norm" or port_family(dst.spec) != "batch_norm":
+        raise NotImplementedError(f"convert_state carries BatchNorm state; {source} -> "
+                                  f"{target} is {port_family(src.spec)} -> "
+                                  f"{port_family(dst.spec)}")
+    expected = src.init(_channel_input(src, channels[0]))
+    if set(state) != set(expected):
+        raise ValueError(f"convert_state: the {source} state holds {sorted(state)}, "
+                         f"{source}({source_kwargs or ''}) keeps {sorted(expected)}")
+    out = dst.init(_channel_input(dst, channels[0]))
+    extra = [k for k in state if k not in out and k != "num_batches_tracked"]
+    if extra:
+        raise ValueError(f"convert_state: {target} keeps no {extra} "
+                         f"({[LAYER_STATE.get(k, 'renormalization state') for k in extra]}); "
+                         f"converting would drop it (configure the target to keep it)")
+    for key in out:
+        if key == "num_batches_tracked":
+            out[key] = int(state.get(key, 0))
+        elif key in state:
+            value = np.asarray(_to_host(state[key]))
+            if value.shape != channels or not np.issubdtype(value.dtype, np.floating):
+                raise ValueError(f"convert_state: the {source} state's {key!r} is "
+                                 f"{value.dtype}{list(value.shape)}, float[{channels[0]}] "
+                                 f"expected")
+            out[key] = _like(out[key], value)
+        elif key in ("running_mean", "running_var"):
+            raise ValueError(f"convert_state: {source} tracks no running statistics "
+                             f"(its inference uses the batch's); {target}'s inference "
+                             f"would use {key} from nothing")
     return out

@@ -5,10 +5,16 @@
 - optax: an ``.npz`` of the state pytree's leaves in ``jax.tree_util.tree_leaves`` order,
   keys ``"0"``, ``"1"``, ...: ``np.savez(path, **{str(i): leaf ...})``; read back against
   ``tx.init(params)``'s structure (``jax.tree_util.tree_unflatten``);
-- keras, tf_keras: an ``.npz`` of the store ``optimizer.save_own_variables(store)`` fills.
+- keras, tf_keras: an ``.npz`` of the store ``optimizer.save_own_variables(store)`` fills;
+  the legacy ``tf_keras.optimizers.legacy`` ones: of ``optimizer.get_weights()``, keys
+  ``"0"``, ``"1"``, ... in its order;
+- tf1 (``tf.compat.v1.train``): a TF1 ``Saver`` checkpoint (its prefix, ``model.ckpt``
+  beside ``model.ckpt.index``, read with ``tf.train.load_checkpoint``: only the
+  optimizer's variables are taken), or an ``.npz`` of the optimizer's variables by
+  checkpoint name (``"w/Adam"``, ``"beta1_power"``, :func:`eps_ref.backends.tf1.state_names`).
 
 The parameters come as an ``.npz`` of the arrays in the optimizer's order (torch's
-parameter list; the names are the tree's keys). A file that cannot be read, a state of
+parameter list; the names are the tree's keys, TF1's variable names). A file that cannot be read, a state of
 another optimizer, wrong shapes or missing entries raise ``ValueError`` naming what is
 wrong; the output is written to a temporary file beside it and moved into place only once
 complete, so a failed conversion writes nothing.
@@ -25,7 +31,7 @@ import numpy as np
 
 __all__ = ["load_params", "read_native", "write_native", "convert_file"]
 
-FILE_FRAMEWORKS = ("torch", "optax", "keras", "tf_keras")
+FILE_FRAMEWORKS = ("torch", "optax", "keras", "tf_keras", "tf1")
 
 
 def _npz(path: str) -> dict:
@@ -62,8 +68,12 @@ def read_native(framework: str, path: str, spec: str, kwargs: dict, params: dict
             raise ValueError(f"{path}: cannot load it with torch.load(weights_only=True) "
                              f"({str(e).splitlines()[0]})") from None
         return native
+    if framework == "tf1" and Path(path + ".index").is_file():
+        return _tf1_checkpoint(path, spec, kwargs, params)
     store = _npz(path)
-    if framework in ("keras", "tf_keras"):
+    if framework == "tf_keras" and spec in _legacy():
+        return _listed(path, store)
+    if framework in ("keras", "tf_keras", "tf1"):
         return store
     if framework == "optax":
         import jax
@@ -84,6 +94,38 @@ def read_native(framework: str, path: str, spec: str, kwargs: dict, params: dict
     raise ValueError(f"state files of {framework} are not supported; {list(FILE_FRAMEWORKS)}")
 
 
+def _legacy() -> dict:
+    from eps_ref.backends.tf_keras import LEGACY_SLOTS
+    return LEGACY_SLOTS
+
+
+def _listed(path: str, store: dict) -> list:
+    """The arrays of an ``.npz`` keyed ``"0"``, ``"1"``, ... as a list in that order."""
+    if sorted(store) != sorted(str(i) for i in range(len(store))):
+        raise ValueError(f"{path}: a get_weights() list is stored as keys '0'..'{len(store) - 1}'"
+                         f", the file has {sorted(store)[:8]}")
+    return [store[str(i)] for i in range(len(store))]
+
+
+def _tf1_checkpoint(path: str, spec: str, kwargs: dict, params: dict) -> dict:
+    """The optimizer's variables of the TF1 checkpoint with prefix ``path``."""
+    import tensorflow as tf
+
+    from eps_ref.backends.tf1 import state_names
+    try:
+        reader = tf.train.load_checkpoint(path)
+        held = reader.get_variable_to_shape_map()
+    except Exception as e:
+        raise ValueError(f"{path}: cannot read it as a TensorFlow checkpoint "
+                         f"({str(e).splitlines()[0]})") from None
+    wanted = [n for per in state_names(spec, kwargs, params).values() for n, _ in per]
+    missing = sorted({n for n in wanted if n not in held})
+    if missing:
+        raise ValueError(f"{path}: the checkpoint has no {missing}, the variables of {spec} "
+                         f"for these params (it holds {sorted(held)[:8]})")
+    return {n: np.array(reader.get_tensor(n)) for n in wanted}
+
+
 def write_native(framework: str, native: Any, path: str) -> Path:
     """Write ``native`` as ``framework``'s checkpoint file at ``path``, atomically."""
     target = Path(path)
@@ -98,6 +140,8 @@ def write_native(framework: str, native: Any, path: str) -> Path:
                 import jax
                 arrays = {str(i): np.asarray(leaf)
                           for i, leaf in enumerate(jax.tree_util.tree_leaves(native))}
+            elif isinstance(native, list):             # tf_keras legacy get_weights()
+                arrays = {str(i): np.asarray(w) for i, w in enumerate(native)}
             else:
                 arrays = {k: np.asarray(v) for k, v in native.items()}
             with open(tmp, "wb") as f:

@@ -10,110 +10,12 @@ import numpy as np
 import pytest
 
 import eps_ref
-from eps_ref.backends import adapter, labels_for
-from eps_ref.conformance.streams import gradient_stream, initial_params
+from eps_ref.conformance.carryover import (K_STEPS, N_STEPS, OPTIMIZER_PAIRS, check_pair,
+                                           run_native, run_reference)
+from eps_ref.conformance.carryover import tree_grads as _grads
+from eps_ref.conformance.carryover import tree_params as _params
 
-K_STEPS, N_STEPS = 6, 6
-PAIRS = [
-    ("torch.optim.Adam", {"lr": 1e-2}, "optax"),
-    ("torch.optim.AdamW", {"lr": 1e-2, "weight_decay": 0.05}, "optax"),
-    ("torch.optim.SGD", {"lr": 0.05, "momentum": 0.9}, "optax"),
-    ("torch.optim.SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}, "optax"),
-    ("torch.optim.RMSprop", {"lr": 1e-2}, "optax"),
-    ("torch.optim.RMSprop", {"lr": 1e-2, "centered": True}, "optax"),
-    ("torch.optim.Adagrad", {"lr": 0.1}, "optax"),
-    ("optax.adam", {"learning_rate": 1e-2}, "torch"),
-    ("optax.adamw", {"learning_rate": 1e-2}, "torch"),
-    ("optax.sgd", {"learning_rate": 0.05, "momentum": 0.9}, "torch"),
-    ("optax.rmsprop", {"learning_rate": 1e-2}, "torch"),
-    ("optax.adagrad", {"learning_rate": 0.1}, "torch"),
-    ("torch.optim.Adam", {"lr": 1e-2}, "keras"),
-    ("torch.optim.RMSprop", {"lr": 1e-2}, "keras"),
-    ("keras.optimizers.Adam", {}, "torch"),
-    ("keras.optimizers.AdamW", {}, "optax"),
-    ("keras.optimizers.Adagrad", {}, "torch"),
-    ("optax.adam", {"learning_rate": 1e-2}, "keras"),
-    ("optax.rmsprop", {"learning_rate": 1e-2}, "keras"),
-    ("torch.optim.Adam", {"lr": 1e-2}, "tf_keras"),
-    ("tf_keras.optimizers.Adam", {}, "torch"),
-    ("tf_keras.optimizers.RMSprop", {}, "optax"),
-]
-
-
-def _params():
-    """A two-leaf tree whose keys torch (insertion) and optax (sorted) order differently."""
-    return {"w": initial_params(), "b": initial_params(seed=1)[0]}
-
-
-def _grads(steps):
-    return {"w": gradient_stream(steps), "b": gradient_stream(steps, seed=1)[:, 0]}
-
-
-def _run_native(framework, name, kwargs, params, grads, state=None):
-    """Steps of the real optimizer from ``state`` (its native form; None: fresh), eagerly:
-    the parameters after them and the native state."""
-    keys = list(params)
-    if framework == "torch":
-        torch = pytest.importorskip("torch")
-        tensors = [torch.nn.Parameter(torch.tensor(params[k])) for k in keys]
-        opt = adapter("torch").resolve(name)(tensors, **kwargs)
-        if state is not None:
-            opt.load_state_dict(state)
-        for t in range(len(grads[keys[0]])):
-            for p, k in zip(tensors, keys):
-                p.grad = torch.tensor(grads[k][t])
-            opt.step()
-        return {k: p.detach().numpy().copy() for p, k in zip(tensors, keys)}, opt.state_dict()
-    if framework == "keras":
-        keras = pytest.importorskip("keras")
-        variables = [keras.Variable(params[k]) for k in keys]
-        opt = adapter("keras/tensorflow").resolve(name)(**kwargs)
-        opt.build(variables)
-        if state is not None:
-            opt.load_own_variables(state)
-        for t in range(len(grads[keys[0]])):
-            opt.apply([keras.ops.convert_to_tensor(grads[k][t]) for k in keys], variables)
-        store = {}
-        opt.save_own_variables(store)
-        return {k: np.asarray(keras.ops.convert_to_numpy(v.value)) for k, v in
-                zip(keys, variables)}, store
-    if framework == "tf_keras":
-        tf = pytest.importorskip("tensorflow")
-        pytest.importorskip("tf_keras")
-        variables = [tf.Variable(params[k]) for k in keys]
-        opt = adapter("tf_keras").resolve(name)(**kwargs)
-        opt.build(variables)
-        if state is not None:
-            opt.load_own_variables(state)
-        for t in range(len(grads[keys[0]])):
-            opt.apply_gradients([(tf.constant(grads[k][t]), v) for k, v in zip(keys, variables)])
-        store = {}
-        opt.save_own_variables(store)
-        return {k: v.numpy().copy() for k, v in zip(keys, variables)}, store
-    optax = pytest.importorskip("optax")
-    jnp = pytest.importorskip("jax.numpy")
-    tx = adapter("optax").resolve(name)(**kwargs)
-    p = {k: jnp.asarray(params[k]) for k in keys}
-    state = tx.init(p) if state is None else state
-    for t in range(len(grads[keys[0]])):
-        updates, state = tx.update({k: jnp.asarray(grads[k][t]) for k in keys}, state, p)
-        p = optax.apply_updates(p, updates)
-    return {k: np.asarray(p[k]) for k in keys}, state
-
-
-def _backend(name):
-    """Keras' backend in this process, for a Keras spec (its kernels differ by backend)."""
-    if eps_ref.spec(name).framework != "keras":
-        return None
-    return pytest.importorskip("keras").backend.backend()
-
-
-def _run_reference(name, kwargs, params, grads, state=None):
-    opt = eps_ref.optimizer(name, backend=_backend(name), **kwargs)
-    state = opt.init(params) if state is None else state
-    for t in range(len(grads["w"])):
-        params, state = opt.step(params, {k: grads[k][t] for k in grads}, state)
-    return params, state
+PAIRS = OPTIMIZER_PAIRS
 
 
 def _same(a, b):
@@ -124,37 +26,30 @@ def _same(a, b):
 @pytest.mark.parametrize("source, kwargs, to", PAIRS,
                          ids=[f"{s}{'+' if len(k) > 1 else ''}->{t}" for s, k, t in PAIRS])
 def test_a_run_continues_in_the_other_framework(source, kwargs, to):
-    framework = eps_ref.spec(source).framework
-    p0, grads = _params(), _grads(K_STEPS + N_STEPS)
-    head = {k: g[:K_STEPS] for k, g in grads.items()}
-    tail = {k: g[K_STEPS:] for k, g in grads.items()}
-    p_k, native = _run_native(framework, source, kwargs, p0, head)
-    ref_k, ref_state = _run_reference(source, kwargs, p0, head)
-    assert _same(p_k, ref_k)                       # the reference is the source framework
-    read = adapter(labels_for(framework)[0]).read_state(source, kwargs, native, p_k,
-                                                       step=K_STEPS)
-    assert read["step"] == ref_state["step"] == K_STEPS
-    assert all(_same(a, b) for a, b in zip(read["slots"], ref_state["slots"]))
+    """The suite's carry-over case, in this process: the live state read back is the
+    reference's, and the run continued natively from the converted state is the reference
+    continuing the carried reference state, bit for bit."""
+    for framework in {eps_ref.spec(source).framework, to}:
+        pytest.importorskip({"tf1": "tensorflow", "tf_keras": "tf_keras"}.get(framework,
+                                                                              framework))
+    result = check_pair(source, kwargs, to)
+    assert result.status == "exact", result.message
 
-    plan = eps_ref.port(source, to=to, gap_steps=0, **kwargs)
+
+def test_converting_a_torch_state_dict_leaves_it_as_it_was():
+    pytest.importorskip("torch")
+    pytest.importorskip("optax")
+    p_k, native = run_native("torch", "torch.optim.Adam", {"lr": 1e-2}, _params(), _grads(3))
     before = copy.deepcopy(native)
-    converted = plan.convert_state(native, p_k, step=K_STEPS)
-    target, target_kwargs = plan.nearest.name, dict(plan.nearest.kwargs)
-    got, _ = _run_native(to, target, target_kwargs, p_k, tail, converted)
-
-    carried = eps_ref.convert_state(ref_state, source=source, target=target, params=ref_k,
-                                    source_kwargs=kwargs, target_kwargs=target_kwargs)
-    want, _ = _run_reference(target, target_kwargs, ref_k, tail, carried)
-    assert _same(got, want)                        # converted and loaded exactly
-    if framework == "torch":
-        assert all(np.array_equal(before["state"][i][key], native["state"][i][key])
-                   for i in before["state"] for key in before["state"][i])
+    eps_ref.port("torch.optim.Adam", to="optax", gap_steps=0, lr=1e-2).convert_state(native, p_k)
+    assert all(np.array_equal(before["state"][i][key], native["state"][i][key])
+               for i in before["state"] for key in before["state"][i])
 
 
 def test_tf1_beta_powers_are_recomputed_as_tf1_keeps_them():
     p0, grads = _params(), _grads(5)
-    _, torch_state = _run_reference("torch.optim.Adam", {"lr": 1e-3}, p0, grads)
-    _, tf1_state = _run_reference("tf.compat.v1.train.AdamOptimizer", {}, p0, grads)
+    _, torch_state = run_reference("torch.optim.Adam", {"lr": 1e-3}, p0, grads)
+    _, tf1_state = run_reference("tf.compat.v1.train.AdamOptimizer", {}, p0, grads)
     carried = eps_ref.convert_state(torch_state, source="torch.optim.Adam",
                                     target="tf.compat.v1.train.AdamOptimizer", params=p0,
                                     source_kwargs={"lr": 1e-3})
@@ -187,7 +82,7 @@ def test_keras_sgd_momentum_is_refused_from_torch():
     """torch's buffer is mu b + g, Keras' momentum mu m - lr g: no exact conversion."""
     p0, grads = _params(), _grads(3)
     kwargs = {"lr": 0.05, "momentum": 0.9}
-    p_k, native = _run_native("torch", "torch.optim.SGD", kwargs, p0, grads)
+    p_k, native = run_native("torch", "torch.optim.SGD", kwargs, p0, grads)
     plan = eps_ref.port("torch.optim.SGD", to="keras", gap_steps=0, **kwargs)
     with pytest.raises(ValueError, match="the learning rate inside"):
         plan.convert_state(native, p_k)
@@ -197,7 +92,7 @@ def test_bad_native_states_fail_clearly():
     torch = pytest.importorskip("torch")
     pytest.importorskip("optax")
     p0, grads = _params(), _grads(2)
-    p_k, native = _run_native("torch", "torch.optim.Adam", {"lr": 1e-2}, p0, grads)
+    p_k, native = run_native("torch", "torch.optim.Adam", {"lr": 1e-2}, p0, grads)
     plan = eps_ref.port("torch.optim.Adam", to="optax", gap_steps=0, lr=1e-2)
     wrong = copy.deepcopy(native)
     wrong["state"][0]["exp_avg"] = torch.zeros(3)
@@ -209,18 +104,37 @@ def test_bad_native_states_fail_clearly():
         plan.convert_state(native, p_k, step=5)
     with pytest.raises(ValueError, match="a dict with 'state' and 'param_groups'"):
         plan.convert_state({"exp_avg": 1}, p_k)
-    _, sgd_state = _run_native("optax", "optax.sgd", {"learning_rate": 0.1, "momentum": 0.9},
+    _, sgd_state = run_native("optax", "optax.sgd", {"learning_rate": 0.1, "momentum": 0.9},
                                p0, grads)
     back = eps_ref.port("optax.adam", to="torch", gap_steps=0, learning_rate=1e-2)
     with pytest.raises(ValueError, match="structure"):
         back.convert_state(sgd_state, p_k)
-    with pytest.raises(NotImplementedError, match="legacy.RMSprop's native state"):
-        eps_ref.port("torch.optim.RMSprop", to="tf_keras", gap_steps=0,
-                     lr=1e-2).convert_state(
-            _run_native("torch", "torch.optim.RMSprop", {"lr": 1e-2}, p0, grads)[1], p_k)
-    with pytest.raises(NotImplementedError, match="native tf1 state"):
-        eps_ref.port("torch.optim.Adam", to="tf1", gap_steps=0, lr=1e-2).convert_state(
-            native, p_k)
+    with pytest.raises(NotImplementedError, match="Adamax's native state is not in yet"):
+        eps_ref.port("torch.optim.Adamax", to="optax", gap_steps=0).convert_state(
+            run_native("torch", "torch.optim.Adamax", {}, p0, grads)[1], p_k)
+
+
+def test_bad_tf1_and_legacy_states_fail_clearly():
+    pytest.importorskip("tf_keras")
+    pytest.importorskip("torch")
+    p0, grads = _params(), _grads(3)
+    adam = "tf.compat.v1.train.AdamOptimizer"
+    _, native = run_native("tf1", adam, {}, p0, grads)
+    plan = eps_ref.port(adam, to="torch", gap_steps=0)
+    with pytest.raises(ValueError, match="step=2 gives the beta power"):
+        plan.convert_state(native, p0, step=2)
+    assert plan.convert_state(native, p0, step=3)["state"][0]["step"] == 3
+    renamed = {k.replace("w/", "kernel/"): v for k, v in native.items()}
+    with pytest.raises(ValueError, match=r"'w/Adam', 'w/Adam_1'\] for these params"):
+        plan.convert_state(renamed, p0)
+    with pytest.raises(ValueError, match="no float32 running product"):
+        plan.convert_state({**native, "beta2_power": np.float32(0.5)}, p0)
+    with pytest.raises(ValueError, match="'w/Adam' has shape"):
+        plan.convert_state({**native, "w/Adam": native["w/Adam"][:1]}, p0)
+    legacy = "tf_keras.optimizers.legacy.Adam"
+    _, weights = run_native("tf_keras", legacy, {}, p0, grads)
+    with pytest.raises(ValueError, match=r"get_weights\(\), arrays of shapes"):
+        eps_ref.port(legacy, to="torch", gap_steps=0).convert_state(weights[:-1], p0)
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
@@ -253,7 +167,7 @@ def test_checkpoint_files_round_trip_and_fail_cleanly(tmp_path, capsys):
     pytest.importorskip("optax")
     from eps_ref import cli
     p0, grads = _params(), _grads(4)
-    p_k, native = _run_native("torch", "torch.optim.Adam", {"lr": 1e-2}, p0, grads)
+    p_k, native = run_native("torch", "torch.optim.Adam", {"lr": 1e-2}, p0, grads)
     np.savez(tmp_path / "params.npz", **p_k)
     torch.save(native, tmp_path / "adam.pt")
     common = ["--params", str(tmp_path / "params.npz")]
@@ -289,3 +203,40 @@ def test_checkpoint_files_round_trip_and_fail_cleanly(tmp_path, capsys):
         assert cli.main(["state", "convert", *argv, *common]) == 2
         assert message in capsys.readouterr().err
         assert sorted(tmp_path.iterdir()) == files             # nothing written
+
+
+def test_a_tf1_saver_checkpoint_continues_in_torch(tmp_path, capsys):
+    """A TF1 program's Saver checkpoint of AdamOptimizer, converted by `eps-ref state
+    convert` (the step recovered from the beta powers), continues in torch as the
+    reference does."""
+    tf = pytest.importorskip("tensorflow")
+    torch = pytest.importorskip("torch")
+    from eps_ref import cli
+    p0, grads = _params(), _grads(K_STEPS + N_STEPS)
+    head = {k: g[:K_STEPS] for k, g in grads.items()}
+    tail = {k: g[K_STEPS:] for k, g in grads.items()}
+    adam = "tf.compat.v1.train.AdamOptimizer"
+    p_k, native = run_native("tf1", adam, {}, p0, head)
+    with tf.Graph().as_default():                  # what a TF1 program's Saver writes
+        held = {n: tf.compat.v1.Variable(v, name=n) for n, v in {**p_k, **native}.items()}
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            tf.compat.v1.train.Saver(held).save(session, str(tmp_path / "model.ckpt"))
+    np.savez(tmp_path / "params.npz", **p_k)
+    assert cli.main(["state", "convert", str(tmp_path / "model.ckpt"), "--from", adam,
+                     "--to", "torch", str(tmp_path / "adam.pt"),
+                     "--params", str(tmp_path / "params.npz")]) == 0
+    target = eps_ref.port(adam, to="torch", gap_steps=0).nearest
+    got, _ = run_native("torch", target.name, dict(target.kwargs), p_k, tail,
+                         torch.load(tmp_path / "adam.pt", weights_only=True))
+    ref_k, ref_state = run_reference(adam, {}, p0, head)
+    carried = eps_ref.convert_state(ref_state, source=adam, target=target.name, params=ref_k,
+                                    target_kwargs=target.kwargs)
+    want, _ = run_reference(target.name, dict(target.kwargs), ref_k, tail, carried)
+    assert _same(got, want)
+    assert cli.main(["state", "convert", str(tmp_path / "model.ckpt"), "--from",
+                     "tf.compat.v1.train.MomentumOptimizer", "--to", "torch",
+                     str(tmp_path / "m.pt"), "--params", str(tmp_path / "params.npz"),
+                     "learning_rate=0.1", "momentum=0.9"]) == 2
+    assert "the checkpoint has no ['b/Momentum', 'w/Momentum']" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()
