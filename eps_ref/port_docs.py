@@ -180,8 +180,8 @@ def state_markdown() -> list[str]:
              "quantity the source does not keep, or a source slot the target would drop, is "
              "refused with both named. The conversion is exact: k steps in the source, "
              "converted, n in the target equal the references doing the same, bit for bit "
-             "(tests/test_state.py, on the real torch, optax, tf_keras and Keras on each "
-             "backend). On files: `eps-ref state convert IN --from SPEC --to TARGET OUT "
+             "(the state carry-over section of `eps-ref conformance`, on the real torch, "
+             "optax, TF1, tf_keras and Keras on each backend). On files: `eps-ref state convert IN --from SPEC --to TARGET OUT "
              "--params PARAMS.npz [key=value ...]` (torch: `torch.save(opt.state_dict())`, "
              "read with `weights_only=True`; optax: an `.npz` of the state's leaves in tree "
              "order; Keras and tf_keras: an `.npz` of the `save_own_variables` store, or of "
@@ -229,6 +229,24 @@ def state_markdown() -> list[str]:
             native = "<br>".join(found) + ("<br>`count`" if family == "adam" else
                                            "<br>(no count)")
         lines.append(f"| `{name}` | {'<br>'.join(described) or 'no slots'} | {native} |")
+    from eps_ref.state import LAYER_STATE
+    lines += ["", "A BatchNorm plan (`eps_ref.port('torch.nn.BatchNorm2d', to='keras', "
+              "num_features=C)`) converts the layer's state: `plan.convert_state(native)` "
+              "reads a torch module's `state_dict()` (`weight`, `bias`, `running_mean`, "
+              "`running_var`, `num_batches_tracked`), the store Keras' "
+              "`layer.save_own_variables` fills (`gamma`, `beta`, `moving_mean`, "
+              "`moving_variance`) or Flax's `{'params': {'scale', 'bias'}, 'batch_stats': "
+              "{'mean', 'var'}}`, and writes the target's. Every entry is carried as stored, "
+              "so the target infers what the source infers; torch's running variance, fed "
+              "n/(n-1) sigma^2, is not rescaled (that would change the inference output; "
+              "the next training update differs, as the plan's differences say). Keras and "
+              "Flax count no batches: `step=` gives torch's `num_batches_tracked`, required "
+              "for a torch target with `momentum=None`. Refused: a learned scale or shift "
+              "the target does not keep, running statistics the source does not track, "
+              "renormalization state. The suite's state carry-over section "
+              "(`eps_ref/conformance/carryover.py`) proves each pair on the real "
+              "frameworks.", "", "| entry | what it holds |", "|---|---|",
+              *(f"| `{k}` | {v} |" for k, v in LAYER_STATE.items())]
     return lines
 
 
