@@ -251,13 +251,13 @@ def _judge(case: Case, comparison: Comparison, setting: str = "standard") -> tup
     shape-dependent must still diverge) or ``"workload"`` (a parameter tree: a workload
     budget, where declared, bounds the case; else a case declared shape-dependent may
     diverge). On a workload, a divergence declared in
-    :data:`~eps_ref.conformance.cases.WORKLOAD_OPEN` is ``"open"``, and a host outside
-    :data:`~eps_ref.conformance.host.CERTIFIED_ISA` turns a failing status into
-    ``"not certified here"``."""
+    :data:`~eps_ref.conformance.cases.WORKLOAD_OPEN` is ``"open"``, and on a host whose
+    kernels the reference does not model (:func:`~eps_ref.conformance.host.certified`) a
+    failing status is ``"not certified here"``."""
     status, message = _judge_case(case, comparison, setting)
     if setting == "workload" and status == "over budget" and case.open_divergence:
         return "open", f"{message}: {case.open_divergence}"
-    if setting == "workload" and status in HOST_DEPENDENT and not host.certified():
+    if status in HOST_DEPENDENT and not host.certified():
         return "not certified here", f"{status}: {message}; {host.uncertified_note()}"
     return status, message
 

@@ -15,9 +15,11 @@ CONFTEST = textwrap.dedent("""
     @pytest.fixture(autouse=True)
     def _isa(monkeypatch, request):
         monkeypatch.setattr(host, "isa", lambda: request.config.getoption("--isa"))
+        monkeypatch.setattr(host, "vendor", lambda: request.config.getoption("--vendor"))
 
     def pytest_addoption(parser):
         parser.addoption("--isa")
+        parser.addoption("--vendor")
 """)
 TESTS = textwrap.dedent("""
     import pytest
@@ -34,11 +36,11 @@ TESTS = textwrap.dedent("""
 """)
 
 
-def _run(tmp_path, isa):
+def _run(tmp_path, isa, vendor=host.CERTIFIED_VENDOR):
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "test_kernels.py").write_text(TESTS)
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-                        f"--isa={isa}", str(tmp_path)], capture_output=True, text=True,
+                        f"--isa={isa}", f"--vendor={vendor}", str(tmp_path)], capture_output=True, text=True,
                        cwd=tmp_path, timeout=300)
     return r.stdout
 
@@ -49,11 +51,16 @@ def test_a_divergence_is_a_skip_with_its_measurement_on_an_uncertified_host(tmp_
     assert "not certified here: measured 5 ULP" in out and "AVX512" in out
 
 
+def test_a_divergence_is_a_skip_on_another_vendors_cpu(tmp_path):
+    out = _run(tmp_path, host.CERTIFIED_ISA, "GenuineIntel")
+    assert "1 failed, 1 passed, 1 skipped" in out and "not certified here" in out
+
+
 def test_a_divergence_fails_on_a_certified_host(tmp_path):
     assert "2 failed, 1 passed" in _run(tmp_path, host.CERTIFIED_ISA)
 
 
 def test_host_facts():
     assert host.isa() in ("avx512", "avx2") or not host.cpu_flags() & {"avx2", "avx512f"}
-    assert host.certified() == (host.isa() == "avx512")
+    assert host.certified() == (host.isa() == "avx512" and host.vendor() == "AuthenticAMD")
     assert host.isa() in host.describe()

@@ -151,19 +151,24 @@ def test_a_divergence_on_an_uncertified_host_is_reported_not_judged(monkeypatch)
     case = next(c for c in cases(["torch"]) if c.spec == "torch.optim.SGD")
     one = compare(np.zeros((2, 1), np.float32), np.array([[0], [1e-45]], np.float32))
     same = compare(np.zeros((2, 1), np.float32), np.zeros((2, 1), np.float32))
+    monkeypatch.setattr("eps_ref.conformance.host.vendor", lambda: "AuthenticAMD")
     monkeypatch.setattr("eps_ref.conformance.host.isa", lambda: "avx2")
     status, message = _judge(case, one, "workload")
     assert status == "not certified here" and "over budget" in message and "AVX512" in message
     assert _judge(case, same, "workload")[0] == "exact"
-    assert _judge(case, one)[0] == "over budget"          # the standard cases judge anywhere
+    # The standard cases too: the rsqrt estimate behind MKL's sqrt is the vendor's.
+    assert _judge(case, one)[0] == "not certified here"
     monkeypatch.setattr("eps_ref.conformance.host.isa", lambda: "avx512")
     assert _judge(case, one, "workload")[0] == "over budget"
+    assert _judge(case, one)[0] == "over budget"
+    monkeypatch.setattr("eps_ref.conformance.host.vendor", lambda: "GenuineIntel")
+    assert _judge(case, one)[0] == "not certified here"
 
 
 def test_an_open_divergence_is_reported_with_its_measurement(monkeypatch):
     from eps_ref.conformance import cases as cases_module
     from eps_ref.conformance.runner import _judge
-    monkeypatch.setattr("eps_ref.conformance.host.isa", lambda: "avx512")
+    monkeypatch.setattr("eps_ref.conformance.host.certified", lambda: True)
     case = next(c for c in cases(["torch"]) if c.spec == "torch.optim.SGD")
     monkeypatch.setitem(cases_module.WORKLOAD_OPEN, ("torch.optim.SGD", "torch", ""),
                         "a diagnosed cause")

@@ -39,7 +39,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
-from eps_ref.rules import _numerics
+from eps_ref.rules import _compiled, _numerics
 from eps_ref.rules._roots import EIGEN_PACKET_SIZE
 
 __all__ = ["eigen_pow_float32", "eigen_pow_float32_array_api"]
@@ -277,31 +277,40 @@ def _packet_pow(x, exponent: float):
 
 def _eigen_pow_numpy(x, y_value: float):
     """:func:`eigen_pow_float32` for a NumPy float32 array and a finite exponent other than
-    0 and 1: :func:`_pow_positive` block by block on the normal positive finite elements
-    other than 1 whose result is not flushed; the others go to :func:`_packet_pow`."""
+    0 and 1: :func:`_pow_positive` on the normal positive finite elements other than 1
+    whose result is not flushed, block by block (or in one compiled loop,
+    :func:`eps_ref.rules._compiled.eigen_pow`); the others go to :func:`_packet_pow`."""
     import array_api_compat.numpy as xp
 
     flat = np.ascontiguousarray(x).reshape(-1)
     n = flat.shape[0]
-    out = np.empty(n, np.float32)
-    deferred = _numerics.Deferred()
-    f = _F32Numpy(xp, flat)
-    y = f.c(y_value)
     packet = lambda xs: _packet_pow(xs, y_value)        # noqa: E731
     with np.errstate(all="ignore"):
-        for start, stop in _numerics.blocks(n, _numerics.POW_BLOCK):
-            xb = flat[start:stop]
-            regular = (xb >= _FLT_MIN) & (xb < math.inf) & (xb != 1.0)
-            ob = _pow_positive(f, np.where(regular, xb, np.float32(1.0)), y)
-            regular &= np.abs(ob) >= _FLT_MIN
-            out[start:stop] = ob
-            if not regular.all():
-                idx = np.flatnonzero(~regular)
-                deferred.add(packet, start, idx, xb[idx])
-        deferred.apply(out)
+        if _compiled.enabled():
+            out = _compiled.eigen_pow(flat, y_value, packet)
+        else:
+            out = _pow_blocks(flat, _F32Numpy(xp, flat), y_value, packet)
         tail = n % EIGEN_PACKET_SIZE
         if tail:
             from eps_ref.rules._libm_pow import powf_glibc
             out[n - tail:] = powf_glibc(_flush(xp, flat[n - tail:]), y_value,
                                         subnormals="flush_to_zero")
     return out.reshape(x.shape)
+
+
+def _pow_blocks(flat, f: _F32Numpy, y_value: float, packet):
+    """``pow(flat, y)`` block by block: the NumPy path of :func:`_eigen_pow_numpy`."""
+    out = np.empty_like(flat)
+    y = f.c(y_value)
+    deferred = _numerics.Deferred()
+    for start, stop in _numerics.blocks(flat.shape[0], _numerics.POW_BLOCK):
+        xb = flat[start:stop]
+        regular = (xb >= _FLT_MIN) & (xb < math.inf) & (xb != 1.0)
+        ob = _pow_positive(f, np.where(regular, xb, np.float32(1.0)), y)
+        regular &= np.abs(ob) >= _FLT_MIN
+        out[start:stop] = ob
+        if not regular.all():
+            idx = np.flatnonzero(~regular)
+            deferred.add(packet, start, idx, xb[idx])
+    deferred.apply(out)
+    return out

@@ -57,7 +57,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
-from eps_ref.rules import _numerics
+from eps_ref.rules import _compiled, _numerics
 
 __all__ = ["powf_glibc", "powf_glibc_scalar", "VARIANTS", "SUBNORMALS"]
 
@@ -336,6 +336,10 @@ def _powf_numpy(x, y, variant, subnormals):
     reference = lambda xs, ys: powf_glibc_array_api(xs, ys, variant=variant,   # noqa: E731
                                                     subnormals=subnormals)
     with np.errstate(all="ignore"):
+        if _compiled.enabled() and not isinstance(fx, float):
+            y_flat = np.float32(fy) if isinstance(fy, float) else fy
+            return _compiled.powf_glibc(fx, y_flat, variant, subnormals,
+                                        reference).reshape(shape)
         for start, stop in _numerics.blocks(n, _numerics.POW_BLOCK):
             xb = fx[start:stop]
             yb = _numerics.piece(fy, start, stop)

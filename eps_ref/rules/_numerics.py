@@ -232,8 +232,13 @@ def fma_block(a, b, c, out, scratch: FmaScratch, deferred: Deferred, start: int)
 
 
 def _fma_numpy(a, b, c):
-    """:func:`fma` for NumPy float32 arrays, block by block (:func:`fma_block`)."""
+    """:func:`fma` for NumPy float32 arrays, block by block (:func:`fma_block`), or in one
+    compiled pass (:func:`eps_ref.rules._compiled.fma`)."""
+    from eps_ref.rules import _compiled
     shape, (fa, fb, fc) = flat_operands(a, b, c)
+    if _compiled.enabled():
+        with np.errstate(all="ignore"):
+            return _compiled.fma(shape, fa, fb, fc)
     n = math.prod(shape)
     out = np.empty(n, np.float32)
     scratch = FmaScratch(min(n, BLOCK))

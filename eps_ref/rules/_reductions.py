@@ -118,8 +118,21 @@ def _seq(a, axis=-1):
     axis = axis % a.ndim
     if a.shape[axis] == 0:
         return np.zeros(a.shape[:axis] + a.shape[axis + 1:], a.dtype)
-    last = np.take(np.cumsum(a, axis=axis, dtype=a.dtype), -1, axis=axis)
+    if a.shape[axis] <= SHORT_SEQUENCE:
+        # The same additions as the cumulative sum, each one a vectorized pass over the
+        # other axes (a cumulative sum along a short strided axis is a slow loop).
+        terms = np.moveaxis(a, axis, 0)
+        last = terms[0]
+        for term in terms[1:]:
+            last = last + term
+    else:
+        last = np.take(np.cumsum(a, axis=axis, dtype=a.dtype), -1, axis=axis)
     return last + a.dtype.type(0)          # 0 + x: a kernel's accumulator starts at +0
+
+
+SHORT_SEQUENCE = 16
+"""Axis lengths up to which :func:`_seq` adds slices in a Python loop instead of taking a
+cumulative sum."""
 
 
 def _halve(v):

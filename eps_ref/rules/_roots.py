@@ -74,7 +74,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
-from eps_ref.rules import _numerics
+from eps_ref.rules import _compiled, _numerics
 from eps_ref.rules._numerics import fma
 
 __all__ = ["RSQRT_METHODS", "SQRT_METHODS", "EIGEN_PACKET_SIZE", "rsqrt", "sqrt",
@@ -410,9 +410,13 @@ def _mkl_block(x, out, f, scratch, deferred, start):
 
 
 def _numpy_kernel(x, block_fn, temporaries: int):
-    """Run ``block_fn`` over a NumPy float32 array block by block; returns a new array of
-    ``x``'s shape."""
+    """Run ``block_fn`` over a NumPy float32 array block by block (or its compiled loop,
+    :func:`eps_ref.rules._compiled.root_kernel`); returns a new array of ``x``'s shape."""
     flat = np.ascontiguousarray(x).reshape(-1)
+    if block_fn in _COMPILED and _compiled.enabled():
+        kind, deferred_to = _COMPILED[block_fn]
+        with np.errstate(all="ignore"):
+            return _compiled.root_kernel(flat, kind, _TABLE_BITS, deferred_to).reshape(x.shape)
     n = flat.shape[0]
     out = np.empty(n, np.float32)
     size = min(n, _numerics.BLOCK)
@@ -424,3 +428,12 @@ def _numpy_kernel(x, block_fn, temporaries: int):
             block_fn(flat[start:stop], out[start:stop], f, scratch, deferred, start)
         deferred.apply(out)
     return out.reshape(x.shape)
+
+
+# The block functions the compiled kernels replace: (kernel, what they defer to).
+_COMPILED = {
+    _estimate_block: ("estimate", rsqrtps_estimate_array_api),
+    _eigen_block: ("eigen_rsqrtps_newton", rsqrtps_estimate_array_api),
+    _xla_block: ("xla_rsqrtps_newton_fma", rsqrtps_estimate_array_api),
+    _mkl_block: ("mkl_goldschmidt_rsqrtps", np.sqrt),
+}

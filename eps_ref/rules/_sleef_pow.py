@@ -58,7 +58,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
-from eps_ref.rules import _numerics
+from eps_ref.rules import _compiled, _numerics
 from eps_ref.rules._numerics import fma
 
 __all__ = ["sleef_powf", "sleef_powf_array_api", "scalar_tail", "SLEEF_LOOP_WIDTHS",
@@ -359,28 +359,42 @@ def _sleef_powf_numpy(x, exponent, capability, threads):
     fy = float(y.reshape(-1)[0]) if y.size and y.strides == (0,) * y.ndim else (
         np.ascontiguousarray(y).reshape(-1))
     n = fx.shape[0]
-    out = np.empty(n, np.float32)
-    deferred = _numerics.Deferred()
-    f = _DFNumpy(xp, fx)
     reference = lambda xs, ys: _vector_powf(_DF(xp, xs), xs, ys)    # noqa: E731
-    one = np.float32(1.0)
     with np.errstate(all="ignore"):
-        for start, stop in _numerics.blocks(n, _numerics.POW_BLOCK):
-            xb = fx[start:stop]
-            yb = np.float32(fy) if isinstance(fy, float) else fy[start:stop]
-            regular = (xb > 0) & (xb < math.inf) & (xb != 1.0) & np.isfinite(yb) & (yb != 0)
-            safe_x = np.where(regular, xb, one)
-            safe_y = np.where(regular, yb, one)
-            result = _expk(f, f.mul_df_f(_logk(f, safe_x), safe_y))
-            out[start:stop] = np.where(np.isnan(result), np.float32(math.inf), result)
-            if not regular.all():
-                idx = np.flatnonzero(~regular)
-                ys = np.full(idx.shape, yb, np.float32) if yb.ndim == 0 else yb[idx]
-                deferred.add(reference, start, idx, xb[idx], ys)
-        deferred.apply(out)
+        if _compiled.enabled():
+            out = _compiled.sleef_powf(fx, np.float32(fy) if isinstance(fy, float) else fy,
+                                       reference)
+        else:
+            out = _core_blocks(fx, fy, reference)
         tail = scalar_tail(n, SLEEF_LOOP_WIDTHS[capability], threads)
         if tail.size:
             from eps_ref.rules._libm_pow import powf_glibc
             ys = np.full(tail.size, fy, np.float32) if isinstance(fy, float) else fy[tail]
             out[tail] = powf_glibc(fx[tail], ys)
     return out.reshape(shape)
+
+
+def _core_blocks(fx, fy, reference):
+    """``xpowf``'s core of the flat ``fx`` and ``fy`` (an array or a Python float) block by
+    block: the NumPy path of :func:`_sleef_powf_numpy`."""
+    import array_api_compat.numpy as xp
+
+    n = fx.shape[0]
+    out = np.empty(n, np.float32)
+    deferred = _numerics.Deferred()
+    f = _DFNumpy(xp, fx)
+    one = np.float32(1.0)
+    for start, stop in _numerics.blocks(n, _numerics.POW_BLOCK):
+        xb = fx[start:stop]
+        yb = np.float32(fy) if isinstance(fy, float) else fy[start:stop]
+        regular = (xb > 0) & (xb < math.inf) & (xb != 1.0) & np.isfinite(yb) & (yb != 0)
+        safe_x = np.where(regular, xb, one)
+        safe_y = np.where(regular, yb, one)
+        result = _expk(f, f.mul_df_f(_logk(f, safe_x), safe_y))
+        out[start:stop] = np.where(np.isnan(result), np.float32(math.inf), result)
+        if not regular.all():
+            idx = np.flatnonzero(~regular)
+            ys = np.full(idx.shape, yb, np.float32) if yb.ndim == 0 else yb[idx]
+            deferred.add(reference, start, idx, xb[idx], ys)
+    deferred.apply(out)
+    return out
