@@ -336,8 +336,9 @@ def _markdown(meta, results, agreement, gaps, ulp_plot) -> str:
                  f"Python {meta['python']} ({meta['machine']}) · eps_ref {meta['eps_ref']}")
     lines.append("")
     lines.append(f"CPU: {meta['cpu']}" + ("" if meta["certified"] else
-                 f" — not an {host.CERTIFIED_ISA.upper()} host: the parameter-tree cases that "
-                 "are not bit-exact are reported as *not certified here*"))
+                 f" — not an {host.CERTIFIED_ISA.upper()} host by {host.CERTIFIED_VENDOR}, "
+                 "whose kernels the reference models: the cases that are not bit-exact are "
+                 "reported as *not certified here*"))
     lines.append("")
     lines.append("Ran against: " + "; ".join(
         f"**{label}** " + ", ".join(f"{k} {v}" for k, v in v_.items())

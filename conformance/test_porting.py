@@ -166,6 +166,7 @@ def _steps_with_a_frozen_parameter(opt_for, torch):
     return [p.detach().numpy().copy() for p in params]
 
 
+@pytest.mark.kernel_models       # against a real framework: the host's kernels count
 def test_a_parameter_without_gradient_is_skipped_as_the_source_skips_it():
     """A torch drop-in running torch's own Adam gives torch's bits when a parameter has no
     gradient for a while (torch skips it: no step, no moment update); the Keras-semantics

@@ -22,6 +22,8 @@ from eps_ref.conformance.schedules import metric_stream, schedule_kwargs, schedu
 from eps_ref.conformance.streams import gradient_stream, initial_params
 from eps_ref.conformance.tier import full_or_ci
 
+pytestmark = pytest.mark.kernel_models   # conformance/conftest.py
+
 STEPS = 1000
 TRAJECTORY_STEPS = full_or_ci(1000, 300)
 

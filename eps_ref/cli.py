@@ -331,6 +331,12 @@ def _bench(args) -> int:
     if args.out:
         out = bench.write(results, args.out)
         print(f"report: {out / 'bench.md'}")
+    if args.doc:
+        command = "eps-ref bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else \
+            "eps-ref bench"
+        path = bench.write_document(results, args.doc, command=command,
+                                    seconds=time.perf_counter() - start)
+        print(f"document: {path}")
     return 0
 
 
@@ -510,6 +516,9 @@ def main(argv=None) -> int:
                    help="skip a size whose step is predicted to take longer (seconds, "
                         "default 4)")
     p.add_argument("--out", default=None, help="write bench.json, bench.md, bench.png here")
+    p.add_argument("--doc", default=None,
+                   help="write the performance document here (docs/performance.md: the "
+                        "targets, memory and every table, its plot and data beside it)")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("specs", help="list every qualified name known")

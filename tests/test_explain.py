@@ -120,6 +120,7 @@ def test_the_explanation():
     assert runner_up.differences        # what it does differently from the nearest
 
 
+@pytest.mark.kernel_models       # against a real framework: the host's kernels count
 def test_native_candidates():
     torch = pytest.importorskip("torch")
     e = eps_ref.explain(torch.optim.Adagrad)

@@ -263,6 +263,7 @@ TORCH_SPECS = [n for n in eps_ref.specs("torch", kind="optimizer")
                if not eps_ref.spec(n).rule.name.startswith("muon")]
 
 
+@pytest.mark.kernel_models       # against a real framework: the host's kernels count
 @pytest.mark.parametrize("name", TORCH_SPECS)
 def test_none_gradients_step_as_torch_steps_them(name):
     """torch skips a parameter whose .grad is None and keeps a step count per parameter."""

@@ -25,6 +25,7 @@ def _skip_missing(*frameworks):
         pytest.importorskip(framework)
 
 
+@pytest.mark.kernel_models       # against a real framework: the host's kernels count
 @pytest.mark.parametrize("source, kwargs, to", LAYER_PAIRS,
                          ids=[f"{s}->{t}" for s, _, t in LAYER_PAIRS])
 def test_a_trained_batchnorm_continues_in_the_other_framework(source, kwargs, to):
@@ -33,6 +34,7 @@ def test_a_trained_batchnorm_continues_in_the_other_framework(source, kwargs, to
     assert result.status == "exact", result.message
 
 
+@pytest.mark.kernel_models       # against a real framework: the host's kernels count
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_keras_batchnorm_carries_on_every_backend(backend):
     """The pairs with Keras in a process whose Keras runs on ``backend``: exact, or within

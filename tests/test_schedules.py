@@ -272,6 +272,7 @@ def test_eps_follows_a_schedule_where_the_framework_rereads_it():
         eps_ref.optimizer("torch.optim.Adam", lr=eps_ref.schedule("paper.noam"))
 
 
+@pytest.mark.kernel_models       # against a real framework: the host's kernels count
 def test_torch_adam_with_a_scheduled_eps_is_torch_s():
     """A training loop that sets ``group["eps"]`` before each step, against
     ``eps_ref.optimizer("torch.optim.Adam", eps=schedule)``: bit for bit."""
@@ -307,6 +308,7 @@ def _injected_keyword(name: str):
 OPTAX_INJECTED = [n for n in eps_ref.specs("optax", kind="optimizer") if _injected_keyword(n)]
 
 
+@pytest.mark.kernel_models       # against a real framework: the host's kernels count
 @pytest.mark.parametrize("name", OPTAX_INJECTED)
 def test_optax_inject_hyperparams_is_optax_s(name, monkeypatch):
     """``optax.inject_hyperparams(opt)(..., eps=schedule)`` stepped eagerly against

@@ -23,6 +23,7 @@ def _same(a, b):
                for k in a)
 
 
+@pytest.mark.kernel_models       # against a real framework: the host's kernels count
 @pytest.mark.parametrize("source, kwargs, to", PAIRS,
                          ids=[f"{s}{'+' if len(k) > 1 else ''}->{t}" for s, k, t in PAIRS])
 def test_a_run_continues_in_the_other_framework(source, kwargs, to):
@@ -137,6 +138,7 @@ def test_bad_tf1_and_legacy_states_fail_clearly():
         eps_ref.port(legacy, to="torch", gap_steps=0).convert_state(weights[:-1], p0)
 
 
+@pytest.mark.kernel_models       # against a real framework: the host's kernels count
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_keras_state_carries_on_every_backend(backend):
     """The pairs with Keras, in a process whose Keras runs on ``backend`` (the store is

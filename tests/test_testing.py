@@ -58,6 +58,7 @@ def test_reference_against_itself_is_bit_exact():
         assert regime in text
 
 
+@pytest.mark.kernel_models       # against a real framework: the host's kernels count
 def test_torch_adam_is_bit_exact_with_the_reference():
     torch = pytest.importorskip("torch")
     assert testing.compare(torch.optim.Adam, "torch.optim.Adam").max_ulp == 0

@@ -95,26 +95,28 @@ def _kernels():
 
     # fastmath stays off everywhere: LLVM must not contract a product and a sum into an
     # FMA, nor reassociate. Constants are float32: a Python float would promote to float64.
-    @numba.njit(cache=True)
+    # error_model="numpy": IEEE division (x / 0 is an infinity), so that no division
+    # carries a branch to a Python exception and the loops vectorize.
+    @numba.njit(cache=True, error_model="numpy")
     def fma_kernel(a, b, c, out):
         for i in range(out.shape[0]):
             out[i] = fmaf(at(a, i), at(b, i), at(c, i))
 
     one, half, m_half = np.float32(1.0), np.float32(0.5), np.float32(-0.5)
 
-    @numba.njit(inline="always")
+    @numba.njit(inline="always", error_model="numpy")
     def bare(v, y):
         return y
 
-    @numba.njit(inline="always")
+    @numba.njit(inline="always", error_model="numpy")
     def eigen(v, y):                    # (-y/2) (x y y - 1) + y, every operation rounded
         return (y * m_half) * ((v * y) * y - one) + y
 
-    @numba.njit(inline="always")
+    @numba.njit(inline="always", error_model="numpy")
     def xla(v, y):                      # fma(-y/2, fma(x y, y, -1), y)
         return fmaf(y * m_half, fmaf(v * y, y, -one), y)
 
-    @numba.njit(inline="always")
+    @numba.njit(inline="always", error_model="numpy")
     def mkl(v, y):                      # Goldschmidt, then the residual correction
         s = y * v
         h = y * half
@@ -126,18 +128,21 @@ def _kernels():
     def root_loop(refine, high_bits):
         high = high_bits - 0x00800000
 
-        @numba.njit(cache=True)
+        @numba.njit(cache=True, error_model="numpy")
         def loop(x, table, out, defer):
             bits = x.view(np.int32)
+            entries = out.view(np.int32)
+            for i in range(x.shape[0]):         # the gathers alone: LLVM then vectorizes
+                entries[i] = table[(bits[i] >> 11) & 0x1FFF]        # the loop below
             any_deferred = False
             for i in range(x.shape[0]):
-                b = bits[i]
-                offset = (np.int64(b) & 0xFFFFFFFF) - 0x00800000   # unsigned bits - FLT_MIN
+                b = np.int64(bits[i])
+                offset = (b & 0xFFFFFFFF) - 0x00800000              # unsigned bits - FLT_MIN
                 outside = (offset < 0) | (offset >= high)
                 defer[i] = outside
                 any_deferred |= outside
-                shift = ((np.int64(b) + 0x00800000) >> 1) & 0x7F800000
-                y = bits_as_float32(np.int32(np.int64(table[(b >> 11) & 0x1FFF]) - shift))
+                shift = ((b + 0x00800000) >> 1) & 0x7F800000
+                y = bits_as_float32(np.int32(np.int64(entries[i]) - shift))
                 out[i] = refine(x[i], y)
             return any_deferred
         return loop
@@ -148,7 +153,7 @@ def _kernels():
              "mkl_goldschmidt_rsqrtps": root_loop(mkl, 0x7F000000)}
 
     # fastmath stays off: LLVM must not contract the unfused chain's product and sum.
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, error_model="numpy")
     def chain(a, b, acc, ks, fused):
         m, n = acc.shape
         for k in ks:
@@ -162,7 +167,7 @@ def _kernels():
                         acc[i, j] = acc[i, j] + x * b[k, j]
         return acc
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, error_model="numpy")
     def pairwise(a, b, out):
         m, depth = a.shape
         n = b.shape[1]
@@ -197,7 +202,7 @@ def _exact_pow2(numba, np, bits_as_float64):
     """:math:`2^k` for a float64 integer ``k`` as :func:`eps_ref.rules._numerics.pow2`
     gives it (exact, subnormals included; 0 and infinity beyond the range, NaN for NaN),
     from the bits."""
-    @numba.njit(inline="always")
+    @numba.njit(inline="always", error_model="numpy")
     def pow2(k):
         ki = np.int64(min(max(k, -1100.0), 1100.0))
         bits = ((ki + 1023) << 52) if ki >= -1022 else (
@@ -226,7 +231,7 @@ def _eigen_pow_kernel(numba, np, bits_as_float32, float32_bits, bits_as_float64)
     p2, p3, p4, p5, p6 = (f32(v) for v in ep._EXP_P)
     exp_max, exp2_max, exp2_min = f32(88.723), f32(129.0), f32(-151.0)
     flt_min = f32(ep._FLT_MIN)
-    jit = numba.njit(inline="always")
+    jit = numba.njit(inline="always", error_model="numpy")
 
     i32 = np.int32
     sign_bit, prev_half_bits = i32(-2 ** 31), int(f32(prev_half).view(np.int32))
@@ -349,7 +354,7 @@ def _eigen_pow_kernel(numba, np, bits_as_float32, float32_bits, bits_as_float64)
         n_r = round_half_away(r)
         return times_pow2(generic_exp2(r - n_r), n + n_r)
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, error_model="numpy")
     def loop(x, y, out, defer):
         any_deferred = False
         for i in range(x.shape[0]):
@@ -382,7 +387,7 @@ def _sleef_powf_kernel(numba, np, fmaf, at, bits_as_float32, float32_bits, bits_
     ep0, ep1, ep2, ep3, ep4 = (f32(v) for v in sp._EXP_POLY)
     exp_floor, magic, big = f32(-104.0), f32(1.5 * 2.0 ** 23), f32(2.0 ** 23)
     sign_bit = i32(-2 ** 31)
-    jit = numba.njit(inline="always")
+    jit = numba.njit(inline="always", error_model="numpy")
 
     pow2 = _exact_pow2(numba, np, bits_as_float64)
 
@@ -497,7 +502,7 @@ def _sleef_powf_kernel(numba, np, fmaf, at, bits_as_float32, float32_bits, bits_
         r = ldexp(t0 + t1, q)
         return zero if d0 < exp_floor else r
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, error_model="numpy")
     def loop(x, y, out, defer):
         any_deferred = False
         for i in range(x.shape[0]):
@@ -528,7 +533,7 @@ def _powf_glibc_kernel(numba, np, at, bits_as_float64, float64_bits):
     shift, z0, off_bits = lp._SHIFT, lp._Z0, float(lp._OFF_BITS)
     overflow, tiny, flt_min = lp._OVERFLOW, lp._TINY, lp._FLT_MIN
     mantissa, one_exponent = np.int64((1 << 52) - 1), np.int64(1023 << 52)
-    jit = numba.njit(inline="always")
+    jit = numba.njit(inline="always", error_model="numpy")
 
     @jit
     def split(a):
@@ -581,7 +586,7 @@ def _powf_glibc_kernel(numba, np, at, bits_as_float64, float64_bits):
         w = 0.0 if t <= -150.0 else w
         return tiny if (t > -150.0) & (t < -149.0) else w
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, error_model="numpy")
     def loop(x, y, fused, low, flushed, out, defer):
         any_deferred = False
         for i in range(x.shape[0]):

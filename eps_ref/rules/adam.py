@@ -178,17 +178,15 @@ def _scalar(xp, value, dtype, device):
 
 
 def _sqrt(xp, x, method="correctly_rounded"):
-    """Square root as ``method`` computes it. ``"correctly_rounded"`` takes float32 through
-    float64, which rounds the root correctly even where the namespace's own float32 ``sqrt``
-    does not (torch's CPU ``sqrt`` is MKL's); the second rounding is harmless because
-    53 >= 2 * 24 + 2 bits. ``"mkl_goldschmidt_rsqrtps"``: see :mod:`eps_ref.rules._roots`."""
-    if method == "mkl_goldschmidt_rsqrtps":
-        return _roots.sqrt(x, method)
-    if method != "correctly_rounded":
+    """Square root as ``method`` computes it (:func:`eps_ref.rules._roots.sqrt`).
+    ``"correctly_rounded"`` is the IEEE root: NumPy's float32 ``sqrt``, and for other
+    namespaces float32 through float64, which rounds the root correctly even where the
+    namespace's own float32 ``sqrt`` does not (torch's CPU ``sqrt`` is MKL's); the second
+    rounding is harmless because 53 >= 2 * 24 + 2 bits. ``"mkl_goldschmidt_rsqrtps"``:
+    MKL's kernel."""
+    if method not in SQRT_METHODS:
         raise ValueError(f"adam: sqrt_method must be one of {SQRT_METHODS}, got {method!r}")
-    if x.dtype == xp.float32:
-        return xp.astype(xp.sqrt(xp.astype(x, xp.float64)), xp.float32)
-    return xp.sqrt(x)
+    return _roots.sqrt(x, method)       # NumPy float32: its own sqrt, the IEEE instruction
 
 
 # -- slots ------------------------------------------------------------------------------
