@@ -246,7 +246,8 @@ def test_eigen_pow(rng, exponent, small_blocks, kernel_path):
 @pytest.mark.parametrize("capability", list(_sleef_pow.SLEEF_LOOP_WIDTHS))
 def test_sleef_powf(rng, capability, small_blocks, kernel_path):
     x = _pow_bases(rng, POW_SIZE + 21)
-    for y in (-0.5, 2.0, 0.3, -3.7, random_float32(rng, x.size),
+    for y in (-0.5, 2.0, 3.0, -1.0, 0.3, -3.7, random_float32(rng, x.size),
+              rng.integers(-5, 6, x.size).astype(f32),
               (rng.standard_normal(x.size) * 4).astype(f32)):
         assert_kernel_bits(_sleef_pow.sleef_powf(x, y, capability=capability),
                            _sleef_pow.sleef_powf_array_api(x, y, capability=capability),

@@ -212,6 +212,25 @@ def _exact_pow2(numba, np, bits_as_float64):
     return pow2
 
 
+def _float32_trunc_floor(numba, np, bits_as_float32, float32_bits):
+    """``np.trunc`` and ``np.floor`` of a float32 (signed zeros, infinities and NaN kept),
+    without a library call."""
+    f32, i32 = np.float32, np.int32
+    one, big, sign_bit = f32(1.0), f32(2.0 ** 23), i32(-2 ** 31)
+    jit = numba.njit(inline="always", error_model="numpy")
+
+    @jit
+    def trunc(a):                   # the integer part's bits, or'ed with a's sign
+        t = bits_as_float32(i32(float32_bits(f32(np.int64(a))) | (float32_bits(a) & sign_bit)))
+        return t if abs(a) < big else a
+
+    @jit
+    def floor(a):
+        t = trunc(a)
+        return t - one if t > a else t
+    return trunc, floor
+
+
 def _eigen_pow_kernel(numba, np, bits_as_float32, float32_bits, bits_as_float64):
     """:func:`eigen_pow` as a compiled loop: :func:`eps_ref.rules._eigen_pow._pow_positive`
     transcribed operation by operation, every operation a float32 one (constants are
@@ -244,18 +263,7 @@ def _eigen_pow_kernel(numba, np, bits_as_float32, float32_bits, bits_as_float64)
     def maximum(a, b):                       # np.maximum
         return a if (a >= b) | (a != a) else b
 
-    @jit
-    def with_sign_of(t, a):                  # t's magnitude bits, or'ed with a's sign
-        return bits_as_float32(i32(float32_bits(t) | (float32_bits(a) & sign_bit)))
-
-    @jit
-    def trunc(a):                            # np.trunc: signed zeros, inf and NaN kept
-        return with_sign_of(f32(np.int64(a)), a) if abs(a) < big else a
-
-    @jit
-    def floor(a):
-        t = trunc(a)
-        return t - one if t > a else t
+    trunc, floor = _float32_trunc_floor(numba, np, bits_as_float32, float32_bits)
 
     pow2 = _exact_pow2(numba, np, bits_as_float64)
 
@@ -355,14 +363,19 @@ def _eigen_pow_kernel(numba, np, bits_as_float32, float32_bits, bits_as_float64)
         return times_pow2(generic_exp2(r - n_r), n + n_r)
 
     @numba.njit(cache=True, error_model="numpy")
-    def loop(x, y, out, defer):
+    def loop(x, y, y_is_int, y_is_odd, out, defer):
+        zero_value = np.inf if y < 0 else f32(0.0)      # pow(+-0, y); subnormals read as 0
         any_deferred = False
         for i in range(x.shape[0]):
             v = x[i]
-            regular = (v >= flt_min) & (v < np.inf) & (v != one)
-            o = pow_positive(v if regular else one, y)
-            regular &= abs(o) >= flt_min
-            out[i] = o
+            a = abs(v)
+            normal = (a >= flt_min) & (a < np.inf) & (a != one) & ((v > 0) | y_is_int)
+            o = pow_positive(a if normal else one, y)
+            flushed = a < flt_min
+            o = zero_value if flushed else o
+            negate = y_is_odd & (float32_bits(v) < 0)
+            out[i] = -o if negate else o
+            regular = (normal & (abs(o) >= flt_min)) | flushed
             defer[i] = not regular
             any_deferred |= not regular
         return any_deferred
@@ -386,7 +399,9 @@ def _sleef_powf_kernel(numba, np, fmaf, at, bits_as_float32, float32_bits, bits_
     r_ln2, m_l2u, m_l2l = f32(sp._R_LN2), f32(-sp._L2U), f32(-sp._L2L)
     ep0, ep1, ep2, ep3, ep4 = (f32(v) for v in sp._EXP_POLY)
     exp_floor, magic, big = f32(-104.0), f32(1.5 * 2.0 ** 23), f32(2.0 ** 23)
+    two_24 = f32(2.0 ** 24)
     sign_bit = i32(-2 ** 31)
+    trunc = _float32_trunc_floor(numba, np, bits_as_float32, float32_bits)[0]
     jit = numba.njit(inline="always", error_model="numpy")
 
     pow2 = _exact_pow2(numba, np, bits_as_float64)
@@ -507,12 +522,18 @@ def _sleef_powf_kernel(numba, np, fmaf, at, bits_as_float32, float32_bits, bits_
         any_deferred = False
         for i in range(x.shape[0]):
             v, w = x[i], at(y, i)
-            regular = (v > zero) & (v < inf) & (v != one) & (abs(w) < inf) & (w != zero)
-            v, w = (v, w) if regular else (one, one)
-            l0, l1 = logk(v)
+            a = abs(v)
+            w_is_int = (trunc(w) == w) | (abs(w) > two_24)
+            half_w = w * f32(0.5)
+            w_is_odd = w_is_int & (abs(w) < two_24) & (trunc(half_w) != half_w)
+            regular = (a > zero) & (a < inf) & (a != one) & (abs(w) < inf) & (w != zero) & (
+                (v > zero) | w_is_int)
+            a, w = (a, w) if regular else (one, one)
+            l0, l1 = logk(a)
             d0, d1 = mul_df_f(l0, l1, w)
             r = expk(d0, d1)
-            out[i] = inf if r != r else r
+            r = inf if r != r else r
+            out[i] = -r if (v < zero) & w_is_odd else r
             defer[i] = not regular
             any_deferred |= not regular
         return any_deferred
@@ -617,18 +638,21 @@ def powf_glibc(x, y, variant, subnormals, deferred_to):
 def sleef_powf(x, y, deferred_to):
     """SLEEF's ``powf`` core (:mod:`eps_ref.rules._sleef_pow`) of a flat float32 array ``x``
     and a float32 exponent ``y`` (a NumPy float32 scalar or an array like ``x``); the
-    elements it does not cover (bases not positive and finite or equal to 1, exponents zero
-    or not finite) are recomputed by ``deferred_to(x, y)`` at those elements. Compiled:
-    call only when :func:`enabled`."""
+    elements it does not cover (bases zero, infinite, NaN or +-1, negative with a
+    fractional exponent; exponents zero or not finite) are recomputed by
+    ``deferred_to(x, y)`` at those elements. Compiled: call only when :func:`enabled`."""
     return _deferring(_kernels()["sleef_powf"], x, y, (y,), deferred_to)
 
 
 def eigen_pow(x, y, deferred_to):
     """Eigen's packet ``pow`` (:mod:`eps_ref.rules._eigen_pow`) of every element of a flat
-    float32 array ``x`` and a float32 exponent ``y``; the elements it does not cover (not
-    normal, positive and finite, equal to 1, or with a result flushed to zero) are
-    recomputed by ``deferred_to``. Compiled: call only when :func:`enabled`."""
-    return _deferring(_kernels()["eigen_pow"], x, None, (np.float32(y),), deferred_to)
+    float32 array ``x`` and a float32 exponent ``y``; the elements it does not cover
+    (infinite, NaN, +-1, negative with a fractional exponent, or with a result flushed to
+    zero) are recomputed by ``deferred_to``. Compiled: call only when :func:`enabled`."""
+    y_is_int = math.isfinite(y) and math.floor(y) == y
+    y_is_odd = y_is_int and math.fmod(y, 2.0) != 0.0
+    return _deferring(_kernels()["eigen_pow"], x, None, (np.float32(y), y_is_int, y_is_odd),
+                      deferred_to)
 
 
 def fma(shape, a, b, c):
