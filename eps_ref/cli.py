@@ -9,9 +9,10 @@
       and the optimizers on a schedule, then optimizer and BatchNorm state carried from
       one framework to another), and write a Markdown + JSON report with plots
   eps-ref bench [--spec NAME ...] [--framework F ...] [--sizes 1e4 1e6 tree 1e7]
-                [--repeat N] [--threads N] [--budget S] [--out DIR]
+                [--repeat N] [--threads N] [--budget S] [--out DIR] [--doc PATH]
       time one reference step next to the frameworks' own CPU steps, a naive NumPy
-      formula and the memory-bandwidth floor, with peak extra memory
+      formula and the memory-bandwidth floor, with peak extra memory (--doc: the
+      performance document, docs/performance.md)
   eps-ref port SPEC --to FRAMEWORK [key=value ...] [--backend B] [--json]
       the native configuration of FRAMEWORK that runs SPEC's math (verified by running
       both references), else the nearest one with its measured gap and what differs,
@@ -25,6 +26,7 @@
       with params0, grads and trajectory: eps_ref.testing.Recording), and what differs
       from --against; key=value: hyperparameters you know (lr=3e-4)
   eps-ref porting [--check]           regenerate docs/porting.md (or check it is current)
+  eps-ref science [--doc PATH]        the softsign analysis of eps, checked (docs/eps-science.md)
   eps-ref specs [--framework F]       list the qualified names known
   eps-ref semantics [--check]         regenerate docs/semantics.md (or check it is current)
 """
@@ -340,6 +342,17 @@ def _bench(args) -> int:
     return 0
 
 
+def _science(args) -> int:
+    from eps_ref import science
+    if args.samples < 2:
+        print(f"eps-ref science: --samples must be at least 2, got {args.samples}",
+              file=sys.stderr)
+        return 2
+    science.write_document(args.doc, samples=args.samples)
+    print(f"document: {args.doc}")
+    return 0
+
+
 def _specs(args) -> int:
     import eps_ref
     for name in eps_ref.specs(framework=args.framework):
@@ -520,6 +533,14 @@ def main(argv=None) -> int:
                    help="write the performance document here (docs/performance.md: the "
                         "targets, memory and every table, its plot and data beside it)")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("science", help="the softsign analysis of Adam's eps, checked by "
+                                        "Monte Carlo (docs/eps-science.md)")
+    p.add_argument("--doc", default="docs/eps-science.md", help="where to write the document "
+                                                               "(default docs/eps-science.md)")
+    p.add_argument("--samples", type=int, default=20000,
+                   help="Monte-Carlo draws per grid point (default 20000)")
+    p.set_defaults(func=_science)
 
     p = sub.add_parser("specs", help="list every qualified name known")
     p.add_argument("--framework", default=None, type=_one_of(FRAMEWORKS + ("paper",)))

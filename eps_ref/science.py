@@ -1,0 +1,337 @@
+r"""The softsign view of Adam's :math:`\epsilon`, and its batch-size scaling, checked by
+simulation.
+
+Su's analysis of the learning rate and the batch size (``../shared/seeds/001``) models
+Adam with :math:`\epsilon` as SoftSignSGD: one coordinate's update direction is
+
+.. math::
+
+    \varphi = \mathrm{softsign}(\tilde g_B, \epsilon) = \frac{\tilde g_B}{\sqrt{\tilde g_B^2
+    + \epsilon^2}}, \qquad \tilde g_B = g + \sigma z / \sqrt{B},\ z \sim N(0, 1),
+
+between SignSGD (:math:`\epsilon \to 0`) and SGD with learning rate :math:`\eta/\epsilon`
+(:math:`\epsilon \to \infty`: :math:`\epsilon\,\mathrm{softsign}(x, \epsilon) \to x`). With
+softsign replaced by a clip and the Gaussian integrals approximated, it gives (eqs. 10-18):
+
+- :func:`mean_direction`: :math:`E[\varphi] \approx \mathrm{softsign}(g, \epsilon) /
+  \sqrt{1 + \pi\sigma^2/((g^2+\epsilon^2) 2B)}` (eq. 10, before the mean field), and with
+  the mean field :math:`\nu\beta`, :math:`\beta = (1 + \pi\kappa^2/2B)^{-1/2}`;
+- :func:`second_moment`: :math:`E[\varphi^2] \approx 1 - \frac{\epsilon^2/(g^2+\epsilon^2)}
+  {1 + \pi\sigma^2/((g^2+\epsilon^2) 2B)}` (eq. 12);
+- :func:`optimal_lr`: :math:`\eta^* \approx \beta\sum_i \nu_i g_i / (\beta^2 \sum_{ij}
+  \nu_i\nu_j H_{ij} + (1-\beta^2)\sum_i H_{ii})` (eq. 14) for a quadratic loss with
+  Hessian :math:`H`;
+- :func:`surge_possible`: the necessary condition of the Surge phenomenon (:math:`\eta^*`
+  not increasing in :math:`B` everywhere), :math:`\sum_{ij}\nu_i\nu_j H_{ij} > \sum_i
+  H_{ii}` (eq. 15);
+- :func:`sgd_limit`: :math:`\eta^*/\epsilon` for large :math:`\epsilon`, SGD's optimal rate
+  with gradient covariance :math:`(\pi\sigma^2/2B) I` (eq. 18).
+
+:func:`simulate` measures :math:`E[\varphi]` and :math:`E[\varphi^2]` by Monte-Carlo
+sampling (the exact softsign of :math:`g + \sigma z/\sqrt B`, or the update direction of
+any optimizer spec of this library at steady state, which is where the softsign is a
+model rather than the rule), and :func:`accuracy` compares them with the approximations
+over a grid of :math:`g/\sigma`, :math:`\epsilon/\sigma` and :math:`B`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["softsign", "mean_direction", "second_moment", "mean_field_beta", "optimal_lr",
+           "surge_possible", "sgd_limit", "simulate", "accuracy", "Accuracy", "markdown",
+           "write_document"]
+
+
+def _eps(eps) -> float:
+    eps = float(eps)
+    if not eps >= 0 or math.isinf(eps):
+        raise ValueError(f"eps must be a finite number >= 0 (0 is SignSGD), got {eps!r}")
+    return eps
+
+
+def _batch(batch) -> float:
+    batch = float(batch)
+    if not batch > 0 or math.isinf(batch):
+        raise ValueError(f"the batch size must be a finite number > 0, got {batch!r}")
+    return batch
+
+
+def _sigma(sigma):
+    sigma = np.asarray(sigma, dtype=np.float64)
+    if not (np.all(sigma >= 0) and np.all(np.isfinite(sigma))):
+        raise ValueError("sigma (the per-coordinate gradient noise) must be finite and >= 0")
+    return sigma
+
+
+def softsign(x, eps):
+    r""":math:`x / \sqrt{x^2 + \epsilon^2}` (eq. 1); ``eps=0`` is :math:`\mathrm{sign}(x)`
+    (0 at 0)."""
+    x = np.asarray(x, dtype=np.float64)
+    eps = _eps(eps)
+    if eps == 0:
+        return np.sign(x)
+    return x / np.hypot(x, eps)
+
+
+def mean_direction(g, sigma, eps, batch):
+    r""":math:`E[\varphi]` per coordinate, eq. 10 before the mean field:
+    :math:`\mathrm{softsign}(g, \epsilon) / \sqrt{1 + \pi\sigma^2/((g^2+\epsilon^2)\,2B)}`
+    (at :math:`g = \epsilon = 0`: 0)."""
+    g = np.asarray(g, dtype=np.float64)
+    sigma, eps, batch = _sigma(sigma), _eps(eps), _batch(batch)
+    scale = g * g + eps * eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (g / sigma) / np.sqrt(scale / sigma ** 2 + math.pi / (2 * batch))
+    noiseless = softsign(g, eps) * np.ones_like(out)
+    return np.where(sigma == 0, noiseless, np.nan_to_num(out))
+
+
+def second_moment(g, sigma, eps, batch):
+    r""":math:`E[\varphi^2]` per coordinate, eq. 12: :math:`1 - \frac{\epsilon^2/(g^2+
+    \epsilon^2)}{1 + \pi\sigma^2/((g^2+\epsilon^2)\,2B)}` (1 at :math:`\epsilon = 0`)."""
+    g = np.asarray(g, dtype=np.float64)
+    sigma, eps, batch = _sigma(sigma), _eps(eps), _batch(batch)
+    scale = g * g + eps * eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 1 - (eps * eps / scale) / (1 + math.pi * sigma ** 2 / (scale * 2 * batch))
+    return np.where(scale == 0, 1.0, out)
+
+
+def mean_field_beta(g, sigma, eps, batch, kappa2=None) -> float:
+    r""":math:`\beta = (1 + \pi\kappa^2/2B)^{-1/2}`, with :math:`\kappa^2` (default) the mean
+    of :math:`\sigma_i^2/(g_i^2+\epsilon^2)` over the coordinates (the mean field)."""
+    g = np.asarray(g, dtype=np.float64)
+    sigma, eps, batch = _sigma(sigma), _eps(eps), _batch(batch)
+    if kappa2 is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = sigma ** 2 * np.ones_like(g) / (g * g + eps * eps)
+        kappa2 = float(np.mean(np.nan_to_num(ratio, posinf=0.0)))
+    return 1.0 / math.sqrt(1.0 + math.pi * float(kappa2) / (2 * batch))
+
+
+def _quadratic(g, hessian):
+    g = np.asarray(g, dtype=np.float64).reshape(-1)
+    h = np.asarray(hessian, dtype=np.float64)
+    if h.shape != (g.size, g.size):
+        raise ValueError(f"the Hessian must be {g.size}x{g.size} for {g.size} coordinates, "
+                         f"got shape {h.shape}")
+    return g, h
+
+
+def optimal_lr(g, hessian, sigma, eps, batch, kappa2=None) -> float:
+    r""":math:`\eta^*` of eq. 14: the learning rate that minimizes the expected loss after
+    one step on the quadratic model with gradient ``g`` and Hessian ``hessian``."""
+    g, h = _quadratic(g, hessian)
+    nu = softsign(g, eps)
+    beta = mean_field_beta(g, sigma, eps, batch, kappa2)
+    return beta * float(nu @ g) / (beta ** 2 * float(nu @ h @ nu)
+                                   + (1 - beta ** 2) * float(np.trace(h)))
+
+
+def surge_possible(g, hessian, eps) -> bool:
+    r"""Eq. 15, the necessary condition of the Surge phenomenon:
+    :math:`\sum_{ij}\nu_i\nu_j H_{ij} - \sum_i H_{ii} > 0`. Never true for large
+    :math:`\epsilon` (:math:`\nu \to 0`)."""
+    g, h = _quadratic(g, hessian)
+    nu = softsign(g, eps)
+    return float(nu @ h @ nu) - float(np.trace(h)) > 0
+
+
+def sgd_limit(g, hessian, sigma, batch) -> float:
+    r"""Eq. 18, :math:`\lim \eta^*/\epsilon` as :math:`\epsilon \to \infty`:
+    :math:`\sum_i g_i^2 / (\sum_{ij} g_i g_j H_{ij} + \pi\sigma^2 \sum_i H_{ii}/2B)`,
+    :math:`\sigma^2` the mean of the :math:`\sigma_i^2`: SGD's optimal rate with gradient
+    covariance :math:`(\pi\sigma^2/2B) I`."""
+    g, h = _quadratic(g, hessian)
+    s2 = float(np.mean(_sigma(sigma) ** 2 * np.ones_like(g)))
+    return float(g @ g) / (float(g @ h @ g) + math.pi * s2 * float(np.trace(h))
+                           / (2 * _batch(batch)))
+
+
+def simulate(g, sigma, eps, batch, *, samples: int = 20000, seed: int = 0, spec=None,
+             warmup: int = 200):
+    r"""``(E[phi], E[phi^2])`` per coordinate by Monte Carlo.
+
+    Without ``spec``: the exact :math:`\mathrm{softsign}(g + \sigma z/\sqrt B, \epsilon)`
+    over ``samples`` draws. With ``spec`` (a qualified name, e.g. ``"paper.adam"``): the
+    update direction :math:`-\Delta\theta/\eta` of that optimizer (its learning rate 1
+    and its epsilon ``eps``, in float64) over ``samples`` steps on the noisy gradients, after ``warmup``
+    steps, so that the moments are at their steady state."""
+    g = np.asarray(g, dtype=np.float64)
+    sigma, eps, batch = _sigma(sigma), _eps(eps), _batch(batch)
+    if samples < 2:
+        raise ValueError(f"samples must be at least 2, got {samples}")
+    rng = np.random.default_rng(seed)
+    noise = sigma / math.sqrt(batch)
+    if spec is None:
+        draws = g + noise * rng.standard_normal((samples,) + g.shape)
+        phi = softsign(draws, eps)
+        return phi.mean(axis=0), (phi * phi).mean(axis=0)
+    import eps_ref
+    keys = set(eps_ref.spec(spec).defaults)
+    lr_key = next((k for k in ("lr", "learning_rate") if k in keys), None)
+    eps_key = next((k for k in ("eps", "epsilon") if k in keys), None)
+    if lr_key is None or eps_key is None:
+        raise ValueError(f"{spec} has no learning rate and epsilon keywords to set")
+    opt = eps_ref.optimizer(spec, **{lr_key: 1.0, eps_key: eps})
+    param = np.zeros(g.shape, np.float64)
+    state = opt.init(param)
+    total = np.zeros_like(param)
+    total2 = np.zeros_like(param)
+    for step in range(warmup + samples):
+        grad = g + noise * rng.standard_normal(g.shape)
+        new, state = opt.step(param, grad, state)
+        if step >= warmup:
+            phi = param - new
+            total += phi
+            total2 += phi * phi
+        param = new
+    return total / samples, total2 / samples
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """One grid point: the approximations next to the simulation."""
+
+    g_over_sigma: float
+    eps_over_sigma: float
+    batch: float
+    mean_approx: float
+    mean_simulated: float
+    second_approx: float
+    second_simulated: float
+
+    @property
+    def mean_error(self) -> float:
+        return abs(self.mean_approx - self.mean_simulated)
+
+    @property
+    def second_error(self) -> float:
+        return abs(self.second_approx - self.second_simulated)
+
+
+def accuracy(g_over_sigma=(0.0, 0.1, 0.3, 1.0, 3.0), eps_over_sigma=(0.0, 0.1, 1.0, 10.0),
+             batches=(1, 4, 16, 64, 256), *, samples: int = 20000, seed: int = 0,
+             spec=None) -> list[Accuracy]:
+    """:func:`mean_direction` and :func:`second_moment` against :func:`simulate` on the
+    grid (:math:`\\sigma = 1`), one :class:`Accuracy` per point."""
+    g = np.asarray(g_over_sigma, dtype=np.float64)
+    out = []
+    for eps in eps_over_sigma:
+        for batch in batches:
+            mean_sim, second_sim = simulate(g, 1.0, eps, batch, samples=samples, seed=seed,
+                                            spec=spec)
+            mean_approx = mean_direction(g, 1.0, eps, batch)
+            second_approx = second_moment(g, 1.0, eps, batch)
+            for i, gi in enumerate(g):
+                out.append(Accuracy(float(gi), float(eps), float(batch),
+                                    float(mean_approx[i]), float(mean_sim[i]),
+                                    float(second_approx[i]), float(second_sim[i])))
+    return out
+
+
+def markdown(grid: list[Accuracy], *, samples: int) -> str:
+    """The accuracy table: the worst error of each approximation per :math:`\\epsilon/\\sigma`
+    and :math:`B`, and the points behind the worst ones."""
+    eps_values = sorted({p.eps_over_sigma for p in grid})
+    batches = sorted({p.batch for p in grid})
+    lines = [f"Worst absolute error over g/sigma in "
+             f"{{{', '.join(f'{v:g}' for v in sorted({p.g_over_sigma for p in grid}))}}} "
+             f"({samples:,} Monte-Carlo draws a point; E[phi] from eq. 10, E[phi^2] from "
+             "eq. 12):", "",
+             "| eps/sigma | " + " | ".join(f"B={b:g}" for b in batches) + " |",
+             "|---|" + "---|" * len(batches)]
+    for eps in eps_values:
+        cells = []
+        for b in batches:
+            points = [p for p in grid if p.eps_over_sigma == eps and p.batch == b]
+            cells.append(f"{max(p.mean_error for p in points):.3f} / "
+                         f"{max(p.second_error for p in points):.3f}")
+        lines.append(f"| {eps:g} | " + " | ".join(cells) + " |")
+    worst_mean = max(grid, key=lambda p: p.mean_error)
+    worst_second = max(grid, key=lambda p: p.second_error)
+    lines += ["", "Each cell: E[phi] error / E[phi^2] error. Worst E[phi]: "
+              f"g/sigma={worst_mean.g_over_sigma:g}, eps/sigma={worst_mean.eps_over_sigma:g}, "
+              f"B={worst_mean.batch:g} (approximation {worst_mean.mean_approx:.3f}, simulated "
+              f"{worst_mean.mean_simulated:.3f}); worst E[phi^2]: "
+              f"g/sigma={worst_second.g_over_sigma:g}, "
+              f"eps/sigma={worst_second.eps_over_sigma:g}, B={worst_second.batch:g} "
+              f"({worst_second.second_approx:.3f} against {worst_second.second_simulated:.3f})."]
+    return "\n".join(lines)
+
+
+def plot(path, *, samples: int = 20000, seed: int = 0) -> None:
+    """E[phi] against B: eq. 10 (lines) and the simulation (points), g/sigma = 0.3, for
+    eps/sigma from SignSGD to SGD."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    batches = np.geomspace(1, 1024, 11)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for eps, color in zip((0.0, 0.1, 0.3, 1.0, 3.0), ("C0", "C1", "C2", "C3", "C4")):
+        sims = [float(simulate([0.3], 1.0, eps, b, samples=samples, seed=seed)[0][0])
+                for b in batches]
+        fine = np.geomspace(1, 1024, 200)
+        ax.plot(fine, [float(mean_direction([0.3], 1.0, eps, b)[0]) for b in fine],
+                color=color, label=f"eps/sigma={eps:g}")
+        ax.scatter(batches, sims, color=color, s=14)
+    ax.set_xscale("log")
+    ax.set_xlabel("batch size B")
+    ax.set_ylabel("E[softsign(g + sigma z / sqrt(B), eps)]")
+    ax.set_title("g/sigma = 0.3: eq. 10 (lines) against Monte Carlo (points)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_document(path, *, samples: int = 20000, seed: int = 0) -> str:
+    """``docs/eps-science.md``: the approximations' measured accuracy and the plot beside it
+    (``.png``); returns the text."""
+    from pathlib import Path
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid = accuracy(samples=samples, seed=seed)
+    plot(path.with_suffix(".png"), samples=samples, seed=seed)
+    h = (1 - 0.5) * np.eye(5) + 0.5 * np.ones((5, 5))
+    g = np.ones(5)
+    rows = []
+    batches = (1, 16, 64, 256, 1024, 4096, 65536)
+    for eps in (1e-3, 1.0, 3.0, 10.0, 300.0):
+        lrs = [optimal_lr(g, h, 10.0, eps, b) for b in batches]
+        rows.append(f"| {eps:g} | " + " | ".join(f"{v:.4g}" for v in lrs) + " | "
+                    f"{'yes' if surge_possible(g, h, eps) else 'no'} |")
+    text = "\n".join([
+        "# Epsilon science: the softsign view of Adam's eps, checked",
+        "",
+        f"Generated by `eps-ref science --doc {path.as_posix()}` from `eps_ref.science` "
+        "(Su's analysis, `../shared/seeds/001`: Adam with eps as SoftSignSGD).",
+        "",
+        "## How good the approximations are",
+        "",
+        markdown(grid, samples=samples),
+        "",
+        f"![E[phi] against B]({path.stem}.png)",
+        "",
+        "## The Surge needs a small eps",
+        "",
+        "eta* of eq. 14 against B on a quadratic with five coordinates coupled by 0.5 "
+        "(H = 0.5 I + 0.5 11^T), aligned gradients g = 1, noise sigma = 10; the last "
+        "column is the necessary condition (15):",
+        "",
+        "| eps | " + " | ".join(f"B={b}" for b in batches) + " | (15) holds |",
+        "|---|" + "---|" * (len(batches) + 1),
+        *rows,
+        "",
+        "With eps = 0.001 eta* peaks near B = 256 and falls after it (the Surge); from "
+        "eps = 3 on, where (15) fails, it only grows, and eta*/eps tends to SGD's optimal "
+        "rate (eq. 18, `sgd_limit`): at eps = 300, eta*/eps at B = 65536 is "
+        f"{optimal_lr(g, h, 10.0, 300.0, 65536) / 300.0:.4f} against "
+        f"{sgd_limit(g, h, 10.0, 65536):.4f}.",
+    ]) + "\n"
+    path.write_text(text)
+    return text
