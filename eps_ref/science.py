@@ -43,7 +43,7 @@ import numpy as np
 
 __all__ = ["softsign", "mean_direction", "second_moment", "mean_field_beta", "optimal_lr",
            "surge_possible", "sgd_limit", "simulate", "accuracy", "Accuracy", "markdown",
-           "write_document"]
+           "write_document", "radam_rho", "rectified_from", "radam_markdown", "RADAM_SPECS"]
 
 
 def _eps(eps) -> float:
@@ -332,6 +332,113 @@ def write_document(path, *, samples: int = 20000, seed: int = 0) -> str:
         "rate (eq. 18, `sgd_limit`): at eps = 300, eta*/eps at B = 65536 is "
         f"{optimal_lr(g, h, 10.0, 300.0, 65536) / 300.0:.4f} against "
         f"{sgd_limit(g, h, 10.0, 65536):.4f}.",
+        "",
+        "## Where RAdam starts rectifying, per framework",
+        "",
+        "torch tests rho_t > 5 in float64, optax rho_t >= 5 in float32, the paper's "
+        "Algorithm 2 rho_t > 4; before that step the update is SGD with momentum and eps "
+        "plays no part (`eps_ref.science.rectified_from`, found from each trajectory on a "
+        "constant gradient):",
+        "",
+        radam_markdown(),
     ]) + "\n"
     path.write_text(text)
     return text
+
+
+# -- RAdam's rectification, per framework --------------------------------------------------
+
+RADAM_SPECS = {
+    "torch.optim.RAdam": ("lr", lambda b2: {"betas": (0.9, b2)}),
+    "optax.radam": ("learning_rate", lambda b2: {"b2": b2}),
+    "paper.radam": ("lr", lambda b2: {"beta2": b2}),
+}
+"""The RAdam specs whose rectification :func:`rectified_from` finds: the learning-rate
+keyword and the keywords that set :math:`\\beta_2`."""
+
+_RADAM_GRADIENT = 1e-4        # a constant gradient: SGD's step is 1e-4 lr, RAdam's r_t lr
+
+
+def radam_rho(t: int, beta2: float) -> tuple[float, float, float]:
+    r""":math:`(\rho_\infty, \rho_t, r_t)` of Liu et al.'s Algorithm 2, in float64:
+    :math:`\rho_\infty = 2/(1-\beta_2) - 1`, :math:`\rho_t = \rho_\infty - 2t\beta_2^t /
+    (1-\beta_2^t)`, :math:`r_t = \sqrt{(\rho_t-4)(\rho_t-2)\rho_\infty / ((\rho_\infty-4)
+    (\rho_\infty-2)\rho_t)}` (NaN while :math:`\rho_t \le 4`)."""
+    if not 0 < beta2 < 1:
+        raise ValueError(f"beta2 must be in (0, 1), got {beta2!r}")
+    if t < 1:
+        raise ValueError(f"the step t counts from 1, got {t}")
+    rho_inf = 2 / (1 - beta2) - 1
+    power = beta2 ** t
+    rho_t = rho_inf - 2 * t * power / (1 - power)
+    if rho_t <= 4 or rho_inf <= 4:
+        return rho_inf, rho_t, math.nan
+    return rho_inf, rho_t, math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                                     / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+
+
+def rectified_from(spec: str, beta2: float = 0.999, *, native: bool = False,
+                   steps: int = 64) -> tuple[int | None, float | None]:
+    r"""``(t, step)``: the first step at which ``spec`` takes the rectified (adaptive)
+    branch, and the size of that step over the learning rate, found from its trajectory
+    on a constant gradient of 1e-4 (SGD's steps, :math:`\eta \hat m_t`, are 1e-4 of the
+    rate exactly, to rounding; a rectified one is :math:`r_t g/(|g| + \epsilon)`): the
+    reference's (``native=False``) or the real framework's. ``(None, None)`` if it does
+    not start within ``steps``."""
+    if spec not in RADAM_SPECS:
+        raise ValueError(f"rectified_from: one of {sorted(RADAM_SPECS)}, got {spec!r}")
+    lr_key, betas = RADAM_SPECS[spec]
+    kwargs = {lr_key: 1.0, **betas(beta2)}
+    param0 = np.zeros(1, np.float32)
+    grads = np.full((steps, 1), _RADAM_GRADIENT, np.float32)
+    if native:
+        import eps_ref
+        from eps_ref.backends import adapter
+        trajectory = np.asarray(adapter(eps_ref.spec(spec).framework).run_optimizer(
+            spec, kwargs, param0, grads))
+    else:
+        from eps_ref.conformance.runner import reference_trajectory
+        trajectory = np.asarray(reference_trajectory(spec, kwargs, param0, grads))
+    trajectory = trajectory.reshape(-1)
+    if trajectory.size == steps:                 # without the initial parameter
+        trajectory = np.concatenate([param0, trajectory])
+    moves = np.abs(np.diff(trajectory.astype(np.float64)))
+    adaptive = np.flatnonzero(np.abs(moves - _RADAM_GRADIENT) > 1e-3 * _RADAM_GRADIENT)
+    if not adaptive.size:
+        return None, None
+    return int(adaptive[0]) + 1, float(moves[adaptive[0]])
+
+
+def radam_markdown(beta2s=(0.9, 0.99, 0.999, 0.9999), *, check_native: bool = True) -> str:
+    """The table of where each framework's RAdam starts rectifying, at each
+    :math:`\\beta_2`, from the reference and (``check_native``) checked against the real
+    frameworks' trajectories."""
+    specs = list(RADAM_SPECS)
+    lines = ["| beta2 | rho_inf | " + " | ".join(f"`{s}`" for s in specs) + " |",
+             "|---|---|" + "---|" * len(specs)]
+    mismatches = []
+    for b2 in beta2s:
+        cells = []
+        for spec in specs:
+            t, size = rectified_from(spec, b2)
+            if t is None:
+                cells.append("-")
+                continue
+            rho_inf, rho_t, _ = radam_rho(t, b2)
+            cell = f"step {t} (rho_t {rho_t:.3f}, step {size:.3g} lr)"
+            if check_native and not spec.startswith("paper."):
+                try:
+                    native = rectified_from(spec, b2, native=True)[0]
+                except ImportError:
+                    native = "not installed"
+                cell += " ✓" if native == t else f" (framework: {native})"
+                if native != t:
+                    mismatches.append((spec, b2, t, native))
+            cells.append(cell)
+        lines.append(f"| {b2:g} | {2 / (1 - b2) - 1:g} | " + " | ".join(cells) + " |")
+    lines += ["", "rho_t in float64 at that step; the step size is the rectified step over "
+              "the learning rate (r_t times g / (|g| + eps)); ✓: the real framework's "
+              "trajectory starts at the same step."]
+    if mismatches:
+        lines.append(f"Mismatches: {mismatches}")
+    return "\n".join(lines)

@@ -125,7 +125,42 @@ def test_the_document_is_generated_from_a_run(tmp_path):
 def test_the_committed_document_is_current(tmp_path):
     """docs/eps-science.md is what `eps-ref science` writes (seeded: the same draws)."""
     from pathlib import Path
+    pytest.importorskip("torch")
+    pytest.importorskip("optax")
     committed = Path(__file__).resolve().parents[1] / "docs" / "eps-science.md"
     text = sc.write_document(tmp_path / "eps-science.md")
     assert committed.read_text() == text.replace(str(tmp_path / "eps-science.md"),
                                                  "docs/eps-science.md")
+
+
+def test_radam_rho_is_algorithm_2():
+    rho_inf, rho_t, r = sc.radam_rho(6, 0.999)
+    assert rho_inf == pytest.approx(1999.0)
+    assert rho_t == pytest.approx(1999 - 12 * 0.999 ** 6 / (1 - 0.999 ** 6), rel=1e-12)
+    assert r == pytest.approx(math.sqrt((rho_t - 4) * (rho_t - 2) * 1999
+                                        / (1995 * 1997 * rho_t)), rel=1e-12)
+    assert math.isnan(sc.radam_rho(2, 0.999)[2])              # rho_2 <= 4: no rectification
+    with pytest.raises(ValueError, match="beta2"):
+        sc.radam_rho(3, 1.0)
+
+
+@pytest.mark.kernel_models       # against a real framework: the host's kernels count
+@pytest.mark.parametrize("beta2", [0.9, 0.99, 0.999, 0.9999])
+@pytest.mark.parametrize("spec", ["torch.optim.RAdam", "optax.radam"])
+def test_rectification_starts_where_the_framework_starts(spec, beta2):
+    pytest.importorskip(spec.split(".")[0])
+    reference = sc.rectified_from(spec, beta2)
+    assert reference[0] is not None
+    assert sc.rectified_from(spec, beta2, native=True) == reference
+
+
+def test_each_framework_s_threshold():
+    """At the default beta2: the paper's rho_t > 4 rectifies from step 5, torch's and optax's
+    rho_t > 5 / >= 5 from step 6; at 0.9999 optax's float32 rho_t (a difference of two
+    numbers near 2e4) rounds past 5 from step 2."""
+    assert sc.rectified_from("paper.radam", 0.999)[0] == 5
+    assert sc.rectified_from("torch.optim.RAdam", 0.999)[0] == 6
+    assert sc.rectified_from("optax.radam", 0.999)[0] == 6
+    assert sc.rectified_from("optax.radam", 0.9999)[0] == 2
+    with pytest.raises(ValueError, match="one of"):
+        sc.rectified_from("torch.optim.Adam")
