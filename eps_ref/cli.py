@@ -26,7 +26,15 @@
       with params0, grads and trajectory: eps_ref.testing.Recording), and what differs
       from --against; key=value: hyperparameters you know (lr=3e-4)
   eps-ref porting [--check]           regenerate docs/porting.md (or check it is current)
-  eps-ref science [--doc PATH]        the softsign analysis of eps, checked (docs/eps-science.md)
+  eps-ref science [--doc PATH]        the epsilon science, run (docs/eps-science.md)
+  eps-ref diagnose SPEC [key=value ...] [--grads FILE.npz] [--steps N] [--plot PNG] [--json]
+      eps in Algorithm-1 units, the eps-dominated fraction and the step against SignSGD's
+      and SGD's, per step, for SPEC and the same nominal numbers in every framework
+  eps-ref sweep SPEC [key=value ...] --eps 1e-8,1e-5,1e-3,1 [--problem mlp|logistic]
+                [--grads FILE.npz] [--steps N] [--eta0] [--no-dialects] [--plot PNG]
+      train a built-in problem at each eps, in every dialect: loss and regime per step
+  eps-ref damping SPEC [key=value ...] [--eps E] [--problem P] [--steps N] [--plot PNG]
+      Levenberg-Marquardt adaptive eps (rho from a Hessian-vector product) on a problem
   eps-ref specs [--framework F]       list the qualified names known
   eps-ref semantics [--check]         regenerate docs/semantics.md (or check it is current)
 """
@@ -353,6 +361,111 @@ def _science(args) -> int:
     return 0
 
 
+def _eps_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give eps values as 1e-8,1e-3,1") from None
+
+
+def _science_errors(command: str, run):
+    """Run ``run()``; a bad input is one line on stderr and exit status 2."""
+    try:
+        return run()
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"eps-ref {command}: {message}", file=sys.stderr)
+        return 2
+
+
+def _finite(values) -> list:
+    """A float array as a JSON list: NaN and infinities as null."""
+    return [x if x == x and abs(x) != float("inf") else None for x in values.tolist()]
+
+
+def _science_command(command: str, args, run, records) -> int:
+    """``run()``, then its result's Markdown, or ``records(result)`` as JSON with
+    ``--json``, and its plot with ``--plot``; a bad input is one line on stderr and exit
+    status 2."""
+    import json
+    result = _science_errors(command, run)
+    if isinstance(result, int):
+        return result
+    print(json.dumps(records(result)) if args.json else result.markdown())
+    if args.plot:
+        result.plot(args.plot)
+        print(f"plot: {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _eps_parser(sub, name: str, help_: str, plot: str, json_: str | None = None):
+    """A subcommand of the eps tools: SPEC, key=value keywords, --plot (and --json)."""
+    p = sub.add_parser(name, help=help_)
+    p.add_argument("spec")
+    p.add_argument("keywords", nargs="*", metavar="key=value")
+    p.add_argument("--plot", default=None, help=f"write {plot} here (.png)")
+    if json_:
+        p.add_argument("--json", action="store_true", help=f"print {json_} as JSON")
+    return p
+
+
+def _diagnose(args) -> int:
+    from eps_ref import diagnostics
+
+    def run():
+        return diagnostics.diagnose(args.spec, args.grads, steps=args.steps or 1000,
+                                    compare=not args.no_compare, progress=lambda line: print(
+                                        line, file=sys.stderr, flush=True),
+                                    **_keywords(args.keywords))
+    return _science_command("diagnose", args, run, lambda report: [
+        {"spec": d.name, "kwargs": {k: repr(v) for k, v in d.kwargs.items()},
+         "placement": d.placement.where,
+         **{k: _finite(getattr(d, k)) for k in ("eps_median", "eps_min", "eps_max",
+                                                "dominated", "sign_ratio", "sgd_ratio")},
+         "dominated_by_regime": d.dominated_by_regime} for d in report.runs])
+
+
+def _sweep(args) -> int:
+    from eps_ref import sweep
+
+    def run():
+        return sweep.sweep(args.spec, args.eps, problem=args.problem, grads=args.grads,
+                           steps=args.steps or 500, eta0=args.eta0,
+                           dialects=not args.no_dialects,
+                           progress=lambda n, e: print(f"running {n} at eps={e:g}",
+                                                       file=sys.stderr, flush=True),
+                           **_keywords(args.keywords))
+    return _science_command("sweep", args, run, lambda result: [
+        {"spec": r.name, "eps": r.eps, "loss": _finite(r.loss),
+         "dominated": _finite(r.dominated)} for r in result.runs])
+
+
+def _damping(args) -> int:
+    from eps_ref.damping import AdaptiveDamping
+    from eps_ref.problems import problem
+
+    def run():
+        kwargs = _keywords(args.keywords)
+        return AdaptiveDamping(args.spec, eps=args.eps, **kwargs).run(
+            problem(args.problem), args.steps or 1000)
+    h = _science_errors("damping", run)
+    if isinstance(h, int):
+        return h
+    print(f"{args.spec} on {args.problem}, {len(h.loss)} steps: loss {h.initial_loss:.4g} -> "
+          f"{h.loss[-1]:.4g}; eps {h.eps[0]:.3g} -> {h.eps_after[-1]:.3g} "
+          f"({h.decreases} decreases, {h.increases} increases in {len(h.rho)} evaluations)")
+    print("| step | loss | rho | eps after |\n|---|---|---|---|")
+    marks = sorted({0, len(h.evaluated) // 4, len(h.evaluated) // 2, len(h.evaluated) - 1})
+    for i in marks:
+        t = h.evaluated[i]
+        print(f"| {t} | {h.loss[t - 1]:.4g} | {h.rho[i]:.3g} | {h.eps_after[i]:.3g} |")
+    if args.plot:
+        from eps_ref.science import plot_damping
+        plot_damping({args.spec: h}, args.plot)
+        print(f"plot: {args.plot}", file=sys.stderr)
+    return 0
+
+
 def _specs(args) -> int:
     import eps_ref
     for name in eps_ref.specs(framework=args.framework):
@@ -542,6 +655,40 @@ def main(argv=None) -> int:
                    help="Monte-Carlo draws per grid point (default 20000)")
     p.set_defaults(func=_science)
 
+    p = _eps_parser(sub, "diagnose", "eps in Algorithm-1 units and the eps-dominated "
+                    "fraction, per step, across frameworks", "the four-panel plot",
+                    "the per-step arrays")
+    p.add_argument("--grads", default=None, help="an .npz of recorded gradients: 'grads' "
+                   "(steps, ...) or 'grads/<name>' arrays, optionally 'params0' (default: "
+                   "the conformance stream)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="steps of the conformance stream (default 1000)")
+    p.add_argument("--no-compare", action="store_true",
+                   help="only SPEC, not its nominal counterparts in the other frameworks")
+    p.set_defaults(func=_diagnose)
+
+    p = _eps_parser(sub, "sweep", "train a built-in problem at several eps, in every "
+                    "dialect", "the loss and regime plot", "the curves")
+    p.add_argument("--eps", type=_eps_list, default=(1e-8, 1e-5, 1e-3, 1.0),
+                   help="comma-separated eps values (default 1e-8,1e-5,1e-3,1)")
+    p.add_argument("--problem", default="mlp", help="logistic or mlp (default mlp)")
+    p.add_argument("--grads", default=None, help="recorded gradients instead of a problem "
+                   "(the regime fractions only: nothing is retrained)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default 500)")
+    p.add_argument("--eta0", action="store_true",
+                   help="the learning-rate keyword is eta0; each run uses lr = eta0/eps")
+    p.add_argument("--no-dialects", action="store_true",
+                   help="only SPEC, not its nominal counterparts in the other frameworks")
+    p.set_defaults(func=_sweep)
+
+    p = _eps_parser(sub, "damping", "Levenberg-Marquardt adaptive eps on a problem",
+                    "eps and the loss against the step")
+    p.add_argument("--eps", type=float, default=None,
+                   help="the initial eps (default: the spec's default)")
+    p.add_argument("--problem", default="mlp", help="logistic or mlp (default mlp)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default 1000)")
+    p.set_defaults(func=_damping)
+
     p = sub.add_parser("specs", help="list every qualified name known")
     p.add_argument("--framework", default=None, type=_one_of(FRAMEWORKS + ("paper",)))
     p.set_defaults(func=_specs)
@@ -600,7 +747,7 @@ def main(argv=None) -> int:
 
     # `port SPEC --to F key=value ...`: keywords may follow the options.
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command in ("port", "explain"):
+    if extra and args.command in ("port", "explain", "diagnose", "sweep", "damping"):
         args.keywords = [*args.keywords, *extra]
     elif extra and args.command == "state":
         args.items = [*args.items, *extra]

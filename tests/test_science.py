@@ -112,25 +112,22 @@ def test_bad_input_is_refused():
         sc.simulate(G, 1.0, 0.1, 4, samples=1)
 
 
-def test_the_document_is_generated_from_a_run(tmp_path):
-    from eps_ref.cli import main
-    doc = tmp_path / "eps-science.md"
-    assert main(["science", "--doc", str(doc), "--samples", "500"]) == 0
-    text = doc.read_text()
-    assert "| eps/sigma | B=1 |" in text and "(15) holds" in text
-    assert doc.with_suffix(".png").stat().st_size > 1000
-    assert main(["science", "--doc", str(doc), "--samples", "1"]) == 2
-
-
-def test_the_committed_document_is_current(tmp_path):
-    """docs/eps-science.md is what `eps-ref science` writes (seeded: the same draws)."""
+def test_the_committed_document_is_what_the_command_writes(tmp_path):
+    """docs/eps-science.md and its plots are what `eps-ref science` writes (seeded: the
+    same draws, the same training runs)."""
     from pathlib import Path
+    from eps_ref.cli import main
     pytest.importorskip("torch")
     pytest.importorskip("optax")
-    committed = Path(__file__).resolve().parents[1] / "docs" / "eps-science.md"
-    text = sc.write_document(tmp_path / "eps-science.md")
-    assert committed.read_text() == text.replace(str(tmp_path / "eps-science.md"),
-                                                 "docs/eps-science.md")
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    doc = tmp_path / "eps-science.md"
+    assert main(["science", "--doc", str(doc)]) == 0
+    text = doc.read_text().replace(str(doc), "docs/eps-science.md")
+    assert (docs / "eps-science.md").read_text() == text
+    for plot in ("", "-diagnose", "-damping", "-sweep"):
+        assert (tmp_path / f"eps-science{plot}.png").stat().st_size > 1000
+        assert (docs / f"eps-science{plot}.png").exists()
+    assert main(["science", "--doc", str(doc), "--samples", "1"]) == 2
 
 
 def test_radam_rho_is_algorithm_2():
