@@ -86,7 +86,9 @@ def porting_markdown(skip: tuple = ()) -> str:
         f"{P.SAME_MATH_ULP} units (ULPs of each element's scale; for layers the suite's "
         "scale-aware units), which rounding alone stays far below while any change of "
         "formula or constant goes far above. Otherwise the row gives the **nearest** "
-        "native configuration and its distance. `eps-ref port SOURCE --to TARGET` prints "
+        f"native configuration (for an optimizer, the one whose steps stay closest to the "
+        f"source's over {P.LATER_STEPS} steps) and its distance over the "
+        f"{P.VERIFY_STEPS}. `eps-ref port SOURCE --to TARGET` prints "
         "the whole plan: the switches that differ, in words and formula, the 1000-step gap "
         "on the standard and an eps-dominated stream, and the drop-in.",
         "",

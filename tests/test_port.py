@@ -167,6 +167,52 @@ def test_keras_eps_hat_has_no_constant():
     assert "No constant closes the gap" in str(plan)
 
 
+def test_a_fit_to_the_first_steps_is_not_a_port():
+    """TF1's RMSProp accumulator starts at ones. For the search's first steps torch's
+    RMSprop with eps = 1 and momentum 0.9 follows it closer than the same numbers do, and
+    after them takes none of its steps: the plan keeps the source's numbers."""
+    plan = P.port("tf.compat.v1.train.RMSPropOptimizer", to="torch", gap_steps=0,
+                  learning_rate=0.01)
+    chosen = {**eps_ref.spec("torch.optim.RMSprop").defaults, **plan.nearest.kwargs}
+    assert (chosen["lr"], chosen["alpha"], chosen["eps"], chosen["momentum"]) \
+        == (0.01, 0.9, 1e-10, 0.0)
+    source = P._build("tf.compat.v1.train.RMSPropOptimizer", {"learning_rate": 0.01})
+    fit = P._build("torch.optim.RMSprop", dict(lr=0.001, alpha=0.9, eps=1.0, momentum=0.9))
+    same = P._build("torch.optim.RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-10))
+    param0, grads = P._streams(P.LATER_STEPS)
+    ref, a, b = (P._trajectory(o, grads, param0) for o in (source, fit, same))
+    first = P.SEARCH_STEPS + 1
+    assert P._score(ref[:first], a[:first]) < P._score(ref[:first], b[:first])
+    steps = [np.diff(x, axis=0) for x in (ref, a, b)]
+    assert P._score(steps[0], steps[2])[0] < P._score(steps[0], steps[1])[0] - 10
+
+
+def test_switch_descriptions_are_whole_clauses():
+    """Each switch value's words, as a plan prints them: parentheses that close, no
+    dangling punctuation, none of the docstring's markup."""
+    seen = 0
+    for name in eps_ref.specs():
+        s = eps_ref.spec(name)
+        if s.kind not in ("optimizer", "layer"):
+            continue
+        kwargs = P._rule_kwargs(P._build(name, next(iter(s.variants.values()), {})))
+        for key, value in kwargs.items():
+            text = P._describe(P._rule_module(s), key, value)
+            if not text:
+                continue
+            seen += 1
+            depth = 0
+            for ch in text:
+                depth += (ch == "(") - (ch == ")")
+                assert depth >= 0, (name, key, text)
+            assert depth == 0, (name, key, text)
+            assert text[0] not in ":;,.)`" or text.startswith("`") and text.count("`") % 2 \
+                == 0, (name, key, text)
+            assert text[-1] not in ":;,(" and "``" not in text and ":math:" not in text, \
+                (name, key, text)
+    assert seen > 50
+
+
 def test_gap_is_measured():
     plan = eps_ref.port("torch.optim.Adam", to="keras", gap_steps=40)
     assert [g.steps for g in plan.gaps] == [40, 40]
