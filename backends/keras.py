@@ -284,17 +284,7 @@ def read_store(name, kwargs, native, params, step, opt, attrs):
     ``save_own_variables`` fills) of ``opt``, built on variables shaped as ``params``,
     whose slot lists are the attributes ``attrs`` (Keras 3 and tf_keras alike)."""
     import eps_ref
-    count = len(opt.variables)
-    if not isinstance(native, dict) or sorted(native) != sorted(str(i) for i in range(count)):
-        got = sorted(native)[:8] if isinstance(native, dict) else type(native).__name__
-        raise ValueError(f"{name}: a native state is the store optimizer."
-                         f"save_own_variables(store) fills, {count} entries '0'..'{count - 1}' "
-                         f"for these params; got {got}")
-    for i, v in enumerate(opt.variables):
-        if tuple(np.shape(native[str(i)])) != tuple(v.shape):
-            raise ValueError(f"{name}: store['{i}'] ({getattr(v, 'path', v.name)}) has shape "
-                             f"{tuple(np.shape(native[str(i)]))}, the optimizer's variable "
-                             f"{tuple(v.shape)}")
+    _check_store(name, native, opt.variables, "the optimizer keeps")
     opt.load_own_variables(native)
     state = eps_ref.optimizer(name, **kwargs).init(params)
     for ref_name, attr in attrs.items():
@@ -306,6 +296,23 @@ def read_store(name, kwargs, native, params, step, opt, attrs):
         raise ValueError(f"{name}: step={step}, and the optimizer's iterations is {counted}")
     state["step"] = counted
     return state
+
+
+def _check_store(name, store, variables, keeper: str) -> None:
+    """That ``store`` is what ``save_own_variables`` fills for ``variables``: the keys '0'
+    to 'n-1', each entry shaped as its variable."""
+    count = len(variables)
+    paths = [getattr(v, "path", v.name) for v in variables]
+    if not isinstance(store, dict) or sorted(store, key=str) != sorted(
+            str(i) for i in range(count)):
+        got = sorted(store, key=str)[:8] if isinstance(store, dict) else type(store).__name__
+        raise ValueError(f"{name}: a native state is the store save_own_variables(store) "
+                         f"fills; {keeper} {count} variables ('0'..'{count - 1}': "
+                         f"{paths[:8]}), the store has {got}")
+    for i, (v, path) in enumerate(zip(variables, paths)):
+        if tuple(np.shape(store[str(i)])) != tuple(v.shape):
+            raise ValueError(f"{name}: store['{i}'] ({path}) has shape "
+                             f"{tuple(np.shape(store[str(i)]))}, the variable {tuple(v.shape)}")
 
 
 def write_store(state, opt, attrs) -> dict:
@@ -369,15 +376,7 @@ def read_layer_state(name, kwargs, native, step=None):
     store is ``native`` (gamma, beta, moving_mean, moving_variance, as configured). Keras
     counts no batches: ``num_batches_tracked`` is ``step`` (0 when None)."""
     layer = _built_layer(name, kwargs, _channels(name, native))
-    count = len(layer.variables)
-    if sorted(native) != sorted(str(i) for i in range(count)):
-        raise ValueError(f"{name}: the layer keeps {count} variables ('0'..'{count - 1}': "
-                         f"{[v.path for v in layer.variables]}), the store has "
-                         f"{sorted(native)[:8]}")
-    for i, v in enumerate(layer.variables):
-        if tuple(np.shape(native[str(i)])) != tuple(v.shape):
-            raise ValueError(f"{name}: store['{i}'] ({v.path}) has shape "
-                             f"{tuple(np.shape(native[str(i)]))}, the variable {tuple(v.shape)}")
+    _check_store(name, native, layer.variables, "the layer keeps")
     layer.load_own_variables(native)
     state = {ref: np.array(_numpy(var), np.float32, copy=True)
              for ref, var in _layer_variables(layer).items()}

@@ -30,7 +30,7 @@ import eps_ref
 from eps_ref.backends import adapter, labels_for
 from eps_ref.layer import LayerBudget
 from eps_ref.conformance.cases import Case
-from eps_ref.conformance.runner import Result, compare, run_in_workers
+from eps_ref.conformance.runner import Result, compare, result_row, run_in_workers, tally
 from eps_ref.conformance.streams import gradient_stream, initial_params
 
 __all__ = ["K_STEPS", "N_STEPS", "K_CALLS", "N_CALLS", "OPTIMIZER_PAIRS", "LAYER_PAIRS",
@@ -533,9 +533,6 @@ def run_carryover_cases(case_list: list[Case], steps: tuple[int, int] = (K_STEPS
 
 def carryover_markdown(results: list[Result], steps: tuple[int, int]) -> str:
     """The report's section: one row per pair and worker label."""
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
     lines = ["## State carry-over", "",
              f"A run started in the source framework ({steps[0]} optimizer steps on a "
              f"two-leaf tree; BatchNorm: {K_CALLS} training calls), its live state read, "
@@ -546,11 +543,8 @@ def carryover_markdown(results: list[Result], steps: tuple[int, int]) -> str:
              f"carried reference state, bit for bit, and the live source state read back "
              f"is the reference's; the detail measures the continued run against the "
              f"uninterrupted source. A pair with a Keras end runs on each Keras backend. "
-             + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".", "",
+             f"{tally(results)}.", "",
              "| source | keywords -> target | label | status | detail |",
              "|---|---|---|---|---|"]
-    for r in results:
-        detail = r.message.replace("|", "\\|").splitlines()[0] if r.message else ""
-        lines.append(f"| `{r.case.spec}` | {r.case.variant} | {r.case.label} | {r.status} "
-                     f"| {detail} |")
+    lines += map(result_row, results)
     return "\n".join(lines) + "\n"

@@ -19,7 +19,7 @@ import eps_ref
 from eps_ref.conformance import host
 from eps_ref.conformance.cases import porting_groups
 from eps_ref.conformance.drift import defaults_drift
-from eps_ref.conformance.runner import Result, compare, reference_trajectory
+from eps_ref.conformance.runner import Result, compare, reference_trajectory, tally
 from eps_ref.conformance.streams import SHAPE, gradient_stream, initial_params
 
 __all__ = ["keras_backend_agreement", "porting_gaps", "uncertified_versions", "write_report"]
@@ -292,12 +292,9 @@ def version_lines(meta: dict) -> list[str]:
 
 def _tree_markdown(title: str, steps: int, results: list[Result]) -> str:
     """A parameter tree's section: totals, then every case that is not bit-exact."""
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
     lines = [f"## {title}", "",
              f"{len(results)} optimizer cases, {steps} float32 steps each: "
-             + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".", ""]
+             f"{tally(results)}.", ""]
     rest = [r for r in results if r.status != "exact"]
     if rest:
         lines += ["| spec | variant | backend | status | max ULP | max ULP of scale | "

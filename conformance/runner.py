@@ -36,7 +36,7 @@ from eps_ref.conformance.cases import Case
 from eps_ref.conformance.streams import SHAPE, gradient_stream, initial_params
 from eps_ref.spec import ScaleBudget
 
-__all__ = ["Result", "Comparison", "compare", "reference_trajectory", "run_cases",
+__all__ = ["Result", "tally", "result_row", "Comparison", "compare", "reference_trajectory", "run_cases",
            "run_in_workers", "request_stop", "stop_requested", "stop_on_signals", "streaming",
            "Interrupted", "STEPS", "TIMEOUT_S"]
 
@@ -201,6 +201,21 @@ class Result:
     @property
     def passed(self) -> bool:
         return self.status in ("exact", "within budget")
+
+
+def tally(results) -> str:
+    """How many results have each status, as a report says it: "3 exact, 1 within
+    budget"."""
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+
+
+def result_row(r: Result) -> str:
+    """A report table's row: spec, variant, label, status and the message's first line."""
+    detail = r.message.replace("|", "\\|").splitlines()[0] if r.message else ""
+    return f"| `{r.case.spec}` | {r.case.variant} | {r.case.label} | {r.status} | {detail} |"
 
 
 def reference_trajectory(name: str, kwargs: dict, param0, grads, label: str | None = None,

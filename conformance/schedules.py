@@ -17,7 +17,8 @@ import numpy as np
 
 import eps_ref
 from eps_ref.conformance.cases import SCHEDULED, Case
-from eps_ref.conformance.runner import Result, compare, reference_trajectory, run_in_workers
+from eps_ref.conformance.runner import (Result, compare, reference_trajectory, result_row,
+                                       run_in_workers, tally)
 from eps_ref.conformance.streams import gradient_stream, initial_params
 
 __all__ = ["SCHEDULE_STEPS", "SCHEDULE_LABELS", "schedule_cases", "scheduled_cases",
@@ -159,30 +160,22 @@ def run_schedule_cases(case_list: list[Case], steps: int = SCHEDULE_STEPS,
     return results
 
 
-def _row(r: Result) -> str:
-    detail = r.message.replace("|", "\\|").splitlines()[0] if r.message else ""
-    return f"| `{r.case.spec}` | {r.case.variant} | {r.case.label} | {r.status} | {detail} |"
-
-
 def schedules_markdown(results: list[Result], steps: int) -> str:
     """The report's schedules section: a table of the schedules, then of the optimizers
     on a schedule."""
     plain = [r for r in results if r.case.optimizer is None]
     paired = [r for r in results if r.case.optimizer is not None]
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
     lines = ["## Schedules", "",
              f"Each schedule's values (the learning rate, and the momentum a cyclic schedule "
              f"writes) for {steps} optimizer steps (fewer where the schedule ends sooner), "
              f"read from the real framework, against `eps_ref.schedule(...)`; and each "
              f"optimizer on a schedule, the whole trajectory against "
              f"`eps_ref.optimizer(name, lr=schedule)`. No schedule has a budget: exact or "
-             f"not. " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".", ""]
+             f"not. {tally(results)}.", ""]
     if plain:
         lines += ["| schedule | variant | label | status | detail |", "|---|---|---|---|---|",
-                  *map(_row, plain), ""]
+                  *map(result_row, plain), ""]
     if paired:
         lines += ["| schedule | optimizer | label | status | detail |",
-                  "|---|---|---|---|---|", *map(_row, paired), ""]
+                  "|---|---|---|---|---|", *map(result_row, paired), ""]
     return "\n".join(lines)

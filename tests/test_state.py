@@ -138,6 +138,22 @@ def test_bad_tf1_and_legacy_states_fail_clearly():
         eps_ref.port(legacy, to="torch", gap_steps=0).convert_state(weights[:-1], p0)
 
 
+def test_bad_keras_stores_fail_clearly():
+    pytest.importorskip("keras")
+    p0, grads = _params(), _grads(2)
+    _, store = run_native("keras", "keras.optimizers.Adam", {}, p0, grads)
+    plan = eps_ref.port("keras.optimizers.Adam", to="optax", gap_steps=0)
+    last = str(len(store) - 1)
+    with pytest.raises(ValueError, match=rf"the optimizer keeps {len(store)} variables "
+                                         rf"\('0'..'{last}'"):
+        plan.convert_state({k: v for k, v in store.items() if k != last}, p0)
+    with pytest.raises(ValueError, match=r"store\['1'\] \(.*\) has shape \(1,\), the variable"):
+        plan.convert_state({**store, "1": np.zeros(1, np.float32)}, p0)
+    with pytest.raises(ValueError, match="the store has list"):
+        plan.convert_state(list(store.values()), p0)
+    assert int(plan.convert_state(store, p0)[0].count) == 2       # and the store is intact
+
+
 @pytest.mark.kernel_models       # against a real framework: the host's kernels count
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_keras_state_carries_on_every_backend(backend):
