@@ -44,12 +44,9 @@ def eps_keyword(name: str) -> str:
     """The keyword a spec spells its epsilon with (``eps`` or ``epsilon``); a clear error
     for a spec that has none, or whose family :mod:`eps_ref.diagnostics` does not model."""
     import eps_ref
-    from eps_ref.diagnostics import FAMILIES
-    from eps_ref.docs import family
+    from eps_ref.diagnostics import check_family
     s = eps_ref.spec(name)
-    if family(s) not in FAMILIES:
-        raise ValueError(f"{name} is of family {family(s)!r}; eps damps a root only in the "
-                         f"{', '.join(FAMILIES)} families")
+    check_family(s)
     key = next((k for k in ("eps", "epsilon") if k in s.defaults), None)
     if key is None:
         raise ValueError(f"{name} has no epsilon keyword to adapt")

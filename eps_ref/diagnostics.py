@@ -39,8 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FAMILIES", "Placement", "placement", "equivalent_eps", "counterparts", "measure",
-           "bound", "Diagnosis", "Report", "diagnose", "load_grads", "markdown", "plot"]
+__all__ = ["FAMILIES", "check_family", "dropped_note", "Placement", "placement", "equivalent_eps",
+           "counterparts", "measure", "bound", "Diagnosis", "Report", "diagnose", "load_grads",
+           "markdown", "plot"]
 
 FAMILIES = ("adam", "rmsprop", "adagrad")
 """The families :func:`diagnose` models (their ``eps_ref.docs.family``)."""
@@ -65,15 +66,26 @@ class Placement:
     lr: float = 0.0      # the effective learning rate (eta0/eps under McAllester's form)
 
 
+def check_family(s) -> None:
+    """A clear error for a spec whose family the eps tools (:func:`diagnose`,
+    :mod:`eps_ref.damping`, :mod:`eps_ref.sweep`) do not model."""
+    from eps_ref.docs import family
+    if family(s) not in FAMILIES:
+        raise ValueError(f"eps_ref.diagnostics models the {', '.join(FAMILIES)} families; "
+                         f"{s.name} is of family {family(s)!r}, whose eps is not a damping "
+                         f"of a root")
+
+
+def dropped_note(dropped) -> str:
+    """What a counterpart cannot spell, as a table shows it after its name."""
+    return f" (has no {', '.join(dropped)})" if dropped else ""
+
+
 def placement(opt) -> Placement:
     """The :class:`Placement` of a bound optimizer (``eps_ref.optimizer(...)``); a clear
     error for a family :func:`diagnose` does not model."""
-    from eps_ref.docs import family
     s, k = opt.spec, opt.rule_kwargs
-    fam = family(s)
-    if fam not in FAMILIES:
-        raise ValueError(f"diagnose models the {', '.join(FAMILIES)} families; {s.name} is "
-                         f"{fam!r}, whose eps is not a damping of a root")
+    check_family(s)
     rule = s.rule.name
     eps = float(k.get("eps", 0.0) or 0.0)
     lr = float(k["lr"])
@@ -382,7 +394,7 @@ def _at(steps: int) -> list[int]:
 
 def _call(d: Diagnosis) -> str:
     call = f"`{d.name}({', '.join(f'{k}={v!r}' for k, v in d.kwargs.items())})`"
-    return call + (f" (has no {', '.join(d.dropped)})" if d.dropped else "")
+    return call + dropped_note(d.dropped)
 
 
 def markdown(report: Report) -> str:

@@ -57,8 +57,8 @@ class Sweep:
 
     def label(self, name: str) -> str:
         """``name`` in a table, with the source's keywords it has no spelling for."""
-        missing = self.dropped.get(name)
-        return f"`{name}`" + (f" (has no {', '.join(missing)})" if missing else "")
+        from eps_ref.diagnostics import dropped_note
+        return f"`{name}`" + dropped_note(self.dropped.get(name))
 
     @property
     def specs(self) -> list[str]:
